@@ -2,7 +2,11 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["liaison/v1/notice.proto", "liaison/v1/exchange.proto", "liaison/v1/admin.proto"];
+    let files = [
+        "liaison/v1/notice.proto",
+        "liaison/v1/exchange.proto",
+        "liaison/v1/admin.proto",
+    ];
     let descriptors = protox::compile(files, [&root])?;
     for file in files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());

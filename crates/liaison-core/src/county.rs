@@ -17,7 +17,9 @@ pub enum CountyCodeError {
     NotSixDigits(String),
     #[error("{0:?} is not a county code: {1:?} is not a province-level code of GB/T 2260")]
     UnknownProvince(String, String),
-    #[error("{0:?} is a province or prefecture code, not a county-level code (its last two digits are 00)")]
+    #[error(
+        "{0:?} is a province or prefecture code, not a county-level code (its last two digits are 00)"
+    )]
     NotCountyLevel(String),
 }
 
@@ -36,7 +38,10 @@ impl CountyCode {
         }
         let province = (bytes[0] - b'0') * 10 + (bytes[1] - b'0');
         if !PROVINCES.contains(&province) {
-            return Err(CountyCodeError::UnknownProvince(text.to_owned(), text[..2].to_owned()));
+            return Err(CountyCodeError::UnknownProvince(
+                text.to_owned(),
+                text[..2].to_owned(),
+            ));
         }
         if &bytes[4..] == b"00" {
             return Err(CountyCodeError::NotCountyLevel(text.to_owned()));
@@ -59,7 +64,10 @@ impl CountyCode {
 
     /// The Chinese name of the county if it is one of Yan'an's divisions.
     pub fn yanan_name(&self) -> Option<&'static str> {
-        YANAN_COUNTIES.iter().find(|(code, _)| *code == self.as_str()).map(|(_, name)| *name)
+        YANAN_COUNTIES
+            .iter()
+            .find(|(code, _)| *code == self.as_str())
+            .map(|(_, name)| *name)
     }
 }
 
@@ -121,26 +129,47 @@ mod tests {
         for (code, _) in YANAN_COUNTIES {
             assert_eq!(CountyCode::parse(code).unwrap().as_str(), code);
         }
-        assert_eq!(CountyCode::parse("610602").unwrap().yanan_name(), Some("宝塔区"));
+        assert_eq!(
+            CountyCode::parse("610602").unwrap().yanan_name(),
+            Some("宝塔区")
+        );
     }
 
     #[test]
     fn rejects_codes_that_are_not_six_digits() {
         for bad in ["", "61060", "6106021", "61060a", " 610602", "６１０６０２"] {
-            assert!(matches!(CountyCode::parse(bad), Err(CountyCodeError::NotSixDigits(_))), "{bad:?}");
+            assert!(
+                matches!(
+                    CountyCode::parse(bad),
+                    Err(CountyCodeError::NotSixDigits(_))
+                ),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn rejects_unknown_province_prefix() {
-        assert!(matches!(CountyCode::parse("990101"), Err(CountyCodeError::UnknownProvince(..))));
-        assert!(matches!(CountyCode::parse("000001"), Err(CountyCodeError::UnknownProvince(..))));
+        assert!(matches!(
+            CountyCode::parse("990101"),
+            Err(CountyCodeError::UnknownProvince(..))
+        ));
+        assert!(matches!(
+            CountyCode::parse("000001"),
+            Err(CountyCodeError::UnknownProvince(..))
+        ));
     }
 
     #[test]
     fn rejects_province_and_prefecture_level_codes() {
-        assert!(matches!(CountyCode::parse("610600"), Err(CountyCodeError::NotCountyLevel(_))));
-        assert!(matches!(CountyCode::parse("610000"), Err(CountyCodeError::NotCountyLevel(_))));
+        assert!(matches!(
+            CountyCode::parse("610600"),
+            Err(CountyCodeError::NotCountyLevel(_))
+        ));
+        assert!(matches!(
+            CountyCode::parse("610000"),
+            Err(CountyCodeError::NotCountyLevel(_))
+        ));
     }
 
     #[test]

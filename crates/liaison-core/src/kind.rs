@@ -147,13 +147,18 @@ impl fmt::Display for NoticeKind {
 
 /// An unknown kind name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown notice kind {0:?}; known kinds: case_notice, certificate_query, certificate_answer, fee_consultation, fee_reply, approval_request, approval_result, contraception_report, bulletin, contact_letter, reply_letter, reminder")]
+#[error(
+    "unknown notice kind {0:?}; known kinds: case_notice, certificate_query, certificate_answer, fee_consultation, fee_reply, approval_request, approval_result, contraception_report, bulletin, contact_letter, reply_letter, reminder"
+)]
 pub struct UnknownKind(pub String);
 
 impl FromStr for NoticeKind {
     type Err = UnknownKind;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| UnknownKind(s.to_owned()))
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| UnknownKind(s.to_owned()))
     }
 }
 

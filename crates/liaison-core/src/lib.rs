@@ -7,3 +7,19 @@ pub mod kind;
 
 pub use county::CountyCode;
 pub use kind::NoticeKind;
+pub mod clock;
+pub mod notice;
+pub mod receipt;
+pub mod reject;
+pub mod trust;
+
+pub use notice::{KeyId, NodeKey, NoticeId, SignedNotice};
+pub use receipt::{Outcome, Receipt, SignedReceipt};
+pub use reject::{RejectCode, Rejection};
+pub mod body;
+pub mod draft;
+pub mod identity;
+
+pub use body::{FieldError, NoticeBody};
+pub use draft::Draft;
+pub use identity::IdentityNumber;

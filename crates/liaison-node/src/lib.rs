@@ -1,1 +1,262 @@
-//! The liaison daemon.
+//! The liaison daemon: the peer-facing exchange service, the operator's admin service, and one
+//! delivery worker per peer, over one durable store.
+//!
+//! [`Node::start`] checks everything it needs (keys, certificates, store) before it serves;
+//! [`Node::run`] serves on listeners the caller bound, until the `shutdown` future completes, so
+//! that tests and the demo can start nodes on port 0 and stop them.
+
+mod admin;
+pub mod clock;
+pub mod config;
+mod delivery;
+mod exchange;
+pub mod pki;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use liaison_core::{CountyCode, NodeKey};
+use liaison_proto::v1 as pb;
+use liaison_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tracing::{info, warn};
+
+pub use admin::{DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT};
+use clock::Clock;
+use config::Config;
+use delivery::PeerSignal;
+
+/// Why a node could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+    #[error("cannot open the store in {path}: {source}")]
+    Store {
+        path: String,
+        source: liaison_store::StoreError,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{service} service failed: {source}")]
+    Serve {
+        service: &'static str,
+        source: tonic::transport::Error,
+    },
+}
+
+/// What every part of a running node shares.
+#[derive(Debug)]
+pub(crate) struct NodeState {
+    pub(crate) config: Config,
+    pub(crate) key: NodeKey,
+    pub(crate) tls: pki::TlsFiles,
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn Clock>,
+    signals: HashMap<CountyCode, Arc<PeerSignal>>,
+    peer_errors: Mutex<HashMap<CountyCode, String>>,
+}
+
+impl NodeState {
+    /// Wakes the delivery worker of `peer`; `retry_now` cuts its back-off short.
+    pub(crate) fn wake(&self, peer: CountyCode, retry_now: bool) {
+        if let Some(signal) = self.signals.get(&peer) {
+            if retry_now {
+                signal.retry_now.store(true, Ordering::SeqCst);
+            }
+            signal.notify.notify_one();
+        }
+    }
+
+    pub(crate) fn set_peer_error(&self, peer: CountyCode, error: Option<String>) {
+        if let Ok(mut errors) = self.peer_errors.lock() {
+            match error {
+                Some(e) => errors.insert(peer, e),
+                None => errors.remove(&peer),
+            };
+        }
+    }
+
+    pub(crate) fn peer_error(&self, peer: CountyCode) -> Option<String> {
+        self.peer_errors
+            .lock()
+            .ok()
+            .and_then(|errors| errors.get(&peer).cloned())
+    }
+}
+
+/// A node that has loaded its keys, certificates and store, ready to serve.
+#[derive(Debug)]
+pub struct Node {
+    state: Arc<NodeState>,
+    admin_token: String,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
+    move |source| NodeError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Reads the admin token, creating a new random one (readable by the owner only) the first time.
+fn admin_token(path: &Path) -> Result<String, NodeError> {
+    match std::fs::read_to_string(path) {
+        Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_owned()),
+        Ok(_) | Err(_)
+            if !path.exists()
+                || std::fs::metadata(path)
+                    .map(|m| m.len() == 0)
+                    .unwrap_or(false) =>
+        {
+            let mut bytes = [0u8; 32];
+            getrandom::getrandom(&mut bytes)
+                .map_err(|e| io_error(path)(std::io::Error::other(e.to_string())))?;
+            let token = hex::encode(bytes);
+            pki::write_private(path, &token).map_err(io_error(path))?;
+            Ok(token)
+        }
+        Ok(_) => Ok(String::new()),
+        Err(e) => Err(io_error(path)(e)),
+    }
+}
+
+impl Node {
+    /// Loads what the node needs and opens its store. Fails, naming the file, if anything is missing.
+    pub fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Self, NodeError> {
+        let key_text =
+            std::fs::read_to_string(&config.signing_key).map_err(io_error(&config.signing_key))?;
+        let key = NodeKey::new(pki::signing_key_from_pem(&key_text, &config.signing_key)?);
+        let tls = pki::load_tls_files(&config.tls_cert, &config.tls_key, &config.tls_ca)?;
+        std::fs::create_dir_all(&config.data_dir).map_err(io_error(&config.data_dir))?;
+        let store_dir = config.data_dir.join("store");
+        let store = Store::open(&store_dir).map_err(|source| NodeError::Store {
+            path: store_dir.display().to_string(),
+            source,
+        })?;
+        let admin_token = admin_token(&config.admin_token_path())?;
+        let signals = config
+            .directory
+            .peers()
+            .map(|p| (p.county, Arc::new(PeerSignal::default())))
+            .collect();
+        let state = NodeState {
+            config,
+            key,
+            tls,
+            store,
+            clock,
+            signals,
+            peer_errors: Mutex::new(HashMap::new()),
+        };
+        Ok(Self {
+            state: Arc::new(state),
+            admin_token,
+        })
+    }
+
+    /// The node's county.
+    pub fn county(&self) -> CountyCode {
+        self.state.config.county
+    }
+
+    /// The bearer token that admin calls must carry.
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// Serves the exchange service on `exchange` and the admin service on `admin`, and delivers
+    /// the outbox, until `shutdown` completes. In-flight calls finish before it returns.
+    pub async fn run(
+        self,
+        exchange: TcpListener,
+        admin: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), NodeError> {
+        let state = self.state;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut workers = Vec::new();
+        for (peer, signal) in &state.signals {
+            workers.push(tokio::spawn(delivery::run_peer(
+                state.clone(),
+                *peer,
+                signal.clone(),
+                stop_rx.clone(),
+            )));
+        }
+        let exchange_service =
+            pb::exchange_server::ExchangeServer::new(exchange::ExchangeService {
+                state: state.clone(),
+            })
+            .max_decoding_message_size(delivery::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(delivery::MAX_MESSAGE_BYTES);
+        let admin_service = pb::admin_server::AdminServer::with_interceptor(
+            admin::AdminService {
+                state: state.clone(),
+            },
+            admin::TokenCheck {
+                expected: Arc::new(self.admin_token),
+            },
+        );
+        info!(
+            county = %state.config.county,
+            exchange = ?exchange.local_addr().ok(),
+            admin = ?admin.local_addr().ok(),
+            "node serving"
+        );
+        let mut stop_exchange = stop_rx.clone();
+        let mut stop_admin = stop_rx.clone();
+        let exchange_server = Server::builder()
+            .tls_config(state.tls.server_config())
+            .map_err(|source| NodeError::Serve {
+                service: "exchange",
+                source,
+            })?
+            .add_service(exchange_service)
+            .serve_with_incoming_shutdown(TcpIncoming::from(exchange), async move {
+                let _ = stop_exchange.changed().await;
+            });
+        let admin_server = Server::builder()
+            .add_service(admin_service)
+            .serve_with_incoming_shutdown(TcpIncoming::from(admin), async move {
+                let _ = stop_admin.changed().await;
+            });
+        let exchange_task = tokio::spawn(exchange_server);
+        let admin_task = tokio::spawn(admin_server);
+        shutdown.await;
+        info!(county = %state.config.county, "shutting down");
+        let _ = stop_tx.send(true);
+        for worker in workers {
+            let _ = worker.await;
+        }
+        let mut result = Ok(());
+        for (service, task) in [("exchange", exchange_task), ("admin", admin_task)] {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(source)) => result = Err(NodeError::Serve { service, source }),
+                Err(e) => warn!(service, error = %e, "server task ended abnormally"),
+            }
+        }
+        if let Err(e) = state.store_flush().await {
+            warn!(error = %e, "final flush failed");
+        }
+        result
+    }
+}
+
+impl NodeState {
+    async fn store_flush(&self) -> Result<(), liaison_store::StoreError> {
+        self.store.flush().await
+    }
+}

@@ -1,1 +1,406 @@
-//! Durable storage.
+//! Durable storage for a liaison node: the outbox, the inbox, signed receipts, reply links and the
+//! indexes that listings and delivery use. The only crate that imports sled.
+//!
+//! Everything lives in one sled tree under one-byte key prefixes, so that each change to a notice
+//! and its indexes is a single atomic transaction. Writes that a caller relies on for durability
+//! (`enqueue`, `accept_inbound`, `update_outbound`) return only after the log is flushed to disk;
+//! `accept_inbound` takes a whole batch and flushes once, so a batch costs one disk flush.
+//!
+//! Key layout (ids are the 16 big-endian bytes of a UUIDv7, so key order is time order):
+//!
+//! | prefix | rest | value |
+//! |---|---|---|
+//! | `O` | id | outbound record (JSON) |
+//! | `E` | id | outbound envelope bytes, as signed |
+//! | `R` | id | signed receipt received for an outbound notice |
+//! | `Q` | peer code (6) + id | pending delivery (queued or in flight) |
+//! | `P` | peer code (6) + id | outbound, by recipient |
+//! | `S` | status tag (1) + id | outbound, by status |
+//! | `I` | id | inbound record (JSON) |
+//! | `e` | id | inbound envelope bytes, as received |
+//! | `r` | id | signed receipt this node issued for an inbound notice |
+//! | `p` | peer code (6) + id | inbound, by sender |
+//! | `L` | original id + reply id | a reply links to the notice it answers |
+//! | `M` | name | metadata, e.g. `schema_version` |
+
+mod records;
+
+use std::path::Path;
+
+use liaison_core::{CountyCode, NoticeId};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+
+pub use records::{InboundRecord, OutboundRecord, OutboundStatus};
+
+/// The layout version this code reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored record {key} is corrupt: {problem}")]
+    Corrupt { key: String, problem: String },
+    #[error(
+        "the data directory has schema version {found}; this build reads version {SCHEMA_VERSION}"
+    )]
+    SchemaVersion { found: String },
+    #[error("no outbound notice {0}")]
+    NoSuchNotice(NoticeId),
+    #[error("{0}")]
+    Refused(String),
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// What happened to one notice of an inbound batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundOutcome {
+    /// Newly stored, with the receipt given.
+    Stored,
+    /// The same envelope was stored before; here is the receipt issued then.
+    AlreadyStored { receipt: Vec<u8> },
+    /// A different envelope with the same id was stored before; nothing was written.
+    IdConflict,
+}
+
+/// One inbound notice to store with the receipt that will be returned for it.
+#[derive(Debug, Clone)]
+pub struct InboundItem {
+    pub record: InboundRecord,
+    pub envelope: Vec<u8>,
+    pub receipt: Vec<u8>,
+}
+
+/// A listing's filters; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<OutboundStatus>,
+    pub peer: Option<CountyCode>,
+    pub limit: usize,
+}
+
+/// The node's store.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    k.push(prefix);
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+fn id_key(prefix: u8, id: &NoticeId) -> Vec<u8> {
+    key(prefix, &[id.as_bytes()])
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Records hold only plain data, which always serialises.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(k: &[u8], bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(&k[..1]).into_owned(),
+        problem: e.to_string(),
+    })
+}
+
+fn id_from_suffix(k: &[u8]) -> Option<NoticeId> {
+    let tail: [u8; 16] = k.get(k.len().checked_sub(16)?..)?.try_into().ok()?;
+    Some(NoticeId::from_bytes(tail))
+}
+
+fn tx_err(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    }
+}
+
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+/// Writes an outbound record and keeps its indexes in step with `old`.
+fn put_outbound(
+    tx: &TransactionalTree,
+    old: Option<&OutboundRecord>,
+    new: &OutboundRecord,
+) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
+    let id = new.id.as_bytes();
+    if let Some(old) = old {
+        tx.remove(key(b'S', &[&[old.status.tag()], id]))?;
+        if old.status.is_pending() && !new.status.is_pending() {
+            tx.remove(key(b'Q', &[old.recipient.as_bytes(), id]))?;
+        }
+    }
+    if new.status.is_pending() {
+        tx.insert(key(b'Q', &[new.recipient.as_bytes(), id]), &[])?;
+    }
+    tx.insert(key(b'S', &[&[new.status.tag()], id]), &[])?;
+    tx.insert(key(b'P', &[new.recipient.as_bytes(), id]), &[])?;
+    tx.insert(id_key(b'O', &new.id), encode(new))?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(Some(500))
+            .open()?;
+        let tree = db.open_tree("liaison")?;
+        let version_key = key(b'M', &[b"schema_version"]);
+        match tree.get(&version_key)? {
+            None => {
+                tree.insert(&version_key, SCHEMA_VERSION.to_string().as_bytes())?;
+                db.flush()?;
+            }
+            Some(v) if v.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {}
+            Some(v) => {
+                return Err(StoreError::SchemaVersion {
+                    found: String::from_utf8_lossy(&v).into_owned(),
+                });
+            }
+        }
+        Ok(Self { db, tree })
+    }
+
+    /// Writes everything to disk.
+    pub async fn flush(&self) -> Result<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Puts a signed notice in the outbox; returns once it is on disk.
+    pub async fn enqueue(&self, record: &OutboundRecord, envelope: &[u8]) -> Result<()> {
+        self.tree
+            .transaction(|tx| {
+                if tx.get(id_key(b'O', &record.id))?.is_some() {
+                    return Err(abort(StoreError::Refused(format!(
+                        "notice {} is already in the outbox",
+                        record.id
+                    ))));
+                }
+                put_outbound(tx, None, record)?;
+                tx.insert(id_key(b'E', &record.id), envelope)?;
+                if let Some(original) = record.in_reply_to {
+                    tx.insert(key(b'L', &[original.as_bytes(), record.id.as_bytes()]), &[])?;
+                }
+                Ok(())
+            })
+            .map_err(tx_err)?;
+        self.flush().await
+    }
+
+    /// The outbound record with `id`.
+    pub fn outbound(&self, id: &NoticeId) -> Result<Option<OutboundRecord>> {
+        let k = id_key(b'O', id);
+        self.tree.get(&k)?.map(|v| decode(&k, &v)).transpose()
+    }
+
+    /// The signed envelope of an outbound notice.
+    pub fn outbound_envelope(&self, id: &NoticeId) -> Result<Option<Vec<u8>>> {
+        Ok(self.tree.get(id_key(b'E', id))?.map(|v| v.to_vec()))
+    }
+
+    /// The signed receipt received for an outbound notice.
+    pub fn outbound_receipt(&self, id: &NoticeId) -> Result<Option<Vec<u8>>> {
+        Ok(self.tree.get(id_key(b'R', id))?.map(|v| v.to_vec()))
+    }
+
+    /// Changes an outbound record with `change`, atomically with its indexes, and stores `receipt`
+    /// with it if given. `change` may refuse with a message; it may run more than once.
+    /// Returns the record as stored, once it is on disk.
+    pub async fn update_outbound(
+        &self,
+        id: &NoticeId,
+        receipt: Option<&[u8]>,
+        change: impl Fn(&mut OutboundRecord) -> std::result::Result<(), String>,
+    ) -> Result<OutboundRecord> {
+        let record = self
+            .tree
+            .transaction(|tx| {
+                let k = id_key(b'O', id);
+                let old: OutboundRecord = match tx.get(&k)? {
+                    Some(v) => decode(&k, &v).map_err(abort)?,
+                    None => return Err(abort(StoreError::NoSuchNotice(*id))),
+                };
+                let mut new = old.clone();
+                change(&mut new).map_err(|why| abort(StoreError::Refused(why)))?;
+                put_outbound(tx, Some(&old), &new)?;
+                if let Some(receipt) = receipt {
+                    tx.insert(id_key(b'R', id), receipt)?;
+                }
+                Ok(new)
+            })
+            .map_err(tx_err)?;
+        self.flush().await?;
+        Ok(record)
+    }
+
+    /// Pending outbound notices for `peer`, oldest first.
+    pub fn pending_for(&self, peer: CountyCode, limit: usize) -> Result<Vec<OutboundRecord>> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(key(b'Q', &[peer.as_bytes()])) {
+            let (k, _) = item?;
+            if out.len() >= limit {
+                break;
+            }
+            if let Some(record) = id_from_suffix(&k)
+                .map(|id| self.outbound(&id))
+                .transpose()?
+                .flatten()
+            {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many notices to `peer` wait for delivery.
+    pub fn backlog(&self, peer: CountyCode) -> Result<u64> {
+        let mut n = 0;
+        for item in self.tree.scan_prefix(key(b'Q', &[peer.as_bytes()])) {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Stores a batch of inbound notices with their receipts; returns once the batch is on disk.
+    /// A redelivered envelope is not stored again: its earlier receipt is returned instead.
+    pub async fn accept_inbound(&self, items: &[InboundItem]) -> Result<Vec<InboundOutcome>> {
+        let outcomes = self
+            .tree
+            .transaction(|tx| {
+                let mut outcomes = Vec::with_capacity(items.len());
+                for item in items {
+                    let rec = &item.record;
+                    let k = id_key(b'I', &rec.id);
+                    if let Some(existing) = tx.get(&k)? {
+                        let existing: InboundRecord = decode(&k, &existing).map_err(abort)?;
+                        if existing.envelope_sha256 == rec.envelope_sha256 {
+                            let receipt = tx
+                                .get(id_key(b'r', &rec.id))?
+                                .map(|v| v.to_vec())
+                                .unwrap_or_default();
+                            outcomes.push(InboundOutcome::AlreadyStored { receipt });
+                        } else {
+                            outcomes.push(InboundOutcome::IdConflict);
+                        }
+                        continue;
+                    }
+                    tx.insert(k, encode(rec))?;
+                    tx.insert(id_key(b'e', &rec.id), item.envelope.as_slice())?;
+                    tx.insert(id_key(b'r', &rec.id), item.receipt.as_slice())?;
+                    tx.insert(key(b'p', &[rec.sender.as_bytes(), rec.id.as_bytes()]), &[])?;
+                    if let Some(original) = rec.in_reply_to {
+                        tx.insert(key(b'L', &[original.as_bytes(), rec.id.as_bytes()]), &[])?;
+                    }
+                    outcomes.push(InboundOutcome::Stored);
+                }
+                Ok(outcomes)
+            })
+            .map_err(tx_err)?;
+        if outcomes.contains(&InboundOutcome::Stored) {
+            self.flush().await?;
+        }
+        Ok(outcomes)
+    }
+
+    /// The inbound record with `id`.
+    pub fn inbound(&self, id: &NoticeId) -> Result<Option<InboundRecord>> {
+        let k = id_key(b'I', id);
+        self.tree.get(&k)?.map(|v| decode(&k, &v)).transpose()
+    }
+
+    /// The envelope of an inbound notice, exactly as received.
+    pub fn inbound_envelope(&self, id: &NoticeId) -> Result<Option<Vec<u8>>> {
+        Ok(self.tree.get(id_key(b'e', id))?.map(|v| v.to_vec()))
+    }
+
+    /// The signed receipt this node issued for an inbound notice.
+    pub fn inbound_receipt(&self, id: &NoticeId) -> Result<Option<Vec<u8>>> {
+        Ok(self.tree.get(id_key(b'r', id))?.map(|v| v.to_vec()))
+    }
+
+    /// Notices (sent or received) that answer `id`, oldest first.
+    pub fn replies_to(&self, id: &NoticeId) -> Result<Vec<NoticeId>> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(id_key(b'L', id)) {
+            let (k, _) = item?;
+            out.extend(id_from_suffix(&k));
+        }
+        Ok(out)
+    }
+
+    /// Outbound notices, newest first.
+    pub fn list_outbound(&self, filter: &ListFilter) -> Result<Vec<OutboundRecord>> {
+        let prefix = match (filter.peer, filter.status) {
+            (Some(peer), _) => key(b'P', &[peer.as_bytes()]),
+            (None, Some(status)) => key(b'S', &[&[status.tag()]]),
+            (None, None) => vec![b'O'],
+        };
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(&prefix).rev() {
+            if out.len() >= filter.limit {
+                break;
+            }
+            let (k, _) = item?;
+            let Some(record) = id_from_suffix(&k)
+                .map(|id| self.outbound(&id))
+                .transpose()?
+                .flatten()
+            else {
+                continue;
+            };
+            if filter.status.is_none_or(|s| s == record.status) {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Inbound notices, newest first.
+    pub fn list_inbound(
+        &self,
+        peer: Option<CountyCode>,
+        limit: usize,
+    ) -> Result<Vec<InboundRecord>> {
+        let prefix = match peer {
+            Some(peer) => key(b'p', &[peer.as_bytes()]),
+            None => vec![b'I'],
+        };
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(&prefix).rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, _) = item?;
+            if let Some(record) = id_from_suffix(&k)
+                .map(|id| self.inbound(&id))
+                .transpose()?
+                .flatten()
+            {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+}

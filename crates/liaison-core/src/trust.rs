@@ -1,0 +1,343 @@
+//! Trust: who the peers are, which keys they sign with, what the agreements allow, and the checks
+//! every incoming envelope passes before it is accepted.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ed25519_dalek::VerifyingKey;
+use liaison_proto::v1 as pb;
+use prost::Message;
+use time::Date;
+
+use crate::body::NoticeBody;
+use crate::clock::cst_date;
+use crate::notice::{KeyId, SignedNotice};
+use crate::reject::{RejectCode, Rejection};
+use crate::{CountyCode, NoticeKind};
+
+/// One of a peer's signing keys and when it may be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerKey {
+    pub key: VerifyingKey,
+    /// Notices issued before this instant (Unix ms) may not use the key.
+    pub valid_from_ms: i64,
+    /// Notices issued at or after this instant may not use the key; `None` for no end.
+    pub valid_until_ms: Option<i64>,
+}
+
+impl PeerKey {
+    /// The key's id.
+    pub fn key_id(&self) -> KeyId {
+        KeyId::of(&self.key)
+    }
+
+    /// Whether the key may sign something issued at `at_ms`.
+    pub fn valid_at(&self, at_ms: i64) -> bool {
+        at_ms >= self.valid_from_ms && self.valid_until_ms.is_none_or(|until| at_ms < until)
+    }
+}
+
+/// The bilateral agreement (协议书) that lets two counties exchange notices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agreement {
+    pub allowed_kinds: BTreeSet<NoticeKind>,
+    /// Responsible person (负责人).
+    pub responsible_person: String,
+    /// Contact person (联系人) and phone at the peer.
+    pub contact_person: String,
+    pub phone: String,
+    pub postcode: String,
+    /// First day (China Standard Time) on which the agreement is in force.
+    pub effective: Date,
+}
+
+impl Agreement {
+    /// Whether a notice of `kind` issued at `issued_at_ms` falls under this agreement.
+    pub fn allows(&self, kind: NoticeKind, issued_at_ms: i64) -> Result<(), String> {
+        let day = cst_date(issued_at_ms).ok_or_else(|| "issued-at is out of range".to_owned())?;
+        if day < self.effective {
+            return Err(format!(
+                "the agreement takes effect on {}, after the notice was issued on {day}",
+                self.effective
+            ));
+        }
+        if !self.allowed_kinds.contains(&kind) {
+            return Err(format!(
+                "the agreement does not allow {} ({})",
+                kind.name(),
+                kind.chinese()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A county this node exchanges notices with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub county: CountyCode,
+    pub name: String,
+    /// Where its exchange service listens, e.g. `https://127.0.0.1:7443`.
+    pub endpoint: String,
+    pub keys: Vec<PeerKey>,
+    /// `None`: no agreement, no exchange.
+    pub agreement: Option<Agreement>,
+}
+
+impl Peer {
+    /// The key with `key_id` if it was valid at `at_ms`.
+    pub fn key_at(&self, key_id: KeyId, at_ms: i64) -> Result<&PeerKey, String> {
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.key_id() == key_id)
+            .ok_or_else(|| {
+                format!(
+                    "key {key_id} is not one of {}'s keys in the directory",
+                    self.county
+                )
+            })?;
+        if !key.valid_at(at_ms) {
+            return Err(format!(
+                "key {key_id} of {} was not valid at the notice's issued-at time",
+                self.county
+            ));
+        }
+        Ok(key)
+    }
+
+    /// Whether this node may send `kind` to the peer now, with a reason if not.
+    pub fn may_send(&self, kind: NoticeKind, issued_at_ms: i64) -> Result<(), String> {
+        match &self.agreement {
+            None => Err(format!(
+                "there is no agreement (协议书) with {} {}",
+                self.county, self.name
+            )),
+            Some(a) => a.allows(kind, issued_at_ms),
+        }
+    }
+}
+
+/// The peers this node knows, by county code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Directory {
+    peers: BTreeMap<CountyCode, Peer>,
+}
+
+impl Directory {
+    /// A directory of `peers`; a later entry for the same county replaces an earlier one.
+    pub fn new(peers: impl IntoIterator<Item = Peer>) -> Self {
+        Self {
+            peers: peers.into_iter().map(|p| (p.county, p)).collect(),
+        }
+    }
+
+    /// The peer with `county`.
+    pub fn get(&self, county: CountyCode) -> Option<&Peer> {
+        self.peers.get(&county)
+    }
+
+    /// All peers, by county code.
+    pub fn peers(&self) -> impl Iterator<Item = &Peer> {
+        self.peers.values()
+    }
+}
+
+/// Limits an incoming envelope must respect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest encoded envelope accepted, in bytes.
+    pub max_envelope_bytes: usize,
+    /// How far in the future an issued-at may lie, for clocks that disagree a little.
+    pub max_clock_skew_ms: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
+            max_clock_skew_ms: DEFAULT_MAX_CLOCK_SKEW_MS,
+        }
+    }
+}
+
+/// 256 KiB: a notice is text about a few people, not a file transfer.
+pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 256 * 1024;
+/// Five minutes.
+pub const DEFAULT_MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// An envelope that passed every check that needs no stored state.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    pub notice: SignedNotice,
+    pub body: NoticeBody,
+}
+
+/// The node receiving the envelope: who it is and what it knows.
+#[derive(Debug, Clone, Copy)]
+pub struct Recipient<'a> {
+    pub me: CountyCode,
+    pub directory: &'a Directory,
+    pub limits: Limits,
+}
+
+/// Runs every stateless check on an envelope received over a TLS connection whose client
+/// certificate `tls_is` says which counties it proves. Checks run in the order of docs/protocol.md,
+/// and the first failure decides the code.
+pub fn admit(
+    recipient: Recipient<'_>,
+    envelope: pb::Envelope,
+    tls_is: impl Fn(CountyCode) -> bool,
+    now_ms: i64,
+) -> Result<Admitted, Rejection> {
+    let size = envelope.encoded_len();
+    if size > recipient.limits.max_envelope_bytes {
+        return Err(Rejection::new(
+            RejectCode::TooLarge,
+            format!(
+                "envelope is {size} bytes; this node accepts at most {}",
+                recipient.limits.max_envelope_bytes
+            ),
+        ));
+    }
+    let notice = SignedNotice::open(envelope)?;
+    let h = &notice.header;
+    if !tls_is(h.sender) {
+        return Err(Rejection::new(
+            RejectCode::SenderMismatch,
+            format!(
+                "header.sender is {} but the TLS client certificate is not that county's",
+                h.sender
+            ),
+        ));
+    }
+    if h.recipient != recipient.me {
+        return Err(Rejection::new(
+            RejectCode::WrongRecipient,
+            format!(
+                "header.recipient is {} but this node is {}",
+                h.recipient, recipient.me
+            ),
+        ));
+    }
+    let peer = recipient.directory.get(h.sender).ok_or_else(|| {
+        Rejection::new(
+            RejectCode::UnknownSender,
+            format!("{} is not in this node's directory", h.sender),
+        )
+    })?;
+    let key = peer
+        .key_at(h.key_id, h.issued_at_ms)
+        .map_err(|why| Rejection::new(RejectCode::UnknownKey, why))?;
+    if !notice.signature_valid(&key.key) {
+        return Err(Rejection::new(
+            RejectCode::BadSignature,
+            format!(
+                "signature does not verify with {}'s key {}",
+                h.sender, h.key_id
+            ),
+        ));
+    }
+    if !notice.payload_digest_valid() {
+        return Err(Rejection::new(
+            RejectCode::PayloadDigestMismatch,
+            "SHA-256 of the payload differs from header.payload_sha256",
+        ));
+    }
+    if h.issued_at_ms > now_ms.saturating_add(recipient.limits.max_clock_skew_ms) {
+        return Err(Rejection::new(
+            RejectCode::IssuedInFuture,
+            format!(
+                "header.issued_at_ms is {} ms ahead of this node's clock; at most {} ms is allowed",
+                h.issued_at_ms - now_ms,
+                recipient.limits.max_clock_skew_ms
+            ),
+        ));
+    }
+    peer.may_send(h.kind, h.issued_at_ms)
+        .map_err(|why| Rejection::new(RejectCode::KindNotAgreed, why))?;
+    let body = NoticeBody::decode(&notice.payload).map_err(|e| {
+        let code = if e.path == "payload" {
+            RejectCode::Malformed
+        } else {
+            RejectCode::InvalidContent
+        };
+        Rejection::new(code, format!("body.{e}"))
+    })?;
+    if body.kind() != h.kind {
+        return Err(Rejection::new(
+            RejectCode::InvalidContent,
+            format!(
+                "header.kind is {} but the payload is a {}",
+                h.kind,
+                body.kind()
+            ),
+        ));
+    }
+    check_reference_shape(h.kind, h.in_reply_to.is_some())?;
+    Ok(Admitted { notice, body })
+}
+
+/// A reply kind must name the notice it answers; other kinds must not.
+pub fn check_reference_shape(kind: NoticeKind, has_reference: bool) -> Result<(), Rejection> {
+    if kind.requires_reference() && !has_reference {
+        return Err(Rejection::new(
+            RejectCode::InvalidContent,
+            format!(
+                "header.in_reply_to: a {} must name the notice it answers",
+                kind.name()
+            ),
+        ));
+    }
+    if kind.answers().is_empty() && has_reference {
+        return Err(Rejection::new(
+            RejectCode::InvalidContent,
+            format!(
+                "header.in_reply_to: a {} is not a reply and must not name another notice",
+                kind.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// What this node knows of a notice that a reply points at.
+#[derive(Debug, Clone, Copy)]
+pub struct Original {
+    pub kind: NoticeKind,
+    pub recipient: CountyCode,
+}
+
+/// Checks a reply against the notice it answers: `original` is the notice this node sent under that
+/// id, if any.
+pub fn check_reply(
+    reply_kind: NoticeKind,
+    replier: CountyCode,
+    original: Option<Original>,
+) -> Result<(), Rejection> {
+    let Some(original) = original else {
+        return Err(Rejection::new(
+            RejectCode::UnknownReference,
+            "header.in_reply_to names no notice that this node sent",
+        ));
+    };
+    if original.recipient != replier {
+        return Err(Rejection::new(
+            RejectCode::UnknownReference,
+            format!(
+                "header.in_reply_to names a notice sent to {}, not to {replier}",
+                original.recipient
+            ),
+        ));
+    }
+    if !reply_kind.may_answer(original.kind) {
+        return Err(Rejection::new(
+            RejectCode::ReplyKindMismatch,
+            format!(
+                "a {} cannot answer a {}",
+                reply_kind.name(),
+                original.kind.name()
+            ),
+        ));
+    }
+    Ok(())
+}

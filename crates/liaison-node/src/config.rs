@@ -1,0 +1,561 @@
+//! The node's configuration file: parsed and checked completely, every problem reported with its
+//! key, before any port is bound.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use liaison_core::trust::{Agreement, Directory, Limits, Peer, PeerKey};
+use liaison_core::{CountyCode, NoticeKind};
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime};
+
+use crate::pki;
+
+/// Default port of the peer-facing exchange service.
+pub const DEFAULT_EXCHANGE_ADDR: &str = "0.0.0.0:7443";
+/// Default address of the admin interface: loopback only.
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:7080";
+/// Envelopes per delivery call.
+pub const DEFAULT_BATCH_SIZE: usize = 64;
+/// First retry delay after a failed delivery.
+pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest delay between retries.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How long one delivery call may take before it counts as failed.
+pub const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A checked node configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub county: CountyCode,
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub signing_key: PathBuf,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    pub tls_ca: PathBuf,
+    pub exchange_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub limits: Limits,
+    pub delivery: DeliverySettings,
+    pub directory: Directory,
+}
+
+/// How the node delivers its outbox.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliverySettings {
+    pub batch_size: usize,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            batch_size: DEFAULT_BATCH_SIZE,
+            initial_backoff: DEFAULT_INITIAL_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+            timeout: DEFAULT_DELIVERY_TIMEOUT,
+        }
+    }
+}
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+/// Every problem found in a configuration file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} has {} problem(s):",
+            self.file.display(),
+            self.problems.len()
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  {}: {}", p.key, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    node: RawNode,
+    tls: RawTls,
+    #[serde(default)]
+    listen: RawListen,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    delivery: RawDelivery,
+    #[serde(default)]
+    peers: Vec<RawPeer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    county: String,
+    name: String,
+    data_dir: PathBuf,
+    signing_key: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: PathBuf,
+    key: PathBuf,
+    ca: PathBuf,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawListen {
+    exchange: Option<String>,
+    admin: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_envelope_bytes: Option<usize>,
+    max_clock_skew_secs: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDelivery {
+    batch_size: Option<usize>,
+    initial_backoff_ms: Option<u64>,
+    max_backoff_ms: Option<u64>,
+    timeout_secs: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeer {
+    county: String,
+    name: String,
+    endpoint: String,
+    #[serde(default)]
+    keys: Vec<RawKey>,
+    agreement: Option<RawAgreement>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    public_key: String,
+    valid_from: Option<String>,
+    valid_until: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgreement {
+    effective: String,
+    allowed_kinds: Vec<String>,
+    #[serde(default)]
+    responsible_person: String,
+    contact_person: String,
+    phone: String,
+    #[serde(default)]
+    postcode: String,
+}
+
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn check<T, E: fmt::Display>(
+        &mut self,
+        key: impl Into<String>,
+        result: Result<T, E>,
+    ) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.problem(key, e.to_string());
+                None
+            }
+        }
+    }
+}
+
+fn parse_instant(text: &str) -> Result<i64, String> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|e| {
+            format!("{text:?} is not an RFC 3339 time such as 2026-01-01T00:00:00+08:00: {e}")
+        })
+}
+
+fn parse_date(text: &str) -> Result<Date, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(text, &format)
+        .map_err(|e| format!("{text:?} is not a date such as 2026-01-01: {e}"))
+}
+
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|e| format!("{text:?} is not an address such as 127.0.0.1:7443: {e}"))
+}
+
+impl Config {
+    /// Reads and checks the configuration file at `path`. Relative paths in it are relative to the
+    /// file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let fail = |key: &str, message: String| ConfigError {
+            file: path.to_owned(),
+            problems: vec![Problem {
+                key: key.into(),
+                message,
+            }],
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail("(file)", format!("cannot read it: {e}")))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base).map_err(|problems| ConfigError {
+            file: path.to_owned(),
+            problems,
+        })
+    }
+
+    /// Parses configuration text; relative paths are resolved against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, Vec<Problem>> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let key = e
+                .span()
+                .map(|s| {
+                    format!(
+                        "(line {})",
+                        text[..s.start.min(text.len())].lines().count().max(1)
+                    )
+                })
+                .unwrap_or_default();
+            vec![Problem {
+                key,
+                message: e.message().to_owned(),
+            }]
+        })?;
+        let mut c = Checker {
+            problems: Vec::new(),
+        };
+        let county = c.check("node.county", CountyCode::parse(&raw.node.county));
+        if raw.node.name.trim().is_empty() {
+            c.problem("node.name", "must not be empty");
+        }
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            }
+        };
+        let exchange_addr = c.check(
+            "listen.exchange",
+            parse_addr(
+                raw.listen
+                    .exchange
+                    .as_deref()
+                    .unwrap_or(DEFAULT_EXCHANGE_ADDR),
+            ),
+        );
+        let admin_addr = c.check(
+            "listen.admin",
+            parse_addr(raw.listen.admin.as_deref().unwrap_or(DEFAULT_ADMIN_ADDR)),
+        );
+        if let Some(addr) = admin_addr
+            && !addr.ip().is_loopback()
+        {
+            c.problem("listen.admin", format!("{addr} is not a loopback address; the admin interface must not be reachable from other machines"));
+        }
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_envelope_bytes: raw
+                .limits
+                .max_envelope_bytes
+                .unwrap_or(defaults.max_envelope_bytes),
+            max_clock_skew_ms: raw
+                .limits
+                .max_clock_skew_secs
+                .map_or(defaults.max_clock_skew_ms, |s| {
+                    s.saturating_mul(1000) as i64
+                }),
+        };
+        if limits.max_envelope_bytes < 1024 {
+            c.problem("limits.max_envelope_bytes", "must be at least 1024");
+        }
+        let d = DeliverySettings::default();
+        let delivery = DeliverySettings {
+            batch_size: raw.delivery.batch_size.unwrap_or(d.batch_size),
+            initial_backoff: raw
+                .delivery
+                .initial_backoff_ms
+                .map_or(d.initial_backoff, Duration::from_millis),
+            max_backoff: raw
+                .delivery
+                .max_backoff_ms
+                .map_or(d.max_backoff, Duration::from_millis),
+            timeout: raw
+                .delivery
+                .timeout_secs
+                .map_or(d.timeout, Duration::from_secs),
+        };
+        if !(1..=1000).contains(&delivery.batch_size) {
+            c.problem("delivery.batch_size", "must be between 1 and 1000");
+        }
+        if delivery.initial_backoff.is_zero() || delivery.max_backoff < delivery.initial_backoff {
+            c.problem(
+                "delivery",
+                "initial_backoff_ms must be positive and not above max_backoff_ms",
+            );
+        }
+        let mut peers = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (i, p) in raw.peers.iter().enumerate() {
+            if let Some(peer) = check_peer(&mut c, i, p, county) {
+                if !seen.insert(peer.county) {
+                    c.problem(
+                        format!("peers[{i}].county"),
+                        format!("{} is listed twice", peer.county),
+                    );
+                }
+                peers.push(peer);
+            }
+        }
+        match (county, exchange_addr, admin_addr) {
+            (Some(county), Some(exchange_addr), Some(admin_addr)) if c.problems.is_empty() => {
+                Ok(Self {
+                    county,
+                    name: raw.node.name,
+                    data_dir: resolve(&raw.node.data_dir),
+                    signing_key: resolve(&raw.node.signing_key),
+                    tls_cert: resolve(&raw.tls.cert),
+                    tls_key: resolve(&raw.tls.key),
+                    tls_ca: resolve(&raw.tls.ca),
+                    exchange_addr,
+                    admin_addr,
+                    limits,
+                    delivery,
+                    directory: Directory::new(peers),
+                })
+            }
+            _ => Err(c.problems),
+        }
+    }
+
+    /// Where the admin interface's bearer token is kept.
+    pub fn admin_token_path(&self) -> PathBuf {
+        self.data_dir.join("admin.token")
+    }
+}
+
+fn check_peer(c: &mut Checker, i: usize, p: &RawPeer, me: Option<CountyCode>) -> Option<Peer> {
+    let at = |field: &str| format!("peers[{i}].{field}");
+    let county = c.check(at("county"), CountyCode::parse(&p.county));
+    if county.is_some() && county == me {
+        c.problem(at("county"), "a node cannot list itself as a peer");
+    }
+    if !(p.endpoint.starts_with("https://")) {
+        c.problem(
+            at("endpoint"),
+            format!(
+                "{:?} must start with https:// (peers talk over mutual TLS)",
+                p.endpoint
+            ),
+        );
+    }
+    if p.keys.is_empty() {
+        c.problem(at("keys"), "list at least one signing key of the peer");
+    }
+    let mut keys = Vec::new();
+    for (k, raw) in p.keys.iter().enumerate() {
+        let key_at = |field: &str| format!("peers[{i}].keys[{k}].{field}");
+        let key = c.check(
+            key_at("public_key"),
+            pki::verifying_key_from_text(&raw.public_key),
+        );
+        let from = raw.valid_from.as_deref().map(parse_instant).transpose();
+        let until = raw.valid_until.as_deref().map(parse_instant).transpose();
+        let from = c.check(key_at("valid_from"), from);
+        let until = c.check(key_at("valid_until"), until);
+        if let (Some(key), Some(from), Some(until)) = (key, from, until) {
+            let valid_from_ms = from.unwrap_or(i64::MIN);
+            if until.is_some_and(|u| u <= valid_from_ms) {
+                c.problem(key_at("valid_until"), "must be after valid_from");
+            }
+            keys.push(PeerKey {
+                key,
+                valid_from_ms,
+                valid_until_ms: until,
+            });
+        }
+    }
+    let agreement = p.agreement.as_ref().and_then(|a| {
+        let effective = c.check(at("agreement.effective"), parse_date(&a.effective));
+        let mut allowed_kinds = BTreeSet::new();
+        for (k, name) in a.allowed_kinds.iter().enumerate() {
+            if name == "all" {
+                allowed_kinds.extend(NoticeKind::ALL);
+            } else if let Some(kind) = c.check(
+                format!("peers[{i}].agreement.allowed_kinds[{k}]"),
+                name.parse::<NoticeKind>(),
+            ) {
+                allowed_kinds.insert(kind);
+            }
+        }
+        if a.contact_person.trim().is_empty() {
+            c.problem(
+                at("agreement.contact_person"),
+                "must name the contact person (联系人)",
+            );
+        }
+        if a.phone.trim().is_empty() {
+            c.problem(
+                at("agreement.phone"),
+                "must give the contact phone (联系电话)",
+            );
+        }
+        Some(Agreement {
+            allowed_kinds,
+            responsible_person: a.responsible_person.clone(),
+            contact_person: a.contact_person.clone(),
+            phone: a.phone.clone(),
+            postcode: a.postcode.clone(),
+            effective: effective?,
+        })
+    });
+    Some(Peer {
+        county: county?,
+        name: p.name.clone(),
+        endpoint: p.endpoint.clone(),
+        keys,
+        agreement,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY_HEX: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+
+    fn minimal(peers: &str) -> String {
+        format!(
+            r#"
+[node]
+county = "610602"
+name = "宝塔区"
+data_dir = "data"
+signing_key = "key.pem"
+[tls]
+cert = "node.crt"
+key = "node.key"
+ca = "ca.crt"
+{peers}"#
+        )
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults_and_resolves_paths() {
+        let config = Config::parse(&minimal(""), Path::new("/etc/liaison")).unwrap();
+        assert_eq!(config.data_dir, Path::new("/etc/liaison/data"));
+        assert_eq!(config.admin_addr, DEFAULT_ADMIN_ADDR.parse().unwrap());
+        assert_eq!(config.limits, Limits::default());
+    }
+
+    #[test]
+    fn peer_with_agreement_is_read() {
+        let peers = format!(
+            r#"
+[[peers]]
+county = "610603"
+name = "安塞区"
+endpoint = "https://127.0.0.1:7444"
+keys = [{{ public_key = "{KEY_HEX}", valid_from = "2026-01-01T00:00:00+08:00" }}]
+agreement = {{ effective = "2026-01-01", allowed_kinds = ["case_notice", "reply_letter"], contact_person = "王芳", phone = "0911-1234567" }}
+"#
+        );
+        let config = Config::parse(&minimal(&peers), Path::new(".")).unwrap();
+        let peer = config
+            .directory
+            .get(CountyCode::parse("610603").unwrap())
+            .unwrap();
+        assert_eq!(peer.keys.len(), 1);
+        let agreement = peer.agreement.as_ref().unwrap();
+        assert!(agreement.allowed_kinds.contains(&NoticeKind::CaseNotice));
+        assert!(!agreement.allowed_kinds.contains(&NoticeKind::Bulletin));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let text = r#"
+[node]
+county = "61060"
+name = ""
+data_dir = "data"
+signing_key = "key.pem"
+[tls]
+cert = "node.crt"
+key = "node.key"
+ca = "ca.crt"
+[listen]
+admin = "0.0.0.0:7080"
+[[peers]]
+county = "610603"
+name = "安塞区"
+endpoint = "http://127.0.0.1:7444"
+keys = [{ public_key = "nonsense" }]
+agreement = { effective = "2026-13-01", allowed_kinds = ["gossip"], contact_person = "", phone = "1" }
+"#;
+        let problems = Config::parse(text, Path::new(".")).unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        for expected in [
+            "node.county",
+            "node.name",
+            "listen.admin",
+            "peers[0].endpoint",
+            "peers[0].keys[0].public_key",
+            "peers[0].agreement.effective",
+            "peers[0].agreement.allowed_kinds[0]",
+            "peers[0].agreement.contact_person",
+        ] {
+            assert!(keys.contains(&expected), "missing {expected} in {keys:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_key_is_refused_with_its_line() {
+        let problems = Config::parse(&minimal("[extra]\nx = 1\n"), Path::new(".")).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].message.contains("extra"), "{problems:?}");
+        assert!(problems[0].key.starts_with("(line"), "{problems:?}");
+    }
+}

@@ -1,0 +1,302 @@
+//! Delivery: one worker per peer takes the peer's pending notices in id order, delivers them in
+//! batches, and records each signed receipt. A peer that fails backs off exponentially with jitter,
+//! on its own, so a slow or dead peer never holds up the others.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use liaison_core::receipt::Outcome;
+use liaison_core::trust::Peer;
+use liaison_core::{CountyCode, SignedNotice, SignedReceipt};
+use liaison_proto::v1 as pb;
+use liaison_store::{OutboundRecord, OutboundStatus};
+use tokio::sync::{Notify, watch};
+use tonic::transport::{Channel, Endpoint};
+use tracing::{info, warn};
+
+use crate::NodeState;
+
+/// Largest request the sender builds: several envelopes, well under the receiver's limit.
+const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Largest request or response a node decodes on the exchange service.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Wakes a peer's worker: new notices to send, or an operator asked for a retry now.
+#[derive(Debug, Default)]
+pub(crate) struct PeerSignal {
+    pub(crate) notify: Notify,
+    pub(crate) retry_now: std::sync::atomic::AtomicBool,
+}
+
+/// What the worker learned from one attempt at one notice.
+enum Attempt {
+    Receipt(SignedReceipt),
+    Failed(String),
+}
+
+fn random_unit() -> f64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        return 0.5;
+    }
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The delay before retry number `failures` (1 for the first retry): doubling from `initial`,
+/// capped at `max`, then "full jitter" between half and the whole of it.
+pub(crate) fn backoff(failures: u32, initial: Duration, max: Duration, unit: f64) -> Duration {
+    let exp = initial.saturating_mul(1u32 << failures.saturating_sub(1).min(20));
+    let capped = exp.min(max);
+    capped.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0))
+}
+
+fn channel(state: &NodeState, peer: &Peer) -> Result<Channel, String> {
+    let tls = state.tls.client_config(peer.county);
+    let endpoint = Endpoint::from_shared(peer.endpoint.clone())
+        .map_err(|e| format!("endpoint {:?}: {e}", peer.endpoint))?
+        .tls_config(tls)
+        .map_err(|e| format!("TLS settings: {e}"))?
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(state.config.delivery.timeout)
+        .tcp_keepalive(Some(Duration::from_secs(60)));
+    Ok(endpoint.connect_lazy())
+}
+
+/// Runs until `shutdown` changes, delivering the notices queued for `peer`.
+pub(crate) async fn run_peer(
+    state: Arc<NodeState>,
+    peer: CountyCode,
+    signal: Arc<PeerSignal>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Some(peer_entry) = state.config.directory.get(peer).cloned() else {
+        return;
+    };
+    let settings = state.config.delivery;
+    let mut client = match channel(&state, &peer_entry) {
+        Ok(ch) => pb::exchange_client::ExchangeClient::new(ch)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        Err(e) => {
+            warn!(peer = %peer, error = %e, "cannot deliver to this peer");
+            state.set_peer_error(peer, Some(e));
+            return;
+        }
+    };
+    let mut failures: u32 = 0;
+    let mut wait: Option<Duration> = None;
+    loop {
+        if let Some(delay) = wait.take() {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = signal.notify.notified() => {
+                    // New notices do not cut a back-off short; an operator's retry does.
+                    if !signal.retry_now.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                        wait = Some(delay);
+                        continue;
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        signal
+            .retry_now
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let pending = match state.store.pending_for(peer, settings.batch_size) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(peer = %peer, error = %e, "cannot read the outbox");
+                wait = Some(settings.max_backoff);
+                continue;
+            }
+        };
+        if pending.is_empty() {
+            failures = 0;
+            tokio::select! {
+                _ = signal.notify.notified() => {}
+                _ = shutdown.changed() => return,
+            }
+            continue;
+        }
+        let mut batch = Vec::new();
+        let mut envelopes = Vec::new();
+        let mut bytes = 0;
+        for record in pending {
+            let Ok(Some(env)) = state.store.outbound_envelope(&record.id) else {
+                continue;
+            };
+            let Ok(notice) = SignedNotice::from_envelope_bytes(&env) else {
+                continue;
+            };
+            bytes += env.len();
+            if !batch.is_empty() && bytes > MAX_BATCH_BYTES {
+                break;
+            }
+            envelopes.push(notice.to_envelope());
+            batch.push((record, notice));
+        }
+        let attempts = match client.deliver(pb::DeliverRequest { envelopes }).await {
+            Ok(response) => {
+                let receipts = response.into_inner().receipts;
+                if receipts.len() == batch.len() {
+                    receipts
+                        .into_iter()
+                        .zip(&batch)
+                        .map(|(wire, (_, notice))| check_receipt(&peer_entry, notice, wire))
+                        .collect::<Vec<_>>()
+                } else {
+                    let why = format!(
+                        "peer answered {} envelopes with {} receipts",
+                        batch.len(),
+                        receipts.len()
+                    );
+                    batch.iter().map(|_| Attempt::Failed(why.clone())).collect()
+                }
+            }
+            Err(status) => {
+                let why = format!("{}: {}", code_name(status.code()), status.message());
+                batch.iter().map(|_| Attempt::Failed(why.clone())).collect()
+            }
+        };
+        let any_failed = attempts.iter().any(|a| matches!(a, Attempt::Failed(_)));
+        let delay = if any_failed {
+            failures = failures.saturating_add(1);
+            backoff(
+                failures,
+                settings.initial_backoff,
+                settings.max_backoff,
+                random_unit(),
+            )
+        } else {
+            failures = 0;
+            Duration::ZERO
+        };
+        let next_attempt_at_ms = state.clock.now_ms() + delay.as_millis() as i64;
+        for ((record, _), attempt) in batch.iter().zip(attempts) {
+            record_attempt(&state, record, attempt, next_attempt_at_ms).await;
+        }
+        if any_failed {
+            state.set_peer_error(
+                peer,
+                batch
+                    .first()
+                    .and_then(|(r, _)| state.store.outbound(&r.id).ok().flatten())
+                    .and_then(|r| r.last_error),
+            );
+            wait = Some(delay);
+        } else {
+            state.set_peer_error(peer, None);
+        }
+    }
+}
+
+fn code_name(code: tonic::Code) -> &'static str {
+    match code {
+        tonic::Code::Unavailable => "peer unavailable",
+        tonic::Code::DeadlineExceeded => "timed out",
+        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => "refused by peer",
+        _ => "delivery error",
+    }
+}
+
+/// A receipt counts only if the peer signed it with a key of its own, for this very envelope.
+fn check_receipt(peer: &Peer, notice: &SignedNotice, wire: pb::SignedReceipt) -> Attempt {
+    let receipt = match SignedReceipt::open(wire) {
+        Ok(r) => r,
+        Err(e) => return Attempt::Failed(format!("peer returned an unreadable receipt: {e}")),
+    };
+    let r = &receipt.receipt;
+    let key = match peer.key_at(r.key_id, r.received_at_ms) {
+        Ok(k) => k,
+        Err(why) => {
+            return Attempt::Failed(format!("receipt is signed with an unknown key: {why}"));
+        }
+    };
+    if !receipt.signature_valid(&key.key) {
+        return Attempt::Failed("receipt signature does not verify".into());
+    }
+    if r.recipient != peer.county || r.envelope_sha256 != notice.envelope_sha256() {
+        return Attempt::Failed("receipt is not for this envelope".into());
+    }
+    if r.notice_id.is_some_and(|id| id != notice.header.id) {
+        return Attempt::Failed("receipt names another notice".into());
+    }
+    Attempt::Receipt(receipt)
+}
+
+async fn record_attempt(
+    state: &NodeState,
+    record: &OutboundRecord,
+    attempt: Attempt,
+    next_attempt_at_ms: i64,
+) {
+    let id = record.id;
+    let result = match attempt {
+        Attempt::Receipt(receipt) => {
+            let r = receipt.receipt.clone();
+            let bytes = receipt.to_bytes();
+            let result = state
+                .store
+                .update_outbound(&id, Some(&bytes), |rec| {
+                    rec.attempts += 1;
+                    rec.receipt_at_ms = Some(r.received_at_ms);
+                    rec.reply_due_at_ms = r.reply_due_at_ms;
+                    rec.last_error = None;
+                    match &r.outcome {
+                        Outcome::Accepted => rec.status = OutboundStatus::Delivered,
+                        Outcome::Rejected(rej) => {
+                            rec.status = OutboundStatus::Rejected;
+                            rec.reject_code = Some(rej.code);
+                            rec.reject_reason = Some(rej.reason.clone());
+                        }
+                    }
+                    Ok(())
+                })
+                .await;
+            match &r.outcome {
+                Outcome::Accepted => info!(notice_id = %id, peer = %record.recipient, "delivered"),
+                Outcome::Rejected(rej) => {
+                    warn!(notice_id = %id, peer = %record.recipient, code = rej.code.name(), reason = %rej.reason, "rejected by peer")
+                }
+            }
+            result
+        }
+        Attempt::Failed(why) => {
+            info!(notice_id = %id, peer = %record.recipient, error = %why, "delivery failed; will retry");
+            state
+                .store
+                .update_outbound(&id, None, |rec| {
+                    // An operator may have cancelled it meanwhile; a failed attempt changes nothing then.
+                    if rec.status.is_pending() {
+                        rec.status = OutboundStatus::InFlight;
+                        rec.attempts += 1;
+                        rec.last_error = Some(why.clone());
+                        rec.next_attempt_at_ms = next_attempt_at_ms;
+                    }
+                    Ok(())
+                })
+                .await
+        }
+    };
+    if let Err(e) = result {
+        warn!(notice_id = %id, error = %e, "cannot record the delivery attempt");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps_with_jitter_in_the_upper_half() {
+        let (initial, max) = (Duration::from_millis(500), Duration::from_secs(60));
+        assert_eq!(backoff(1, initial, max, 1.0), Duration::from_millis(500));
+        assert_eq!(backoff(2, initial, max, 1.0), Duration::from_millis(1000));
+        assert_eq!(backoff(4, initial, max, 1.0), Duration::from_millis(4000));
+        assert_eq!(backoff(30, initial, max, 1.0), max);
+        assert_eq!(backoff(3, initial, max, 0.0), Duration::from_millis(1000));
+    }
+}

@@ -1,0 +1,195 @@
+//! The peer-facing `Exchange` service: checks each envelope, stores what it accepts, and answers
+//! every envelope with a signed receipt, only once the batch is durable.
+
+use std::sync::Arc;
+
+use liaison_core::notice::{Header, envelope_sha256};
+use liaison_core::receipt::{Outcome, Receipt};
+use liaison_core::trust::{self, Original, Recipient};
+use liaison_core::{RejectCode, Rejection, SignedReceipt};
+use liaison_proto::v1 as pb;
+use liaison_store::{InboundItem, InboundOutcome, InboundRecord};
+use tonic::{Request, Response, Status};
+use tracing::{info, warn};
+
+use crate::{NodeState, pki};
+
+/// Serves `Exchange` for one node.
+#[derive(Debug, Clone)]
+pub(crate) struct ExchangeService {
+    pub(crate) state: Arc<NodeState>,
+}
+
+/// What happens to one envelope of a batch.
+enum Decision {
+    Refused(SignedReceipt),
+    Accept {
+        index: usize,
+        receipt: SignedReceipt,
+    },
+}
+
+impl ExchangeService {
+    fn rejection(
+        &self,
+        envelope: &pb::Envelope,
+        rejection: Rejection,
+        now_ms: i64,
+    ) -> SignedReceipt {
+        // Name the notice in the receipt when its header can at least be read.
+        let header = Header::decode(&envelope.header).ok();
+        warn!(
+            notice_id = header.as_ref().map(|h| h.id.to_string()),
+            sender = header.as_ref().map(|h| h.sender.to_string()),
+            code = rejection.code.name(),
+            reason = %rejection.reason,
+            "refused a notice"
+        );
+        SignedReceipt::sign(
+            &self.state.key,
+            Receipt {
+                notice_id: header.as_ref().map(|h| h.id),
+                envelope_sha256: envelope_sha256(&envelope.header, &envelope.signature),
+                recipient: self.state.config.county,
+                sender: header.map(|h| h.sender),
+                received_at_ms: now_ms,
+                outcome: Outcome::Rejected(rejection),
+                reply_due_at_ms: None,
+                key_id: self.state.key.key_id(),
+            },
+        )
+    }
+
+    fn decide(
+        &self,
+        envelope: pb::Envelope,
+        tls_is: &impl Fn(liaison_core::CountyCode) -> bool,
+        now_ms: i64,
+        items: &mut Vec<InboundItem>,
+    ) -> Result<Decision, Status> {
+        let recipient = Recipient {
+            me: self.state.config.county,
+            directory: &self.state.config.directory,
+            limits: self.state.config.limits,
+        };
+        let admitted = match trust::admit(recipient, envelope.clone(), tls_is, now_ms) {
+            Ok(admitted) => admitted,
+            Err(rejection) => {
+                return Ok(Decision::Refused(
+                    self.rejection(&envelope, rejection, now_ms),
+                ));
+            }
+        };
+        let h = &admitted.notice.header;
+        if let Some(original_id) = h.in_reply_to {
+            let original = self
+                .state
+                .store
+                .outbound(&original_id)
+                .map_err(|e| Status::unavailable(format!("storage: {e}")))?
+                .map(|o| Original {
+                    kind: o.kind,
+                    recipient: o.recipient,
+                });
+            if let Err(rejection) = trust::check_reply(h.kind, h.sender, original) {
+                return Ok(Decision::Refused(
+                    self.rejection(&envelope, rejection, now_ms),
+                ));
+            }
+        }
+        let digest = admitted.notice.envelope_sha256();
+        let receipt = SignedReceipt::sign(
+            &self.state.key,
+            Receipt {
+                notice_id: Some(h.id),
+                envelope_sha256: digest,
+                recipient: self.state.config.county,
+                sender: Some(h.sender),
+                received_at_ms: now_ms,
+                outcome: Outcome::Accepted,
+                reply_due_at_ms: None,
+                key_id: self.state.key.key_id(),
+            },
+        );
+        items.push(InboundItem {
+            record: InboundRecord {
+                id: h.id,
+                sender: h.sender,
+                kind: h.kind,
+                urgent: h.urgent,
+                issued_at_ms: h.issued_at_ms,
+                in_reply_to: h.in_reply_to,
+                received_at_ms: now_ms,
+                envelope_sha256: digest,
+                reply_due_at_ms: None,
+            },
+            envelope: admitted.notice.envelope_bytes(),
+            receipt: receipt.to_bytes(),
+        });
+        Ok(Decision::Accept {
+            index: items.len() - 1,
+            receipt,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl pb::exchange_server::Exchange for ExchangeService {
+    async fn deliver(
+        &self,
+        request: Request<pb::DeliverRequest>,
+    ) -> Result<Response<pb::DeliverResponse>, Status> {
+        let certs = request.peer_certs();
+        let tls_is = |county| {
+            certs
+                .as_ref()
+                .is_some_and(|certs| pki::peer_is_county(certs, county))
+        };
+        let now_ms = self.state.clock.now_ms();
+        let envelopes = request.into_inner().envelopes;
+        let mut items = Vec::new();
+        let mut decisions = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            decisions.push(self.decide(envelope, &tls_is, now_ms, &mut items)?);
+        }
+        let outcomes = self
+            .state
+            .store
+            .accept_inbound(&items)
+            .await
+            .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
+        let mut receipts = Vec::with_capacity(decisions.len());
+        for decision in decisions {
+            let receipt = match decision {
+                Decision::Refused(receipt) => receipt.to_wire(),
+                Decision::Accept { index, receipt } => match &outcomes[index] {
+                    InboundOutcome::Stored => {
+                        let r = &items[index].record;
+                        info!(notice_id = %r.id, sender = %r.sender, kind = r.kind.name(), "accepted a notice");
+                        receipt.to_wire()
+                    }
+                    InboundOutcome::AlreadyStored { receipt } => SignedReceipt::from_bytes(receipt)
+                        .map_err(|e| Status::internal(format!("stored receipt unreadable: {e}")))?
+                        .to_wire(),
+                    InboundOutcome::IdConflict => {
+                        let item = &items[index];
+                        let envelope =
+                            liaison_core::SignedNotice::from_envelope_bytes(&item.envelope)
+                                .map(|n| n.to_envelope())
+                                .unwrap_or_default();
+                        let rejection = Rejection::new(
+                            RejectCode::DuplicateId,
+                            format!(
+                                "a different notice with id {} was accepted before",
+                                item.record.id
+                            ),
+                        );
+                        self.rejection(&envelope, rejection, now_ms).to_wire()
+                    }
+                },
+            };
+            receipts.push(receipt);
+        }
+        Ok(Response::new(pb::DeliverResponse { receipts }))
+    }
+}

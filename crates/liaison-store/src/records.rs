@@ -1,0 +1,99 @@
+//! What the store keeps about each notice besides its signed bytes.
+
+use liaison_core::{CountyCode, NoticeId, NoticeKind, RejectCode};
+use serde::{Deserialize, Serialize};
+
+/// Where an outbound notice is in its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboundStatus {
+    /// Durable in the outbox, not yet tried.
+    Queued,
+    /// Tried at least once without a receipt; will be tried again.
+    InFlight,
+    /// The recipient returned a signed receipt that accepts it.
+    Delivered,
+    /// The recipient returned a signed rejection; final.
+    Rejected,
+    /// The operator stopped it before it was delivered.
+    Cancelled,
+}
+
+impl OutboundStatus {
+    /// Every status.
+    pub const ALL: [OutboundStatus; 5] = [
+        Self::Queued,
+        Self::InFlight,
+        Self::Delivered,
+        Self::Rejected,
+        Self::Cancelled,
+    ];
+
+    /// The name shown to operators.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::InFlight => "in_flight",
+            Self::Delivered => "delivered",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses [`OutboundStatus::name`].
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == text)
+    }
+
+    /// Whether delivery is still to be attempted.
+    pub fn is_pending(self) -> bool {
+        matches!(self, Self::Queued | Self::InFlight)
+    }
+
+    pub(crate) fn tag(self) -> u8 {
+        match self {
+            Self::Queued => b'q',
+            Self::InFlight => b'f',
+            Self::Delivered => b'd',
+            Self::Rejected => b'r',
+            Self::Cancelled => b'c',
+        }
+    }
+}
+
+/// A notice this node signed and sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundRecord {
+    pub id: NoticeId,
+    pub recipient: CountyCode,
+    pub kind: NoticeKind,
+    pub urgent: bool,
+    pub issued_at_ms: i64,
+    pub in_reply_to: Option<NoticeId>,
+    pub status: OutboundStatus,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// When the next attempt may start (Unix ms); 0 for at once.
+    pub next_attempt_at_ms: i64,
+    /// From the signed receipt, once there is one.
+    pub receipt_at_ms: Option<i64>,
+    pub reject_code: Option<RejectCode>,
+    pub reject_reason: Option<String>,
+    pub reply_due_at_ms: Option<i64>,
+}
+
+/// A notice this node received and accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundRecord {
+    pub id: NoticeId,
+    pub sender: CountyCode,
+    pub kind: NoticeKind,
+    pub urgent: bool,
+    pub issued_at_ms: i64,
+    pub in_reply_to: Option<NoticeId>,
+    /// When this node stored it, as its signed receipt says.
+    pub received_at_ms: i64,
+    /// Identifies the exact envelope, so a redelivery can be told from a different notice.
+    pub envelope_sha256: [u8; 32],
+    pub reply_due_at_ms: Option<i64>,
+}

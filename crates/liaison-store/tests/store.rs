@@ -1,0 +1,223 @@
+//! The store keeps what it acknowledged across reopening, keeps indexes in step, and is idempotent.
+
+use liaison_core::{CountyCode, NoticeId, NoticeKind};
+use liaison_store::{
+    InboundItem, InboundOutcome, InboundRecord, ListFilter, OutboundRecord, OutboundStatus, Store,
+};
+
+fn county(code: &str) -> CountyCode {
+    CountyCode::parse(code).unwrap()
+}
+
+fn outbound(n: u64, to: &str) -> OutboundRecord {
+    OutboundRecord {
+        id: NoticeId::new(1_000 + n, [n as u8; 10]),
+        recipient: county(to),
+        kind: NoticeKind::CaseNotice,
+        urgent: false,
+        issued_at_ms: 1_000 + n as i64,
+        in_reply_to: None,
+        status: OutboundStatus::Queued,
+        attempts: 0,
+        last_error: None,
+        next_attempt_at_ms: 0,
+        receipt_at_ms: None,
+        reject_code: None,
+        reject_reason: None,
+        reply_due_at_ms: None,
+    }
+}
+
+fn inbound(n: u64, digest: u8) -> InboundItem {
+    InboundItem {
+        record: InboundRecord {
+            id: NoticeId::new(5_000 + n, [n as u8; 10]),
+            sender: county("610603"),
+            kind: NoticeKind::ContactLetter,
+            urgent: false,
+            issued_at_ms: 5_000,
+            in_reply_to: None,
+            received_at_ms: 6_000,
+            envelope_sha256: [digest; 32],
+            reply_due_at_ms: None,
+        },
+        envelope: vec![digest; 10],
+        receipt: vec![digest, 1, 2, 3],
+    }
+}
+
+#[tokio::test]
+async fn enqueued_notices_survive_reopening_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (outbound(1, "610603"), outbound(2, "610603"));
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.enqueue(&b, b"env-b").await.unwrap();
+        store.enqueue(&a, b"env-a").await.unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let pending = store.pending_for(county("610603"), 10).unwrap();
+    assert_eq!(pending, vec![a.clone(), b.clone()], "oldest id first");
+    assert_eq!(store.outbound_envelope(&a.id).unwrap().unwrap(), b"env-a");
+    assert_eq!(store.backlog(county("610603")).unwrap(), 2);
+    assert_eq!(store.backlog(county("610621")).unwrap(), 0);
+}
+
+#[tokio::test]
+async fn delivered_notice_leaves_the_queue_and_keeps_its_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let a = outbound(1, "610603");
+    store.enqueue(&a, b"env").await.unwrap();
+    let updated = store
+        .update_outbound(&a.id, Some(b"receipt"), |r| {
+            r.status = OutboundStatus::Delivered;
+            r.receipt_at_ms = Some(9);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(updated.status, OutboundStatus::Delivered);
+    assert!(store.pending_for(county("610603"), 10).unwrap().is_empty());
+    assert_eq!(store.outbound_receipt(&a.id).unwrap().unwrap(), b"receipt");
+    let delivered = store
+        .list_outbound(&ListFilter {
+            status: Some(OutboundStatus::Delivered),
+            peer: None,
+            limit: 10,
+        })
+        .unwrap();
+    assert_eq!(delivered.len(), 1);
+    let queued = store
+        .list_outbound(&ListFilter {
+            status: Some(OutboundStatus::Queued),
+            peer: None,
+            limit: 10,
+        })
+        .unwrap();
+    assert!(queued.is_empty(), "status index follows the change");
+}
+
+#[tokio::test]
+async fn refused_change_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let a = outbound(1, "610603");
+    store.enqueue(&a, b"env").await.unwrap();
+    let err = store
+        .update_outbound(&a.id, Some(b"r"), |_| Err("no".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "no");
+    assert_eq!(store.outbound(&a.id).unwrap().unwrap(), a);
+    assert!(store.outbound_receipt(&a.id).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn same_id_cannot_be_enqueued_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let a = outbound(1, "610603");
+    store.enqueue(&a, b"env").await.unwrap();
+    assert!(store.enqueue(&a, b"other").await.is_err());
+    assert_eq!(store.outbound_envelope(&a.id).unwrap().unwrap(), b"env");
+}
+
+#[tokio::test]
+async fn redelivered_envelope_gets_the_first_receipt_and_a_different_one_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let first = inbound(1, 7);
+    assert_eq!(
+        store
+            .accept_inbound(std::slice::from_ref(&first))
+            .await
+            .unwrap(),
+        vec![InboundOutcome::Stored]
+    );
+    let mut again = first.clone();
+    again.receipt = vec![0];
+    let mut other = first.clone();
+    other.record.envelope_sha256 = [8; 32];
+    let outcomes = store.accept_inbound(&[again, other]).await.unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            InboundOutcome::AlreadyStored {
+                receipt: first.receipt.clone()
+            },
+            InboundOutcome::IdConflict
+        ]
+    );
+    assert_eq!(
+        store.inbound_envelope(&first.record.id).unwrap().unwrap(),
+        first.envelope
+    );
+}
+
+#[tokio::test]
+async fn duplicate_within_one_batch_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let item = inbound(1, 7);
+    let outcomes = store
+        .accept_inbound(&[item.clone(), item.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            InboundOutcome::Stored,
+            InboundOutcome::AlreadyStored {
+                receipt: item.receipt.clone()
+            }
+        ]
+    );
+    assert_eq!(store.list_inbound(None, 10).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn replies_link_back_to_their_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let original = inbound(1, 1);
+    store
+        .accept_inbound(std::slice::from_ref(&original))
+        .await
+        .unwrap();
+    let mut reply = outbound(2, "610603");
+    reply.kind = NoticeKind::ReplyLetter;
+    reply.in_reply_to = Some(original.record.id);
+    store.enqueue(&reply, b"r").await.unwrap();
+    assert_eq!(
+        store.replies_to(&original.record.id).unwrap(),
+        vec![reply.id]
+    );
+}
+
+#[tokio::test]
+async fn listings_filter_by_peer_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for (n, to) in [(1, "610603"), (2, "610621"), (3, "610603")] {
+        store.enqueue(&outbound(n, to), b"e").await.unwrap();
+    }
+    let to_ansai = store
+        .list_outbound(&ListFilter {
+            peer: Some(county("610603")),
+            status: None,
+            limit: 10,
+        })
+        .unwrap();
+    assert_eq!(
+        to_ansai.iter().map(|r| r.issued_at_ms).collect::<Vec<_>>(),
+        vec![1_003, 1_001]
+    );
+    let limited = store
+        .list_outbound(&ListFilter {
+            limit: 2,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(limited.len(), 2);
+}
