@@ -1,1 +1,277 @@
-fn main() {}
+//! `liaison`: runs a county node (`serve`), and is its operator's command line.
+
+mod admin;
+mod demo;
+mod keys;
+mod print;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for bad input from the operator (arguments, notice files).
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code for a configuration file with problems.
+pub const EXIT_BAD_CONFIG: u8 = 3;
+/// Exit code when the node's admin interface cannot be reached.
+pub const EXIT_UNREACHABLE: u8 = 4;
+/// Exit code for any other failure.
+pub const EXIT_FAILURE: u8 = 1;
+
+#[derive(Parser)]
+#[command(
+    name = "liaison",
+    version,
+    about = "Signed notices between county bureaus, with reply deadlines kept (流动人口计划生育区域协作信息交换)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct NodeArgs {
+    /// The node's configuration file.
+    #[arg(long, short = 'c', env = "LIAISON_CONFIG", default_value = "node.toml")]
+    pub config: PathBuf,
+}
+
+#[derive(clap::Args, Clone, Copy)]
+pub struct Output {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the node: serve peers and the admin interface, deliver the outbox.
+    Serve {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Sign a notice written in a JSON or TOML file and put it in the outbox (发函).
+    Send {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// The notice draft (see docs/notices.md).
+        file: PathBuf,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Answer a notice in the inbox with a reply written in a JSON or TOML file (复函).
+    Reply {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// The id of the inbox notice to answer.
+        id: String,
+        /// The reply draft; its recipient may be left out.
+        file: PathBuf,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// List sent notices, newest first (发件箱).
+    Outbox {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Only this status: queued, in_flight, delivered, rejected, cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only notices to this county code.
+        #[arg(long)]
+        peer: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// List received notices, newest first (收件箱).
+    Inbox {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Only notices from this county code.
+        #[arg(long)]
+        peer: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Show one notice: header, body, signature and receipt, replies.
+    Show {
+        #[command(flatten)]
+        node: NodeArgs,
+        id: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Deliver a queued or in-flight notice again now.
+    Retry {
+        #[command(flatten)]
+        node: NodeArgs,
+        id: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Stop delivering a notice that has not been delivered yet.
+    Cancel {
+        #[command(flatten)]
+        node: NodeArgs,
+        id: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// List the peer counties, their agreements and backlogs.
+    Peers {
+        #[command(flatten)]
+        node: NodeArgs,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Signing keys (Ed25519).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// TLS certificates from a throw-away CA, for tests and trials.
+    #[command(subcommand)]
+    Pki(keys::PkiCommand),
+    /// Run a small federation of Yan'an counties on 127.0.0.1, exchange and answer notices, print
+    /// every outbox and inbox, and stop.
+    Demo {
+        /// Keep the federation's files in this directory instead of a temporary one.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// A failure with the exit code it deserves.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Self::new(EXIT_FAILURE, format!("{e:#}"))
+    }
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LIAISON_LOG")
+        .unwrap_or_else(|_| default.into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Serve { node } => {
+            init_logging("info");
+            serve(&node).await
+        }
+        Command::Send { node, file, out } => admin::send(&node, &file, None, out).await,
+        Command::Reply {
+            node,
+            id,
+            file,
+            out,
+        } => admin::send(&node, &file, Some(id), out).await,
+        Command::Outbox {
+            node,
+            status,
+            peer,
+            limit,
+            out,
+        } => admin::outbox(&node, status, peer, limit, out).await,
+        Command::Inbox {
+            node,
+            peer,
+            limit,
+            out,
+        } => admin::inbox(&node, peer, limit, out).await,
+        Command::Show { node, id, out } => admin::show(&node, &id, out).await,
+        Command::Retry { node, id, out } => admin::retry(&node, &id, out).await,
+        Command::Cancel { node, id, out } => admin::cancel(&node, &id, out).await,
+        Command::Peers { node, out } => admin::peers(&node, out).await,
+        Command::Keys(cmd) => keys::keys(cmd),
+        Command::Pki(cmd) => keys::pki(cmd),
+        Command::Demo { dir } => {
+            init_logging("warn");
+            demo::run(dir).await
+        }
+    }
+}
+
+async fn serve(node: &NodeArgs) -> Result<(), Failure> {
+    use liaison_node::{Node, clock::SystemClock, config::Config};
+    let config =
+        Config::load(&node.config).map_err(|e| Failure::new(EXIT_BAD_CONFIG, e.to_string()))?;
+    let (exchange_addr, admin_addr) = (config.exchange_addr, config.admin_addr);
+    let node = Node::start(config, std::sync::Arc::new(SystemClock))
+        .map_err(|e| Failure::new(EXIT_BAD_CONFIG, e.to_string()))?;
+    let bind = |addr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Failure::new(EXIT_FAILURE, format!("cannot listen on {addr}: {e}")))
+    };
+    let exchange = bind(exchange_addr).await?;
+    let admin = bind(admin_addr).await?;
+    node.run(exchange, admin, shutdown_signal())
+        .await
+        .map_err(|e| Failure::new(EXIT_FAILURE, e.to_string()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message.trim_end());
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1205,11 +1205,12 @@ mod calendar_date {
         }
         // The shape check makes every slice below ASCII digits on char boundaries.
         let number = |range: std::ops::Range<usize>| text[range].parse::<u16>().unwrap_or(0);
-        let year = i32::from(number(0..4));
-        let month = Month::try_from(number(5..7) as u8)
-            .map_err(|e| format!("{text:?} is not a calendar date: {e}"))?;
-        Date::from_calendar_date(year, month, number(8..10) as u8)
-            .map_err(|e| format!("{text:?} is not a calendar date: {e}"))
+        let (year, month, day) = (number(0..4), number(5..7), number(8..10));
+        let month = Month::try_from(month as u8)
+            .map_err(|_| format!("{text:?} is not a calendar date: there is no month {month}"))?;
+        Date::from_calendar_date(i32::from(year), month, day as u8).map_err(|_| {
+            format!("{text:?} is not a calendar date: {month} {year} has no day {day}")
+        })
     }
 
     pub(super) fn serialize<S: Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
@@ -1248,5 +1249,816 @@ mod calendar_date {
                 None => Ok(None),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pb::notice_body::Body;
+
+    use super::*;
+
+    fn id(text: &str) -> IdentityNumber {
+        IdentityNumber::parse(text).unwrap()
+    }
+
+    fn woman() -> Person {
+        Person {
+            name: "王丽".to_owned(),
+            id_number: id("610602199203154529"),
+            birth_date: Some(date!(1992 - 03 - 15)),
+        }
+    }
+
+    fn man() -> Person {
+        Person {
+            name: "李强".to_owned(),
+            id_number: id("61060319881120451X"),
+            birth_date: None,
+        }
+    }
+
+    fn text(s: &str) -> Option<String> {
+        Some(s.to_owned())
+    }
+
+    /// One body of every kind with every optional field filled in.
+    fn full_samples() -> Vec<NoticeBody> {
+        vec![
+            NoticeBody::CaseNotice(CaseNotice {
+                case_type: CaseType::Birth,
+                person: woman(),
+                spouse: Some(man()),
+                event_date: date!(2024 - 05 - 02),
+                residence_address: text("延安市宝塔区南关街12号"),
+                registration_address: text("延安市安塞区真武洞镇"),
+                details: text("第三孩,未办理生育服务证。\n请核实户籍地登记情况。"),
+            }),
+            NoticeBody::CertificateQuery(CertificateQuery {
+                certificate_type: CertificateType::MarriageAndChildbearing,
+                person: woman(),
+                certificate_number: text("宝计生字2023第0157号"),
+                question: text("请核实该证是否由贵局签发、是否有效。"),
+            }),
+            NoticeBody::CertificateAnswer(CertificateAnswer {
+                found: true,
+                certificate_number: text("宝计生字2023第0157号"),
+                issued_on: Some(date!(2023 - 04 - 11)),
+                valid_until: Some(date!(2026 - 04 - 10)),
+                answer: "该证由我局签发,现仍有效。".to_owned(),
+            }),
+            NoticeBody::FeeConsultation(FeeConsultation {
+                person: woman(),
+                birth_date: date!(2024 - 05 - 02),
+                proposed_amount_yuan: 36_000,
+                reasons: "政策外生育第三孩,按上年度农村居民人均纯收入三倍计。".to_owned(),
+                delegate_collection: true,
+            }),
+            NoticeBody::FeeReply(FeeReply {
+                opinion: FeeOpinion::Agree,
+                comments: text("同意征收,并接受委托继续征收。"),
+                accept_delegation: true,
+            }),
+            NoticeBody::ApprovalRequest(ApprovalRequest {
+                applicant: woman(),
+                spouse: Some(man()),
+                certificate_type: CertificateType::SecondChildPermit,
+                application_date: date!(2024 - 03 - 01),
+                details: text("夫妻双方均为独生子女。"),
+            }),
+            NoticeBody::ApprovalResult(ApprovalResult {
+                applicant: woman(),
+                approved: true,
+                decision_date: date!(2024 - 03 - 18),
+                certificate_number: text("安计生准字2024第0032号"),
+                reasons: text("符合条件。"),
+            }),
+            NoticeBody::ContraceptionReport(ContraceptionReport {
+                person: woman(),
+                check_date: date!(2024 - 06 - 20),
+                method: ContraceptiveMethod::Iud,
+                pregnant: false,
+                findings: text("节育器位置正常。"),
+            }),
+            NoticeBody::Bulletin(Bulletin {
+                topic: BulletinTopic::WorkInformation,
+                title: "2024年第二季度流动人口信息交换情况".to_owned(),
+                text: "各县区:\n本季度共交换信息……".to_owned(),
+            }),
+            NoticeBody::ContactLetter(ContactLetter {
+                subject: "请协助核实流动人口婚育情况".to_owned(),
+                text: "该人员现居住我区,请核实其在户籍地的婚育情况。".to_owned(),
+                person: Some(woman()),
+            }),
+            NoticeBody::ReplyLetter(ReplyLetter {
+                text: "经核实,该人员已婚,育有一孩。".to_owned(),
+            }),
+            NoticeBody::Reminder(Reminder {
+                overdue_notice_id: "0190c3b2-7c1e-7a4e-9d2b-1f0c8e5a6b7c".to_owned(),
+                text: text("来函已逾期未复,请尽快复函。"),
+            }),
+        ]
+    }
+
+    /// One body of every kind with only what is required.
+    fn minimal_samples() -> Vec<NoticeBody> {
+        let bare = Person {
+            birth_date: None,
+            ..woman()
+        };
+        vec![
+            NoticeBody::CaseNotice(CaseNotice {
+                case_type: CaseType::Pregnancy,
+                person: bare.clone(),
+                spouse: None,
+                event_date: date!(2024 - 05 - 02),
+                residence_address: None,
+                registration_address: None,
+                details: None,
+            }),
+            NoticeBody::CertificateQuery(CertificateQuery {
+                certificate_type: CertificateType::OnlyChild,
+                person: bare.clone(),
+                certificate_number: None,
+                question: None,
+            }),
+            NoticeBody::CertificateAnswer(CertificateAnswer {
+                found: false,
+                certificate_number: None,
+                issued_on: None,
+                valid_until: None,
+                answer: "未查到。".to_owned(),
+            }),
+            NoticeBody::FeeConsultation(FeeConsultation {
+                person: bare.clone(),
+                birth_date: date!(2024 - 05 - 02),
+                proposed_amount_yuan: 1,
+                reasons: "见附件。".to_owned(),
+                delegate_collection: false,
+            }),
+            NoticeBody::FeeReply(FeeReply {
+                opinion: FeeOpinion::AlreadyLevied,
+                comments: None,
+                accept_delegation: false,
+            }),
+            NoticeBody::ApprovalRequest(ApprovalRequest {
+                applicant: bare.clone(),
+                spouse: None,
+                certificate_type: CertificateType::FirstChildService,
+                application_date: date!(2024 - 03 - 01),
+                details: None,
+            }),
+            NoticeBody::ApprovalResult(ApprovalResult {
+                applicant: bare.clone(),
+                approved: true,
+                decision_date: date!(2024 - 03 - 18),
+                certificate_number: None,
+                reasons: None,
+            }),
+            NoticeBody::ContraceptionReport(ContraceptionReport {
+                person: bare,
+                check_date: date!(2024 - 06 - 20),
+                method: ContraceptiveMethod::None,
+                pregnant: true,
+                findings: None,
+            }),
+            NoticeBody::Bulletin(Bulletin {
+                topic: BulletinTopic::Other,
+                title: "通知".to_owned(),
+                text: "略".to_owned(),
+            }),
+            NoticeBody::ContactLetter(ContactLetter {
+                subject: "联系".to_owned(),
+                text: "略".to_owned(),
+                person: None,
+            }),
+            NoticeBody::ReplyLetter(ReplyLetter {
+                text: "收悉。".to_owned(),
+            }),
+            NoticeBody::Reminder(Reminder {
+                overdue_notice_id: "0190c3b2-7c1e-7a4e-9d2b-1f0c8e5a6b7c".to_owned(),
+                text: None,
+            }),
+        ]
+    }
+
+    /// The wire member of a valid sample, to be spoiled by a test.
+    fn wire(kind: NoticeKind) -> Body {
+        let sample = full_samples()
+            .into_iter()
+            .find(|b| b.kind() == kind)
+            .unwrap();
+        sample.to_wire().body.unwrap()
+    }
+
+    /// The error a peer would get for this wire body.
+    fn refusal(body: Body) -> String {
+        NoticeBody::from_wire(pb::NoticeBody { body: Some(body) })
+            .unwrap_err()
+            .to_string()
+    }
+
+    fn invalid(body: NoticeBody) -> String {
+        body.validate().unwrap_err().to_string()
+    }
+
+    fn from_json(json: serde_json::Value) -> Result<NoticeBody, String> {
+        NoticeBody::from_json_value(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn samples_cover_every_kind_in_wire_order() {
+        let kinds: Vec<_> = full_samples().iter().map(NoticeBody::kind).collect();
+        assert_eq!(kinds, NoticeKind::ALL);
+        let kinds: Vec<_> = minimal_samples().iter().map(NoticeBody::kind).collect();
+        assert_eq!(kinds, NoticeKind::ALL);
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_the_wire_bytes() {
+        for body in full_samples().into_iter().chain(minimal_samples()) {
+            assert_eq!(body.validate(), Ok(()), "{:?}", body.kind());
+            assert_eq!(
+                NoticeBody::decode(&body.encode()),
+                Ok(body.clone()),
+                "{:?}",
+                body.kind()
+            );
+        }
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_json() {
+        for body in full_samples().into_iter().chain(minimal_samples()) {
+            let json = serde_json::to_string(&body).unwrap();
+            assert_eq!(
+                serde_json::from_str::<NoticeBody>(&json).unwrap(),
+                body,
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_names_kinds_and_values_in_snake_case() {
+        let json = serde_json::to_value(&full_samples()[0]).unwrap();
+        assert_eq!(json["kind"], "case_notice");
+        assert_eq!(json["case_type"], "birth");
+        assert_eq!(json["person"]["id_number"], "610602199203154529");
+        assert_eq!(json["person"]["birth_date"], "1992-03-15");
+        assert_eq!(json["event_date"], "2024-05-02");
+        let json = serde_json::to_value(&full_samples()[1]).unwrap();
+        assert_eq!(json["certificate_type"], "marriage_and_childbearing");
+        let json = serde_json::to_value(&full_samples()[7]).unwrap();
+        assert_eq!(json["method"], "iud");
+        // Absent options are left out rather than written as null.
+        let json = serde_json::to_value(&minimal_samples()[0]).unwrap();
+        assert!(
+            json.get("spouse").is_none() && json["person"].get("birth_date").is_none(),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn missing_required_field_names_its_path() {
+        let Body::CaseNotice(m) = wire(NoticeKind::CaseNotice) else {
+            unreachable!()
+        };
+        assert_eq!(
+            refusal(Body::CaseNotice(pb::CaseNotice {
+                person: None,
+                ..m.clone()
+            })),
+            "person: is required"
+        );
+        assert_eq!(
+            refusal(Body::CaseNotice(pb::CaseNotice {
+                event_date: String::new(),
+                ..m.clone()
+            })),
+            "event_date: is required"
+        );
+        let nameless = pb::Person {
+            name: "  ".to_owned(),
+            ..m.person.clone().unwrap()
+        };
+        assert_eq!(
+            refusal(Body::CaseNotice(pb::CaseNotice {
+                person: Some(nameless),
+                ..m.clone()
+            })),
+            "person.name: is required and must not be blank"
+        );
+        let no_id = pb::Person {
+            id_number: String::new(),
+            ..m.person.clone().unwrap()
+        };
+        assert_eq!(
+            refusal(Body::CaseNotice(pb::CaseNotice {
+                spouse: Some(no_id),
+                ..m
+            })),
+            "spouse.id_number: is required"
+        );
+        assert_eq!(
+            refusal(Body::ReplyLetter(pb::ReplyLetter {
+                text: String::new()
+            })),
+            "text: is required and must not be blank"
+        );
+        let Body::CertificateAnswer(m) = wire(NoticeKind::CertificateAnswer) else {
+            unreachable!()
+        };
+        assert_eq!(
+            refusal(Body::CertificateAnswer(pb::CertificateAnswer {
+                answer: String::new(),
+                ..m
+            })),
+            "answer: is required and must not be blank"
+        );
+        let Body::Reminder(m) = wire(NoticeKind::Reminder) else {
+            unreachable!()
+        };
+        assert_eq!(
+            refusal(Body::Reminder(pb::Reminder {
+                overdue_notice_id: String::new(),
+                ..m
+            })),
+            "overdue_notice_id: is required"
+        );
+    }
+
+    #[test]
+    fn bad_identity_number_in_spouse_names_spouse_id_number() {
+        let Body::CaseNotice(m) = wire(NoticeKind::CaseNotice) else {
+            unreachable!()
+        };
+        let spouse = pb::Person {
+            id_number: "610603198811204512".to_owned(),
+            ..m.spouse.clone().unwrap()
+        };
+        assert_eq!(
+            refusal(Body::CaseNotice(pb::CaseNotice {
+                spouse: Some(spouse),
+                ..m
+            })),
+            "spouse.id_number: check character is 2 but digits 1-17 require X"
+        );
+    }
+
+    #[test]
+    fn unspecified_or_unknown_enum_is_refused() {
+        let Body::CaseNotice(m) = wire(NoticeKind::CaseNotice) else {
+            unreachable!()
+        };
+        assert_eq!(
+            refusal(Body::CaseNotice(pb::CaseNotice {
+                case_type: 0,
+                ..m.clone()
+            })),
+            "case_type: is required (0 means unspecified)"
+        );
+        assert_eq!(
+            refusal(Body::CaseNotice(pb::CaseNotice { case_type: 99, ..m })),
+            "case_type: has unknown value 99"
+        );
+        assert_eq!(
+            refusal(Body::FeeReply(pb::FeeReply {
+                opinion: 0,
+                comments: String::new(),
+                accept_delegation: false
+            })),
+            "opinion: is required (0 means unspecified)"
+        );
+        assert_eq!(
+            refusal(Body::Bulletin(pb::Bulletin {
+                topic: -1,
+                title: "t".to_owned(),
+                text: "t".to_owned()
+            })),
+            "topic: has unknown value -1"
+        );
+    }
+
+    #[test]
+    fn malformed_bytes_give_a_payload_error() {
+        for bytes in [
+            &[0xff][..],
+            &[0x0a, 0x05, 0x08],
+            &[0x5a, 0x02, 0xc3, 0x28],
+            &[0x0a, 0xff, 0xff, 0xff, 0xff, 0xff],
+        ] {
+            let err = NoticeBody::decode(bytes).unwrap_err();
+            assert_eq!(err.path, "payload", "{bytes:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        // Spoil every byte of every valid encoding in turn, and feed some pseudo-random noise.
+        for body in full_samples() {
+            let bytes = body.encode();
+            for i in 0..bytes.len() {
+                for flip in [0x01, 0x80, 0xff] {
+                    let mut spoiled = bytes.clone();
+                    spoiled[i] ^= flip;
+                    let _ = NoticeBody::decode(&spoiled);
+                    let _ = NoticeBody::decode(&spoiled[..i]);
+                }
+            }
+        }
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for len in 0..2000 {
+            let noise: Vec<u8> = (0..len % 97)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            let _ = NoticeBody::decode(&noise);
+        }
+    }
+
+    #[test]
+    fn body_without_a_member_is_refused() {
+        assert_eq!(NoticeBody::decode(&[]).unwrap_err().path, "kind");
+        assert_eq!(
+            NoticeBody::from_wire(pb::NoticeBody { body: None })
+                .unwrap_err()
+                .path,
+            "kind"
+        );
+    }
+
+    #[test]
+    fn birth_date_that_disagrees_with_the_identity_number_is_refused() {
+        let Body::CaseNotice(m) = wire(NoticeKind::CaseNotice) else {
+            unreachable!()
+        };
+        let person = pb::Person {
+            birth_date: "1992-03-16".to_owned(),
+            ..m.person.clone().unwrap()
+        };
+        assert_eq!(
+            refusal(Body::CaseNotice(pb::CaseNotice {
+                person: Some(person),
+                ..m
+            })),
+            "person.birth_date: is 1992-03-16 but the identity number says 1992-03-15"
+        );
+    }
+
+    #[test]
+    fn oversize_text_is_refused() {
+        let NoticeBody::CaseNotice(notice) = full_samples().remove(0) else {
+            unreachable!()
+        };
+        let named = |name: String| CaseNotice {
+            person: Person { name, ..woman() },
+            ..notice.clone()
+        };
+        assert_eq!(
+            NoticeBody::CaseNotice(named("王".repeat(NAME_MAX_CHARS))).validate(),
+            Ok(())
+        );
+        assert_eq!(
+            invalid(NoticeBody::CaseNotice(named(
+                "王".repeat(NAME_MAX_CHARS + 1)
+            ))),
+            "person.name: has 65 characters; at most 64 are allowed"
+        );
+        let address = Some("路".repeat(SHORT_TEXT_MAX_CHARS + 1));
+        assert_eq!(
+            invalid(NoticeBody::CaseNotice(CaseNotice {
+                residence_address: address,
+                ..notice.clone()
+            })),
+            "residence_address: has 257 characters; at most 256 are allowed"
+        );
+        let details = Some("x".repeat(LONG_TEXT_MAX_CHARS + 1));
+        assert_eq!(
+            invalid(NoticeBody::CaseNotice(CaseNotice { details, ..notice })),
+            "details: has 8001 characters; at most 8000 are allowed"
+        );
+        assert_eq!(
+            refusal(Body::ReplyLetter(pb::ReplyLetter {
+                text: "答".repeat(LONG_TEXT_MAX_CHARS + 1)
+            })),
+            "text: has 8001 characters; at most 8000 are allowed"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_refused_except_line_breaks_in_long_text() {
+        let bulletin = |title: &str, text: &str| {
+            NoticeBody::Bulletin(Bulletin {
+                topic: BulletinTopic::Other,
+                title: title.to_owned(),
+                text: text.to_owned(),
+            })
+        };
+        assert_eq!(bulletin("标题", "第一行\r\n第二行\t完").validate(), Ok(()));
+        assert_eq!(
+            invalid(bulletin("标\n题", "正文")),
+            "title: contains the control character U+000A, in a single-line field"
+        );
+        assert_eq!(
+            invalid(bulletin("标题", "正文\u{1b}[2J")),
+            "text: contains the control character U+001B, other than line breaks and tabs"
+        );
+    }
+
+    #[test]
+    fn blank_optional_text_is_refused_rather_than_dropped() {
+        let NoticeBody::CaseNotice(notice) = full_samples().remove(0) else {
+            unreachable!()
+        };
+        assert_eq!(
+            invalid(NoticeBody::CaseNotice(CaseNotice {
+                details: text(" "),
+                ..notice
+            })),
+            "details: must not be blank; leave it out instead"
+        );
+    }
+
+    #[test]
+    fn dates_must_be_calendar_dates_within_range() {
+        let Body::CaseNotice(m) = wire(NoticeKind::CaseNotice) else {
+            unreachable!()
+        };
+        let with_date = |d: &str| {
+            refusal(Body::CaseNotice(pb::CaseNotice {
+                event_date: d.to_owned(),
+                ..m.clone()
+            }))
+        };
+        assert_eq!(
+            with_date("2023-02-29"),
+            "event_date: \"2023-02-29\" is not a calendar date: February 2023 has no day 29"
+        );
+        assert_eq!(
+            with_date("2024-2-3"),
+            "event_date: \"2024-2-3\" is not a date written as YYYY-MM-DD"
+        );
+        assert_eq!(
+            with_date("2024/02/03"),
+            "event_date: \"2024/02/03\" is not a date written as YYYY-MM-DD"
+        );
+        assert_eq!(
+            with_date("２０２４-02-03"),
+            "event_date: \"２０２４-02-03\" is not a date written as YYYY-MM-DD"
+        );
+        assert_eq!(
+            with_date("2024-13-01"),
+            "event_date: \"2024-13-01\" is not a calendar date: there is no month 13"
+        );
+        assert_eq!(
+            with_date("2024-04-00"),
+            "event_date: \"2024-04-00\" is not a calendar date: April 2024 has no day 0"
+        );
+        assert_eq!(
+            with_date("1899-12-31"),
+            "event_date: 1899-12-31 is outside the accepted range 1900-01-01 to 2199-12-31"
+        );
+        assert_eq!(
+            with_date("2200-01-01"),
+            "event_date: 2200-01-01 is outside the accepted range 1900-01-01 to 2199-12-31"
+        );
+    }
+
+    #[test]
+    fn the_range_message_states_the_range_constants() {
+        let range = format!(
+            "{} to {}",
+            calendar_date::format(EARLIEST_DATE),
+            calendar_date::format(LATEST_DATE)
+        );
+        assert!(OUTSIDE_DATE_RANGE.ends_with(&range));
+    }
+
+    #[test]
+    fn identity_number_birth_date_must_be_within_range() {
+        let first17 = "61060218991231452";
+        let old = format!(
+            "{first17}{}",
+            crate::identity::check_character(first17).unwrap()
+        );
+        let person = Person {
+            name: "张".to_owned(),
+            id_number: id(&old),
+            birth_date: None,
+        };
+        assert_eq!(
+            person.validate().unwrap_err().to_string(),
+            "id_number: holds birth date 1899-12-31, outside the accepted range 1900-01-01 to 2199-12-31"
+        );
+    }
+
+    #[test]
+    fn fee_amount_must_be_positive_and_at_most_ten_million() {
+        let NoticeBody::FeeConsultation(fee) = full_samples().remove(3) else {
+            unreachable!()
+        };
+        let amount = |proposed_amount_yuan| {
+            NoticeBody::FeeConsultation(FeeConsultation {
+                proposed_amount_yuan,
+                ..fee.clone()
+            })
+        };
+        assert_eq!(amount(MAX_FEE_YUAN).validate(), Ok(()));
+        assert_eq!(
+            invalid(amount(0)),
+            "proposed_amount_yuan: must be more than 0 yuan"
+        );
+        assert_eq!(
+            invalid(amount(-5)),
+            "proposed_amount_yuan: must be more than 0 yuan"
+        );
+        assert_eq!(
+            invalid(amount(MAX_FEE_YUAN + 1)),
+            "proposed_amount_yuan: must be at most 10000000 yuan"
+        );
+    }
+
+    #[test]
+    fn reminder_needs_a_notice_id_in_canonical_form() {
+        let reminder = |id: &str| {
+            NoticeBody::Reminder(Reminder {
+                overdue_notice_id: id.to_owned(),
+                text: None,
+            })
+        };
+        assert!(
+            invalid(reminder("not-a-uuid")).starts_with("overdue_notice_id: is not a notice id: ")
+        );
+        assert_eq!(
+            invalid(reminder("0190C3B2-7C1E-7A4E-9D2B-1F0C8E5A6B7C")),
+            "overdue_notice_id: must be written as notice ids are: 0190c3b2-7c1e-7a4e-9d2b-1f0c8e5a6b7c"
+        );
+        assert_eq!(
+            invalid(reminder("0190c3b27c1e7a4e9d2b1f0c8e5a6b7c")),
+            "overdue_notice_id: must be written as notice ids are: 0190c3b2-7c1e-7a4e-9d2b-1f0c8e5a6b7c"
+        );
+    }
+
+    #[test]
+    fn contradictory_answers_are_refused() {
+        let NoticeBody::CertificateAnswer(answer) = full_samples().remove(2) else {
+            unreachable!()
+        };
+        assert_eq!(
+            invalid(NoticeBody::CertificateAnswer(CertificateAnswer {
+                found: false,
+                ..answer.clone()
+            })),
+            "certificate_number: must be left out when found is false"
+        );
+        assert_eq!(
+            invalid(NoticeBody::CertificateAnswer(CertificateAnswer {
+                valid_until: Some(date!(2023 - 04 - 10)),
+                ..answer
+            })),
+            "valid_until: is 2023-04-10, before issued_on 2023-04-11"
+        );
+        let NoticeBody::ApprovalResult(result) = full_samples().remove(6) else {
+            unreachable!()
+        };
+        assert_eq!(
+            invalid(NoticeBody::ApprovalResult(ApprovalResult {
+                approved: false,
+                ..result.clone()
+            })),
+            "certificate_number: must be left out when approved is false"
+        );
+        assert_eq!(
+            invalid(NoticeBody::ApprovalResult(ApprovalResult {
+                approved: false,
+                certificate_number: None,
+                reasons: None,
+                ..result
+            })),
+            "reasons: is required when approved is false"
+        );
+        assert_eq!(
+            invalid(NoticeBody::FeeReply(FeeReply {
+                opinion: FeeOpinion::Disagree,
+                comments: None,
+                accept_delegation: false
+            })),
+            "comments: is required when the opinion is disagree"
+        );
+        let NoticeBody::CaseNotice(notice) = full_samples().remove(0) else {
+            unreachable!()
+        };
+        assert_eq!(
+            invalid(NoticeBody::CaseNotice(CaseNotice {
+                spouse: Some(woman()),
+                ..notice
+            })),
+            "spouse.id_number: is the same as person.id_number"
+        );
+    }
+
+    #[test]
+    fn json_errors_name_the_nested_path() {
+        let mut json = serde_json::to_value(&full_samples()[0]).unwrap();
+        json["spouse"]["id_number"] = "610603198811204512".into();
+        assert_eq!(
+            from_json(json).unwrap_err(),
+            "spouse.id_number: check character is 2 but digits 1-17 require X"
+        );
+
+        let mut json = serde_json::to_value(&full_samples()[0]).unwrap();
+        json["event_date"] = "2024-02-30".into();
+        assert!(
+            from_json(json)
+                .unwrap_err()
+                .starts_with("event_date: \"2024-02-30\" is not a calendar date")
+        );
+
+        let mut json = serde_json::to_value(&full_samples()[7]).unwrap();
+        json["method"] = "unspecified".into();
+        assert!(
+            from_json(json)
+                .unwrap_err()
+                .starts_with("method: unknown variant `unspecified`, expected one of `iud`")
+        );
+    }
+
+    #[test]
+    fn json_missing_field_names_its_path() {
+        let mut json = serde_json::to_value(&full_samples()[0]).unwrap();
+        json.as_object_mut().unwrap().remove("event_date");
+        assert_eq!(from_json(json).unwrap_err(), "event_date: is required");
+
+        let mut json = serde_json::to_value(&full_samples()[0]).unwrap();
+        json["person"].as_object_mut().unwrap().remove("id_number");
+        assert_eq!(
+            from_json(json).unwrap_err(),
+            "person.id_number: is required"
+        );
+
+        // Decisive booleans have no default: forgetting `approved` must not send a refusal.
+        let mut json = serde_json::to_value(&full_samples()[6]).unwrap();
+        json.as_object_mut().unwrap().remove("approved");
+        assert_eq!(from_json(json).unwrap_err(), "approved: is required");
+    }
+
+    #[test]
+    fn json_unknown_fields_are_refused_despite_the_kind_tag() {
+        let mut json = serde_json::to_value(&full_samples()[10]).unwrap();
+        json["txet"] = "typo".into();
+        assert_eq!(
+            from_json(json.clone()).unwrap_err(),
+            "txet: unknown field `txet`, expected `text`"
+        );
+        // The same through the serde impl, as other formats would use it.
+        let err = serde_json::from_value::<NoticeBody>(json)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("txet: unknown field `txet`"), "{err}");
+
+        let mut json = serde_json::to_value(&full_samples()[0]).unwrap();
+        json["person"]["gender"] = "female".into();
+        assert!(
+            from_json(json)
+                .unwrap_err()
+                .starts_with("person.gender: unknown field `gender`")
+        );
+    }
+
+    #[test]
+    fn json_kind_must_be_present_and_known() {
+        assert_eq!(
+            from_json(serde_json::json!({"text": "x"})).unwrap_err(),
+            "kind: is required"
+        );
+        assert!(
+            from_json(serde_json::json!({"kind": "letter"}))
+                .unwrap_err()
+                .starts_with("kind: unknown notice kind \"letter\"")
+        );
+        assert_eq!(
+            from_json(serde_json::json!({"kind": 11})).unwrap_err(),
+            "kind: must be a string naming the kind of notice"
+        );
+        assert!(
+            from_json(serde_json::json!(["reply_letter"]))
+                .unwrap_err()
+                .starts_with("kind: is required")
+        );
+    }
+
+    #[test]
+    fn field_error_paths_compose() {
+        assert_eq!(
+            FieldError::new("id_number", "x").under("spouse").path,
+            "spouse.id_number"
+        );
+        assert_eq!(FieldError::new(".", "x").under("body").path, "body");
+        assert_eq!(FieldError::new("kind", "x").under(".").path, "kind");
     }
 }

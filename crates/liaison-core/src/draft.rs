@@ -67,9 +67,11 @@ impl Draft {
 pub fn parse_draft_json(text: &str) -> Result<Draft, FieldError> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let raw: RawDraft = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let error = field_error_from_serde(&e.path().to_string(), &e.inner().to_string());
-        // Syntax errors and the like belong to no member; name the whole draft.
-        if error.path == "." {
+        // A syntax error may stop at the root (`.`) or inside a key not yet read (`?`).
+        let path = e.path().to_string();
+        let path = path.trim_end_matches('?').trim_end_matches('.');
+        let error = field_error_from_serde(path, &e.inner().to_string());
+        if error.path.is_empty() {
             FieldError::new("draft", error.problem)
         } else {
             error
@@ -91,4 +93,219 @@ pub fn parse_draft_json(text: &str) -> Result<Draft, FieldError> {
 /// A body as pretty JSON, in the same shape as a draft's `body`, for showing a notice to an operator.
 pub fn body_to_json(body: &NoticeBody) -> String {
     serde_json::to_string_pretty(body).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NoticeKind;
+
+    /// The example drafts shipped in deploy/examples/notices, one per kind, in wire order.
+    const EXAMPLES: [(&str, &str); 12] = [
+        (
+            "case_notice",
+            include_str!("../../../deploy/examples/notices/case_notice.json"),
+        ),
+        (
+            "certificate_query",
+            include_str!("../../../deploy/examples/notices/certificate_query.json"),
+        ),
+        (
+            "certificate_answer",
+            include_str!("../../../deploy/examples/notices/certificate_answer.json"),
+        ),
+        (
+            "fee_consultation",
+            include_str!("../../../deploy/examples/notices/fee_consultation.json"),
+        ),
+        (
+            "fee_reply",
+            include_str!("../../../deploy/examples/notices/fee_reply.json"),
+        ),
+        (
+            "approval_request",
+            include_str!("../../../deploy/examples/notices/approval_request.json"),
+        ),
+        (
+            "approval_result",
+            include_str!("../../../deploy/examples/notices/approval_result.json"),
+        ),
+        (
+            "contraception_report",
+            include_str!("../../../deploy/examples/notices/contraception_report.json"),
+        ),
+        (
+            "bulletin",
+            include_str!("../../../deploy/examples/notices/bulletin.json"),
+        ),
+        (
+            "contact_letter",
+            include_str!("../../../deploy/examples/notices/contact_letter.json"),
+        ),
+        (
+            "reply_letter",
+            include_str!("../../../deploy/examples/notices/reply_letter.json"),
+        ),
+        (
+            "reminder",
+            include_str!("../../../deploy/examples/notices/reminder.json"),
+        ),
+    ];
+
+    fn refusal(text: &str) -> String {
+        parse_draft_json(text).unwrap_err().to_string()
+    }
+
+    fn reply(extra: &str) -> String {
+        format!(r#"{{ {extra} "body": {{"kind": "reply_letter", "text": "收悉。"}} }}"#)
+    }
+
+    #[test]
+    fn every_example_draft_parses_and_is_of_its_kind() {
+        let kinds: Vec<_> = EXAMPLES
+            .iter()
+            .map(|(name, _)| name.parse::<NoticeKind>().unwrap())
+            .collect();
+        assert_eq!(kinds, NoticeKind::ALL);
+        for (name, text) in EXAMPLES {
+            let draft = parse_draft_json(text).unwrap_or_else(|e| panic!("{name}.json: {e}"));
+            assert_eq!(draft.body.kind().name(), name);
+            assert_eq!(
+                draft.recipient.is_none(),
+                draft.body.kind().requires_reference() || name == "approval_result"
+            );
+        }
+    }
+
+    #[test]
+    fn drafts_round_trip_through_to_json() {
+        for (name, text) in EXAMPLES {
+            let draft = parse_draft_json(text).unwrap();
+            assert_eq!(
+                parse_draft_json(&draft.to_json()),
+                Ok(draft.clone()),
+                "{name}"
+            );
+            assert_eq!(
+                serde_json::from_str::<Draft>(&draft.to_json()).unwrap(),
+                draft,
+                "{name}"
+            );
+            let body: serde_json::Value = serde_json::from_str(&body_to_json(&draft.body)).unwrap();
+            let original: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(body, original["body"], "{name}");
+        }
+    }
+
+    #[test]
+    fn urgent_defaults_to_false() {
+        assert!(!parse_draft_json(&reply("")).unwrap().urgent);
+        assert!(
+            parse_draft_json(&reply(r#""urgent": true,"#))
+                .unwrap()
+                .urgent
+        );
+    }
+
+    #[test]
+    fn unknown_field_is_refused_naming_it() {
+        assert!(
+            refusal(&reply(r#""priority": 1,"#)).starts_with("priority: unknown field `priority`")
+        );
+        let text = r#"{"body": {"kind": "reply_letter", "text": "收悉。", "attachment": "a.pdf"}}"#;
+        assert!(
+            refusal(text).starts_with("body.attachment: unknown field `attachment`"),
+            "{}",
+            refusal(text)
+        );
+    }
+
+    #[test]
+    fn unknown_kind_is_refused() {
+        let text = r#"{"recipient": "610603", "body": {"kind": "letter", "text": "x"}}"#;
+        assert!(
+            refusal(text).starts_with("body.kind: unknown notice kind \"letter\""),
+            "{}",
+            refusal(text)
+        );
+        let text = r#"{"recipient": "610603", "body": {"text": "x"}}"#;
+        assert_eq!(refusal(text), "body.kind: is required");
+    }
+
+    #[test]
+    fn recipient_that_is_not_a_county_code_is_refused_naming_recipient() {
+        let text = EXAMPLES[0]
+            .1
+            .replace(r#""recipient": "610603""#, r#""recipient": "610600""#);
+        assert!(
+            refusal(&text).starts_with("recipient: \"610600\" is a province or prefecture code"),
+            "{}",
+            refusal(&text)
+        );
+        let text = EXAMPLES[0]
+            .1
+            .replace(r#""recipient": "610603""#, r#""recipient": 610603"#);
+        assert!(
+            refusal(&text).starts_with("recipient: invalid type: integer"),
+            "{}",
+            refusal(&text)
+        );
+    }
+
+    #[test]
+    fn recipient_is_required_for_new_notices_and_refused_for_replies() {
+        let text = EXAMPLES[0].1.replace(r#""recipient": "610603","#, "");
+        assert_eq!(refusal(&text), "recipient: is required for a case_notice");
+        assert_eq!(
+            refusal(&reply(r#""recipient": "610603","#)),
+            "recipient: must be left out for a reply_letter: it goes to the sender of the notice it answers"
+        );
+        // An approval result answers a request, or stands alone for an application filed in person.
+        let with_recipient = EXAMPLES[6].1.replacen('{', r#"{"recipient": "610602","#, 1);
+        assert_eq!(
+            parse_draft_json(&with_recipient)
+                .unwrap()
+                .recipient
+                .unwrap()
+                .as_str(),
+            "610602"
+        );
+    }
+
+    #[test]
+    fn body_errors_name_their_path_under_body() {
+        let text = EXAMPLES[0]
+            .1
+            .replace("610602199011053010", "610602199011053011");
+        assert_eq!(
+            refusal(&text),
+            "body.spouse.id_number: check character is 1 but digits 1-17 require 0"
+        );
+        let text = EXAMPLES[0].1.replace(
+            r#""birth_date": "1993-02-14""#,
+            r#""birth_date": "1993-02-15""#,
+        );
+        assert_eq!(
+            refusal(&text),
+            "body.person.birth_date: is 1993-02-15 but the identity number says 1993-02-14"
+        );
+        let text = EXAMPLES[0].1.replace(r#""event_date": "2024-05-02","#, "");
+        assert_eq!(refusal(&text), "body.event_date: is required");
+    }
+
+    #[test]
+    fn malformed_json_names_the_draft() {
+        assert!(
+            refusal("{").starts_with("draft: EOF while parsing"),
+            "{}",
+            refusal("{")
+        );
+        assert!(refusal(&format!("{} x", reply(""))).starts_with("draft: trailing characters"));
+        assert_eq!(refusal(r#"{"urgent": true}"#), "body: is required");
+        assert!(
+            refusal("[]").starts_with("draft: invalid type: sequence"),
+            "{}",
+            refusal("[]")
+        );
+    }
 }

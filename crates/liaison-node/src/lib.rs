@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 mod delivery;
 mod exchange;
+pub mod federation;
 pub mod pki;
 
 use std::collections::HashMap;

@@ -1,0 +1,212 @@
+//! Operator commands: talk to the node's admin interface and print what it says.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use liaison_node::config::Config;
+use liaison_proto::v1 as pb;
+use liaison_proto::v1::admin_client::AdminClient;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+
+use crate::print;
+use crate::{
+    EXIT_BAD_CONFIG, EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_UNREACHABLE, Failure, NodeArgs, Output,
+};
+
+/// Adds the admin token to every call.
+#[derive(Clone)]
+pub struct Token(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Token {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// A connection to one node's admin interface.
+pub type Admin = AdminClient<InterceptedService<Channel, Token>>;
+
+/// Connects to the admin interface at `addr` with `token`.
+pub async fn connect(addr: SocketAddr, token: &str) -> Result<Admin, Failure> {
+    let value = format!("Bearer {token}").parse().map_err(|_| {
+        Failure::new(
+            EXIT_BAD_CONFIG,
+            "the admin token contains characters that cannot be sent",
+        )
+    })?;
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .map_err(|e| Failure::new(EXIT_BAD_CONFIG, format!("admin address {addr}: {e}")))?
+        .connect()
+        .await
+        .map_err(|e| Failure::new(EXIT_UNREACHABLE, format!("cannot reach the node's admin interface at {addr}: {e}; is `liaison serve` running?")))?;
+    Ok(AdminClient::with_interceptor(channel, Token(value)))
+}
+
+async fn open(node: &NodeArgs) -> Result<Admin, Failure> {
+    let config =
+        Config::load(&node.config).map_err(|e| Failure::new(EXIT_BAD_CONFIG, e.to_string()))?;
+    let token_path = config.admin_token_path();
+    let token = std::fs::read_to_string(&token_path).map_err(|e| {
+        Failure::new(
+            EXIT_UNREACHABLE,
+            format!(
+                "cannot read the admin token {}: {e}; it is made when the node first starts",
+                token_path.display()
+            ),
+        )
+    })?;
+    connect(config.admin_addr, token.trim()).await
+}
+
+/// Turns a refusal from the node into a message and exit code for the operator.
+pub fn refused(status: Status) -> Failure {
+    let code = match status.code() {
+        Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition => EXIT_BAD_INPUT,
+        Code::Unavailable => EXIT_UNREACHABLE,
+        _ => EXIT_FAILURE,
+    };
+    Failure::new(code, status.message().to_owned())
+}
+
+/// Reads a draft file, JSON or TOML (by its extension), as draft JSON.
+pub fn read_draft(file: &Path) -> Result<String, Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        Failure::new(
+            EXIT_BAD_INPUT,
+            format!("cannot read {}: {e}", file.display()),
+        )
+    })?;
+    if file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+    {
+        let value: serde_json::Value = toml::from_str(&text).map_err(|e| {
+            Failure::new(
+                EXIT_BAD_INPUT,
+                format!("{}: not valid TOML: {e}", file.display()),
+            )
+        })?;
+        Ok(value.to_string())
+    } else {
+        Ok(text)
+    }
+}
+
+pub async fn send(
+    node: &NodeArgs,
+    file: &Path,
+    in_reply_to: Option<String>,
+    out: Output,
+) -> Result<(), Failure> {
+    let draft_json = read_draft(file)?;
+    let mut admin = open(node).await?;
+    let request = pb::SendRequest {
+        draft_json,
+        in_reply_to: in_reply_to.unwrap_or_default(),
+    };
+    let info = admin.send(request).await.map_err(|s| {
+        let mut f = refused(s);
+        f.message = format!("{}: {}", file.display(), f.message);
+        f
+    })?;
+    print::notice_done(&info.into_inner(), "queued", out);
+    Ok(())
+}
+
+pub async fn outbox(
+    node: &NodeArgs,
+    status: Option<String>,
+    peer: Option<String>,
+    limit: u32,
+    out: Output,
+) -> Result<(), Failure> {
+    let mut admin = open(node).await?;
+    let request = pb::ListRequest {
+        status: status.unwrap_or_default(),
+        peer: peer.unwrap_or_default(),
+        limit,
+    };
+    let list = admin
+        .list_outbox(request)
+        .await
+        .map_err(refused)?
+        .into_inner();
+    print::outbox(&list.notices, out);
+    Ok(())
+}
+
+pub async fn inbox(
+    node: &NodeArgs,
+    peer: Option<String>,
+    limit: u32,
+    out: Output,
+) -> Result<(), Failure> {
+    let mut admin = open(node).await?;
+    let request = pb::ListRequest {
+        status: String::new(),
+        peer: peer.unwrap_or_default(),
+        limit,
+    };
+    let list = admin
+        .list_inbox(request)
+        .await
+        .map_err(refused)?
+        .into_inner();
+    print::inbox(&list.notices, out);
+    Ok(())
+}
+
+pub async fn show(node: &NodeArgs, id: &str, out: Output) -> Result<(), Failure> {
+    let mut admin = open(node).await?;
+    let detail = admin
+        .show(pb::NoticeRef {
+            notice_id: id.to_owned(),
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    print::detail(&detail, out);
+    Ok(())
+}
+
+pub async fn retry(node: &NodeArgs, id: &str, out: Output) -> Result<(), Failure> {
+    let mut admin = open(node).await?;
+    let info = admin
+        .retry(pb::NoticeRef {
+            notice_id: id.to_owned(),
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    print::notice_done(&info, "will be retried now", out);
+    Ok(())
+}
+
+pub async fn cancel(node: &NodeArgs, id: &str, out: Output) -> Result<(), Failure> {
+    let mut admin = open(node).await?;
+    let info = admin
+        .cancel(pb::NoticeRef {
+            notice_id: id.to_owned(),
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    print::notice_done(&info, "cancelled", out);
+    Ok(())
+}
+
+pub async fn peers(node: &NodeArgs, out: Output) -> Result<(), Failure> {
+    let mut admin = open(node).await?;
+    let peers = admin
+        .peers(pb::PeersRequest {})
+        .await
+        .map_err(refused)?
+        .into_inner();
+    print::peers(&peers.peers, out);
+    Ok(())
+}

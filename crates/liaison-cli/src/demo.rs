@@ -1,0 +1,205 @@
+//! `liaison demo`: three Yan'an counties on 127.0.0.1 with a throw-away PKI exchange a case notice,
+//! a certificate query and a fee consultation, answer each, and show their outboxes and inboxes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use liaison_core::CountyCode;
+use liaison_node::Node;
+use liaison_node::clock::SystemClock;
+use liaison_node::config::Config;
+use liaison_node::federation::{self, Member};
+use liaison_proto::v1 as pb;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::admin::{Admin, connect, refused};
+use crate::{EXIT_FAILURE, Failure, print};
+
+const COUNTIES: [(&str, &str); 3] = [
+    ("610602", "宝塔区"),
+    ("610603", "安塞区"),
+    ("610621", "延长县"),
+];
+
+fn failed(e: impl std::fmt::Display) -> Failure {
+    Failure::new(EXIT_FAILURE, e.to_string())
+}
+
+/// An example draft from deploy/examples/notices, addressed to `recipient` (or to nobody, for a reply).
+fn draft(example: &str, recipient: Option<&str>) -> Result<String, Failure> {
+    let text = match example {
+        "case_notice" => include_str!("../../../deploy/examples/notices/case_notice.json"),
+        "certificate_query" => {
+            include_str!("../../../deploy/examples/notices/certificate_query.json")
+        }
+        "fee_consultation" => {
+            include_str!("../../../deploy/examples/notices/fee_consultation.json")
+        }
+        "reply_letter" => include_str!("../../../deploy/examples/notices/reply_letter.json"),
+        "certificate_answer" => {
+            include_str!("../../../deploy/examples/notices/certificate_answer.json")
+        }
+        "fee_reply" => include_str!("../../../deploy/examples/notices/fee_reply.json"),
+        other => return Err(failed(format!("no example draft {other}"))),
+    };
+    let mut value: serde_json::Value = serde_json::from_str(text).map_err(failed)?;
+    if let Some(map) = value.as_object_mut() {
+        match recipient {
+            Some(r) => map.insert("recipient".into(), r.into()),
+            None => map.remove("recipient"),
+        };
+    }
+    Ok(value.to_string())
+}
+
+struct RunningNode {
+    county: CountyCode,
+    name: &'static str,
+    admin: Admin,
+}
+
+async fn wait_delivered(admin: &mut Admin, id: &str) -> Result<pb::NoticeInfo, Failure> {
+    for _ in 0..300 {
+        let detail = admin
+            .show(pb::NoticeRef {
+                notice_id: id.to_owned(),
+            })
+            .await
+            .map_err(refused)?
+            .into_inner();
+        if let Some(info) = detail.info
+            && matches!(info.status.as_str(), "delivered" | "rejected")
+        {
+            return Ok(info);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(failed(format!(
+        "notice {id} was not delivered within 30 seconds"
+    )))
+}
+
+async fn send(
+    from: &mut RunningNode,
+    draft_json: String,
+    in_reply_to: &str,
+) -> Result<pb::NoticeInfo, Failure> {
+    let info = from
+        .admin
+        .send(pb::SendRequest {
+            draft_json,
+            in_reply_to: in_reply_to.to_owned(),
+        })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    let done = wait_delivered(&mut from.admin, &info.notice_id).await?;
+    println!(
+        "  {} {} → {} {}: {} {} ({})",
+        from.county, from.name, done.peer, done.peer_name, done.kind, done.notice_id, done.status
+    );
+    Ok(done)
+}
+
+pub async fn run(dir: Option<PathBuf>) -> Result<(), Failure> {
+    let temp;
+    let dir = match dir {
+        Some(d) => d,
+        None => {
+            temp = tempfile::tempdir().map_err(failed)?;
+            temp.path().to_owned()
+        }
+    };
+    println!(
+        "liaison demo: a federation of {} Yan'an counties (延安市) on 127.0.0.1, files in {}",
+        COUNTIES.len(),
+        dir.display()
+    );
+    let mut listeners = Vec::new();
+    let mut members = Vec::new();
+    for (code, name) in COUNTIES {
+        let exchange = TcpListener::bind("127.0.0.1:0").await.map_err(failed)?;
+        let admin = TcpListener::bind("127.0.0.1:0").await.map_err(failed)?;
+        members.push(Member {
+            county: CountyCode::parse(code).map_err(failed)?,
+            name: name.to_owned(),
+            exchange_addr: exchange.local_addr().map_err(failed)?,
+            admin_addr: admin.local_addr().map_err(failed)?,
+        });
+        listeners.push((exchange, admin));
+    }
+    let files = federation::create(&dir, &members, "2026-01-01").map_err(failed)?;
+    let mut nodes = Vec::new();
+    let mut stops = Vec::new();
+    let mut tasks = Vec::new();
+    for ((file, (exchange, admin)), (_, name)) in files.iter().zip(listeners).zip(COUNTIES) {
+        let config = Config::load(&file.config).map_err(failed)?;
+        let admin_addr = admin.local_addr().map_err(failed)?;
+        let node = Node::start(config, Arc::new(SystemClock)).map_err(failed)?;
+        let token = node.admin_token().to_owned();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tasks.push(tokio::spawn(node.run(exchange, admin, async move {
+            let _ = stopped.await;
+        })));
+        stops.push(stop);
+        nodes.push(RunningNode {
+            county: file.county,
+            name,
+            admin: connect(admin_addr, &token).await?,
+        });
+    }
+
+    println!("\nNotices (信息通报 and 联系函):");
+    let [baota, ansai, yanchang] = &mut nodes[..] else {
+        return Err(failed("three nodes expected"));
+    };
+    let case = send(baota, draft("case_notice", Some("610603"))?, "").await?;
+    let query = send(ansai, draft("certificate_query", Some("610621"))?, "").await?;
+    let fee = send(yanchang, draft("fee_consultation", Some("610602"))?, "").await?;
+
+    println!("\nReplies (复函):");
+    send(ansai, draft("reply_letter", None)?, &case.notice_id).await?;
+    send(
+        yanchang,
+        draft("certificate_answer", None)?,
+        &query.notice_id,
+    )
+    .await?;
+    send(baota, draft("fee_reply", None)?, &fee.notice_id).await?;
+
+    for node in &mut nodes {
+        let list = pb::ListRequest {
+            status: String::new(),
+            peer: String::new(),
+            limit: 100,
+        };
+        let outbox = node
+            .admin
+            .list_outbox(list.clone())
+            .await
+            .map_err(refused)?
+            .into_inner();
+        let inbox = node
+            .admin
+            .list_inbox(list)
+            .await
+            .map_err(refused)?
+            .into_inner();
+        println!("\n== {} {} ==", node.county, node.name);
+        println!("Outbox (发件箱):");
+        print!("{}", print::outbox_table(&outbox.notices));
+        println!("Inbox (收件箱):");
+        print!("{}", print::inbox_table(&inbox.notices));
+    }
+
+    for stop in stops {
+        let _ = stop.send(());
+    }
+    for task in tasks {
+        task.await.map_err(failed)?.map_err(failed)?;
+    }
+    println!("\nAll notices delivered, verified and answered; the federation has stopped.");
+    Ok(())
+}
