@@ -10,8 +10,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use time::Date;
 use time::macros::date;
 
-use crate::NoticeKind;
 use crate::identity::IdentityNumber;
+use crate::{NoticeId, NoticeKind};
 
 /// Most characters in a person's name.
 pub const NAME_MAX_CHARS: usize = 64;
@@ -377,8 +377,8 @@ pub struct ReplyLetter {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Reminder {
-    /// The notice whose reply is overdue: its id in canonical form (lowercase, hyphenated UUID).
-    pub overdue_notice_id: String,
+    /// The notice whose reply is overdue.
+    pub overdue_notice_id: NoticeId,
     /// A message to go with the reminder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -494,7 +494,7 @@ impl NoticeBody {
                 text: b.text.clone(),
             }),
             Self::Reminder(b) => Body::Reminder(pb::Reminder {
-                overdue_notice_id: b.overdue_notice_id.clone(),
+                overdue_notice_id: b.overdue_notice_id.to_string(),
                 text: text_to_wire(&b.text),
             }),
         };
@@ -586,7 +586,7 @@ impl NoticeBody {
             }),
             Some(Body::ReplyLetter(m)) => Self::ReplyLetter(ReplyLetter { text: m.text }),
             Some(Body::Reminder(m)) => Self::Reminder(Reminder {
-                overdue_notice_id: m.overdue_notice_id,
+                overdue_notice_id: notice_id_from_wire("overdue_notice_id", &m.overdue_notice_id)?,
                 text: text_from_wire(m.text),
             }),
         };
@@ -981,21 +981,6 @@ impl ReplyLetter {
 
 impl Reminder {
     fn validate(&self) -> Result<(), FieldError> {
-        let id = &self.overdue_notice_id;
-        if id.trim().is_empty() {
-            return Err(FieldError::new("overdue_notice_id", "is required"));
-        }
-        let parsed = uuid::Uuid::try_parse(id).map_err(|e| {
-            FieldError::new("overdue_notice_id", format!("is not a notice id: {e}"))
-        })?;
-        // Notice ids are looked up as text, so another spelling of the same UUID would find nothing.
-        let canonical = parsed.hyphenated().to_string();
-        if *id != canonical {
-            return Err(FieldError::new(
-                "overdue_notice_id",
-                format!("must be written as notice ids are: {canonical}"),
-            ));
-        }
         optional_text("text", &self.text, Text::Long)
     }
 }
@@ -1030,22 +1015,31 @@ fn optional_date_from_wire(path: &str, text: &str) -> Result<Option<Date>, Field
     }
 }
 
+fn notice_id_from_wire(path: &str, text: &str) -> Result<NoticeId, FieldError> {
+    if text.is_empty() {
+        return Err(FieldError::new(path, "is required"));
+    }
+    NoticeId::parse(text).map_err(|e| FieldError::new(path, e.to_string()))
+}
+
 fn person_from_wire(path: &str, value: Option<pb::Person>) -> Result<Person, FieldError> {
     let value = value.ok_or_else(|| FieldError::new(path, "is required"))?;
-    let id_number = if value.id_number.is_empty() {
-        Err(FieldError::new("id_number", "is required"))
-    } else {
-        IdentityNumber::parse(&value.id_number)
-            .map_err(|e| FieldError::new("id_number", e.to_string()))
+    person_fields_from_wire(value).map_err(|e| e.under(path))
+}
+
+fn person_fields_from_wire(value: pb::Person) -> Result<Person, FieldError> {
+    let id_number = match value.id_number.as_str() {
+        "" => return Err(FieldError::new("id_number", "is required")),
+        text => {
+            IdentityNumber::parse(text).map_err(|e| FieldError::new("id_number", e.to_string()))?
+        }
     };
-    let person = id_number.and_then(|id_number| {
-        Ok(Person {
-            name: value.name,
-            id_number,
-            birth_date: optional_date_from_wire("birth_date", &value.birth_date)?,
-        })
-    });
-    person.map_err(|e| e.under(path))
+    let birth_date = optional_date_from_wire("birth_date", &value.birth_date)?;
+    Ok(Person {
+        name: value.name,
+        id_number,
+        birth_date,
+    })
 }
 
 fn optional_person_from_wire(
@@ -1354,7 +1348,7 @@ mod tests {
                 text: "经核实,该人员已婚,育有一孩。".to_owned(),
             }),
             NoticeBody::Reminder(Reminder {
-                overdue_notice_id: "0190c3b2-7c1e-7a4e-9d2b-1f0c8e5a6b7c".to_owned(),
+                overdue_notice_id: NoticeId::parse("0190c3b2-7c1e-7a4e-9d2b-1f0c8e5a6b7c").unwrap(),
                 text: text("来函已逾期未复,请尽快复函。"),
             }),
         ]
@@ -1436,7 +1430,7 @@ mod tests {
                 text: "收悉。".to_owned(),
             }),
             NoticeBody::Reminder(Reminder {
-                overdue_notice_id: "0190c3b2-7c1e-7a4e-9d2b-1f0c8e5a6b7c".to_owned(),
+                overdue_notice_id: NoticeId::parse("0190c3b2-7c1e-7a4e-9d2b-1f0c8e5a6b7c").unwrap(),
                 text: None,
             }),
         ]
@@ -1884,23 +1878,31 @@ mod tests {
     }
 
     #[test]
-    fn reminder_needs_a_notice_id_in_canonical_form() {
-        let reminder = |id: &str| {
-            NoticeBody::Reminder(Reminder {
+    fn reminder_needs_a_uuid_v7_notice_id_in_canonical_form() {
+        let with_id = |id: &str| {
+            refusal(Body::Reminder(pb::Reminder {
                 overdue_notice_id: id.to_owned(),
-                text: None,
-            })
+                text: String::new(),
+            }))
         };
+        for bad in [
+            "not-a-uuid",
+            "0190C3B2-7C1E-7A4E-9D2B-1F0C8E5A6B7C",
+            "0190c3b27c1e7a4e9d2b1f0c8e5a6b7c",
+            "0190c3b2-7c1e-4a4e-9d2b-1f0c8e5a6b7c",
+        ] {
+            let err = with_id(bad);
+            assert!(
+                err.starts_with(&format!("overdue_notice_id: {bad:?} is not a notice id")),
+                "{err}"
+            );
+        }
+        let mut json = serde_json::to_value(&full_samples()[11]).unwrap();
+        json["overdue_notice_id"] = "0190c3b2".into();
         assert!(
-            invalid(reminder("not-a-uuid")).starts_with("overdue_notice_id: is not a notice id: ")
-        );
-        assert_eq!(
-            invalid(reminder("0190C3B2-7C1E-7A4E-9D2B-1F0C8E5A6B7C")),
-            "overdue_notice_id: must be written as notice ids are: 0190c3b2-7c1e-7a4e-9d2b-1f0c8e5a6b7c"
-        );
-        assert_eq!(
-            invalid(reminder("0190c3b27c1e7a4e9d2b1f0c8e5a6b7c")),
-            "overdue_notice_id: must be written as notice ids are: 0190c3b2-7c1e-7a4e-9d2b-1f0c8e5a6b7c"
+            from_json(json)
+                .unwrap_err()
+                .starts_with("overdue_notice_id: \"0190c3b2\" is not a notice id")
         );
     }
 

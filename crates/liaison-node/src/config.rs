@@ -559,3 +559,14 @@ agreement = { effective = "2026-13-01", allowed_kinds = ["gossip"], contact_pers
         assert!(problems[0].key.starts_with("(line"), "{problems:?}");
     }
 }
+
+#[cfg(test)]
+mod example {
+    #[test]
+    fn shipped_example_config_is_valid() {
+        let text = include_str!("../../../deploy/examples/node.toml");
+        let config = super::Config::parse(text, std::path::Path::new("/srv/liaison")).unwrap();
+        assert_eq!(config.county.as_str(), "610602");
+        assert_eq!(config.directory.peers().count(), 1);
+    }
+}

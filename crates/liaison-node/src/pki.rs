@@ -1,4 +1,5 @@
-//! Node identities: the naming rule that ties a TLS certificate to a county, the PEM files tonic needs, a throw-away CA for tests and demos, and the Ed25519 signing-key files.
+//! Node identities: the county naming rule for TLS certificates, loading the TLS files, a throw-away CA
+//! for tests and demos, and Ed25519 signing-key files.
 //!
 //! A node's TLS certificate names its county as the DNS subjectAltName `<code>.county.liaison`
 //! (e.g. `610602.county.liaison`). Clients verify servers against that name and servers check
@@ -508,13 +509,13 @@ pub fn load_tls_files(cert: &Path, key: &Path, ca: &Path) -> Result<TlsFiles, Pk
             ),
         }
     })?;
-    if let Some(spki) = signer.public_key() {
-        if spki.as_ref() != end_entity.subject_public_key_info().as_ref() {
-            return Err(PkiError::KeyMismatch {
-                cert: cert.to_owned(),
-                key: key.to_owned(),
-            });
-        }
+    if let Some(spki) = signer.public_key()
+        && spki.as_ref() != end_entity.subject_public_key_info().as_ref()
+    {
+        return Err(PkiError::KeyMismatch {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+        });
     }
 
     for (usage, name) in [
@@ -524,6 +525,10 @@ pub fn load_tls_files(cert: &Path, key: &Path, ca: &Path) -> Result<TlsFiles, Pk
         verify_chain(&chain[0], &chain[1..], &anchors, usage).map_err(|e| {
             let problem = match e {
                 webpki::Error::UnknownIssuer => format!("not issued by the CA in {}", ca.display()),
+                webpki::Error::InvalidSignatureForPublicKey => format!(
+                    "not issued by the CA in {} (its issuer has the CA's name but a different key)",
+                    ca.display()
+                ),
                 #[allow(deprecated)]
                 webpki::Error::RequiredEkuNotFound | webpki::Error::RequiredEkuNotFoundContext(_) => {
                     format!(
@@ -870,7 +875,7 @@ gRKWEtIPmwWkHBRlUZzTvPFQH9QWY1TRt8T5a9RknyyCPS/80H06KYo5
             webpki::KeyUsage::client_auth(),
         )
         .unwrap();
-        let other = CertificateAuthority::generate("test CA").unwrap();
+        let other = CertificateAuthority::generate("other CA").unwrap();
         assert_eq!(
             chains_to(
                 &issued.cert_pem,
@@ -878,6 +883,16 @@ gRKWEtIPmwWkHBRlUZzTvPFQH9QWY1TRt8T5a9RknyyCPS/80H06KYo5
                 webpki::KeyUsage::server_auth()
             ),
             Err(webpki::Error::UnknownIssuer)
+        );
+        // Same name, different key: the name matches but the signature cannot.
+        let namesake = CertificateAuthority::generate("test CA").unwrap();
+        assert_eq!(
+            chains_to(
+                &issued.cert_pem,
+                &namesake.cert_pem(),
+                webpki::KeyUsage::server_auth()
+            ),
+            Err(webpki::Error::InvalidSignatureForPublicKey)
         );
     }
 
