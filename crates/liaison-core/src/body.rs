@@ -502,9 +502,9 @@ impl NoticeBody {
     }
 
     /// Converts a wire body from a peer and validates it; never panics, whatever the peer sent.
-    pub fn from_wire(pb: pb::NoticeBody) -> Result<Self, FieldError> {
+    pub fn from_wire(wire: pb::NoticeBody) -> Result<Self, FieldError> {
         use pb::notice_body::Body;
-        let body = match pb.body {
+        let body = match wire.body {
             None => {
                 return Err(FieldError::new(
                     "kind",

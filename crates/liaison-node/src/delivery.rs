@@ -84,17 +84,17 @@ pub(crate) async fn run_peer(
         }
     };
     let mut failures: u32 = 0;
-    let mut wait: Option<Duration> = None;
+    let mut wait_until: Option<tokio::time::Instant> = None;
     loop {
-        if let Some(delay) = wait.take() {
+        if let Some(deadline) = wait_until {
             tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
+                _ = tokio::time::sleep_until(deadline) => wait_until = None,
                 _ = signal.notify.notified() => {
                     // New notices do not cut a back-off short; an operator's retry does.
                     if !signal.retry_now.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                        wait = Some(delay);
                         continue;
                     }
+                    wait_until = None;
                 }
                 _ = shutdown.changed() => return,
             }
@@ -109,7 +109,7 @@ pub(crate) async fn run_peer(
             Ok(p) => p,
             Err(e) => {
                 warn!(peer = %peer, error = %e, "cannot read the outbox");
-                wait = Some(settings.max_backoff);
+                wait_until = Some(tokio::time::Instant::now() + settings.max_backoff);
                 continue;
             }
         };
@@ -138,6 +138,11 @@ pub(crate) async fn run_peer(
             envelopes.push(notice.to_envelope());
             batch.push((record, notice));
         }
+        if batch.is_empty() {
+            warn!(peer = %peer, "pending notices have no readable stored envelope; the store needs attention");
+            wait_until = Some(tokio::time::Instant::now() + settings.max_backoff);
+            continue;
+        }
         let attempts = match client.deliver(pb::DeliverRequest { envelopes }).await {
             Ok(response) => {
                 let receipts = response.into_inner().receipts;
@@ -161,8 +166,11 @@ pub(crate) async fn run_peer(
                 batch.iter().map(|_| Attempt::Failed(why.clone())).collect()
             }
         };
-        let any_failed = attempts.iter().any(|a| matches!(a, Attempt::Failed(_)));
-        let delay = if any_failed {
+        let first_error = attempts.iter().find_map(|a| match a {
+            Attempt::Failed(why) => Some(why.clone()),
+            Attempt::Receipt(_) => None,
+        });
+        let delay = if first_error.is_some() {
             failures = failures.saturating_add(1);
             backoff(
                 failures,
@@ -178,18 +186,10 @@ pub(crate) async fn run_peer(
         for ((record, _), attempt) in batch.iter().zip(attempts) {
             record_attempt(&state, record, attempt, next_attempt_at_ms).await;
         }
-        if any_failed {
-            state.set_peer_error(
-                peer,
-                batch
-                    .first()
-                    .and_then(|(r, _)| state.store.outbound(&r.id).ok().flatten())
-                    .and_then(|r| r.last_error),
-            );
-            wait = Some(delay);
-        } else {
-            state.set_peer_error(peer, None);
+        if first_error.is_some() {
+            wait_until = Some(tokio::time::Instant::now() + delay);
         }
+        state.set_peer_error(peer, first_error);
     }
 }
 
