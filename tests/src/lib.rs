@@ -1,1 +1,18 @@
-//! Test harness for end-to-end tests.
+//! End-to-end test harness for liaison: real nodes on 127.0.0.1 talking mutual-TLS gRPC.
+//!
+//! [`Federation`] makes a throw-away PKI and one configuration per county in a temporary
+//! directory, binds every listener on port 0, and runs each node either in this process (so it
+//! can be stopped gracefully and restarted) or as a `liaison serve` child process (so it can be
+//! killed for real). Tests talk to nodes the way their users do: operators through the admin
+//! interface ([`Operator`]), and peers through the exchange service with a county's own TLS
+//! identity and signing key ([`peer`]). Nothing waits a fixed time: conditions are polled with
+//! [`eventually`] until they hold or a deadline passes.
+
+pub mod binary;
+pub mod drafts;
+pub mod federation;
+pub mod peer;
+pub mod poll;
+
+pub use federation::{AdminClient, Federation, FederationBuilder, Operator, TestNode, code};
+pub use poll::{eventually, within};

@@ -184,7 +184,11 @@ pub(crate) async fn run_peer(
         };
         let next_attempt_at_ms = state.clock.now_ms() + delay.as_millis() as i64;
         for ((record, _), attempt) in batch.iter().zip(attempts) {
-            record_attempt(&state, record, attempt, next_attempt_at_ms).await;
+            record_attempt(&state, record, attempt, next_attempt_at_ms);
+        }
+        // One flush for the batch; a receipt lost in a crash is fetched again by redelivery.
+        if let Err(e) = state.store.flush().await {
+            warn!(peer = %peer, error = %e, "cannot flush delivery results");
         }
         if first_error.is_some() {
             wait_until = Some(tokio::time::Instant::now() + delay);
@@ -227,7 +231,7 @@ fn check_receipt(peer: &Peer, notice: &SignedNotice, wire: pb::SignedReceipt) ->
     Attempt::Receipt(receipt)
 }
 
-async fn record_attempt(
+fn record_attempt(
     state: &NodeState,
     record: &OutboundRecord,
     attempt: Attempt,
@@ -238,24 +242,21 @@ async fn record_attempt(
         Attempt::Receipt(receipt) => {
             let r = receipt.receipt.clone();
             let bytes = receipt.to_bytes();
-            let result = state
-                .store
-                .update_outbound(&id, Some(&bytes), |rec| {
-                    rec.attempts += 1;
-                    rec.receipt_at_ms = Some(r.received_at_ms);
-                    rec.reply_due_at_ms = r.reply_due_at_ms;
-                    rec.last_error = None;
-                    match &r.outcome {
-                        Outcome::Accepted => rec.status = OutboundStatus::Delivered,
-                        Outcome::Rejected(rej) => {
-                            rec.status = OutboundStatus::Rejected;
-                            rec.reject_code = Some(rej.code);
-                            rec.reject_reason = Some(rej.reason.clone());
-                        }
+            let result = state.store.change_outbound(&id, Some(&bytes), |rec| {
+                rec.attempts += 1;
+                rec.receipt_at_ms = Some(r.received_at_ms);
+                rec.reply_due_at_ms = r.reply_due_at_ms;
+                rec.last_error = None;
+                match &r.outcome {
+                    Outcome::Accepted => rec.status = OutboundStatus::Delivered,
+                    Outcome::Rejected(rej) => {
+                        rec.status = OutboundStatus::Rejected;
+                        rec.reject_code = Some(rej.code);
+                        rec.reject_reason = Some(rej.reason.clone());
                     }
-                    Ok(())
-                })
-                .await;
+                }
+                Ok(())
+            });
             match &r.outcome {
                 Outcome::Accepted => info!(notice_id = %id, peer = %record.recipient, "delivered"),
                 Outcome::Rejected(rej) => {
@@ -266,19 +267,16 @@ async fn record_attempt(
         }
         Attempt::Failed(why) => {
             info!(notice_id = %id, peer = %record.recipient, error = %why, "delivery failed; will retry");
-            state
-                .store
-                .update_outbound(&id, None, |rec| {
-                    // An operator may have cancelled it meanwhile; a failed attempt changes nothing then.
-                    if rec.status.is_pending() {
-                        rec.status = OutboundStatus::InFlight;
-                        rec.attempts += 1;
-                        rec.last_error = Some(why.clone());
-                        rec.next_attempt_at_ms = next_attempt_at_ms;
-                    }
-                    Ok(())
-                })
-                .await
+            state.store.change_outbound(&id, None, |rec| {
+                // An operator may have cancelled it meanwhile; a failed attempt changes nothing then.
+                if rec.status.is_pending() {
+                    rec.status = OutboundStatus::InFlight;
+                    rec.attempts += 1;
+                    rec.last_error = Some(why.clone());
+                    rec.next_attempt_at_ms = next_attempt_at_ms;
+                }
+                Ok(())
+            })
         }
     };
     if let Err(e) = result {

@@ -235,6 +235,14 @@ impl Node {
             });
         let exchange_task = tokio::spawn(exchange_server);
         let admin_task = tokio::spawn(admin_server);
+        // Should this future be dropped instead of shut down, its tasks go with it.
+        let _guard = AbortOnDrop(
+            workers
+                .iter()
+                .map(|w| w.abort_handle())
+                .chain([exchange_task.abort_handle(), admin_task.abort_handle()])
+                .collect(),
+        );
         shutdown.await;
         info!(county = %state.config.county, "shutting down");
         let _ = stop_tx.send(true);
@@ -253,6 +261,17 @@ impl Node {
             warn!(error = %e, "final flush failed");
         }
         result
+    }
+}
+
+/// Aborts tasks when dropped.
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }
 

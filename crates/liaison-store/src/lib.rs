@@ -233,8 +233,21 @@ impl Store {
         receipt: Option<&[u8]>,
         change: impl Fn(&mut OutboundRecord) -> std::result::Result<(), String>,
     ) -> Result<OutboundRecord> {
-        let record = self
-            .tree
+        let record = self.change_outbound(id, receipt, change)?;
+        self.flush().await?;
+        Ok(record)
+    }
+
+    /// [`Store::update_outbound`] without waiting for the disk: for changes that may be lost in a
+    /// crash without harm, such as a receipt that a redelivery would fetch again. Call
+    /// [`Store::flush`] after a batch of them.
+    pub fn change_outbound(
+        &self,
+        id: &NoticeId,
+        receipt: Option<&[u8]>,
+        change: impl Fn(&mut OutboundRecord) -> std::result::Result<(), String>,
+    ) -> Result<OutboundRecord> {
+        self.tree
             .transaction(|tx| {
                 let k = id_key(b'O', id);
                 let old: OutboundRecord = match tx.get(&k)? {
@@ -249,9 +262,7 @@ impl Store {
                 }
                 Ok(new)
             })
-            .map_err(tx_err)?;
-        self.flush().await?;
-        Ok(record)
+            .map_err(tx_err)
     }
 
     /// Pending outbound notices for `peer`, oldest first.
