@@ -85,15 +85,34 @@ pub fn read_draft(file: &Path) -> Result<String, Failure> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
     {
-        let value: serde_json::Value = toml::from_str(&text).map_err(|e| {
+        let value: toml::Value = toml::from_str(&text).map_err(|e| {
             Failure::new(
                 EXIT_BAD_INPUT,
                 format!("{}: not valid TOML: {e}", file.display()),
             )
         })?;
-        Ok(value.to_string())
+        Ok(toml_to_json(value).to_string())
     } else {
         Ok(text)
+    }
+}
+
+/// TOML dates (`event_date = 2024-05-02`) become the strings a draft expects.
+fn toml_to_json(value: toml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        toml::Value::String(s) => J::String(s),
+        toml::Value::Integer(i) => J::from(i),
+        toml::Value::Float(f) => J::from(f),
+        toml::Value::Boolean(b) => J::Bool(b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(items) => J::Array(items.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(table) => J::Object(
+            table
+                .into_iter()
+                .map(|(k, v)| (k, toml_to_json(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -209,4 +228,25 @@ pub async fn peers(node: &NodeArgs, out: Output) -> Result<(), Failure> {
         .into_inner();
     print::peers(&peers.peers, out);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_draft_with_bare_dates_becomes_the_json_draft() {
+        let text = r#"
+recipient = "610603"
+[body]
+kind = "reply_letter"
+text = "已核实"
+[body.extra]
+when = 2024-05-02
+"#;
+        let value: toml::Value = toml::from_str(text).unwrap();
+        let json = toml_to_json(value);
+        assert_eq!(json["recipient"], "610603");
+        assert_eq!(json["body"]["extra"]["when"], "2024-05-02");
+    }
 }

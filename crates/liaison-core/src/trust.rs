@@ -256,12 +256,11 @@ pub fn admit(
     peer.may_send(h.kind, h.issued_at_ms)
         .map_err(|why| Rejection::new(RejectCode::KindNotAgreed, why))?;
     let body = NoticeBody::decode(&notice.payload).map_err(|e| {
-        let code = if e.path == "payload" {
-            RejectCode::Malformed
+        if e.path == "payload" {
+            Rejection::new(RejectCode::Malformed, e.to_string())
         } else {
-            RejectCode::InvalidContent
-        };
-        Rejection::new(code, format!("body.{e}"))
+            Rejection::new(RejectCode::InvalidContent, format!("body.{e}"))
+        }
     })?;
     if body.kind() != h.kind {
         return Err(Rejection::new(
