@@ -162,7 +162,7 @@ pub(crate) async fn run_peer(
                 }
             }
             Err(status) => {
-                let why = format!("{}: {}", code_name(status.code()), status.message());
+                let why = describe(&status);
                 batch.iter().map(|_| Attempt::Failed(why.clone())).collect()
             }
         };
@@ -195,6 +195,21 @@ pub(crate) async fn run_peer(
         }
         state.set_peer_error(peer, first_error);
     }
+}
+
+/// The status and its causes, e.g. "peer unavailable: tcp connect error: Connection refused".
+fn describe(status: &tonic::Status) -> String {
+    let mut why = format!("{}: {}", code_name(status.code()), status.message());
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !why.contains(&text) {
+            why.push_str(": ");
+            why.push_str(&text);
+        }
+        source = cause.source();
+    }
+    why
 }
 
 fn code_name(code: tonic::Code) -> &'static str {
