@@ -158,6 +158,12 @@ impl pb::exchange_server::Exchange for ExchangeService {
             .accept_inbound(&items)
             .await
             .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
+        // A peer that delivers to us is up again: deliver what waits for it without its back-off.
+        if let Some(sender) = items.first().map(|i| i.record.sender)
+            && self.state.peer_error(sender).is_some()
+        {
+            self.state.wake(sender, true);
+        }
         let mut receipts = Vec::with_capacity(decisions.len());
         for decision in decisions {
             let receipt = match decision {
