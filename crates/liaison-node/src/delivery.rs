@@ -21,6 +21,11 @@ const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Largest request or response a node decodes on the exchange service.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
 
+/// HTTP/2 flow-control windows large enough for a whole batch, so a batch is not held up waiting
+/// for window updates.
+pub(crate) const STREAM_WINDOW: u32 = 8 * 1024 * 1024;
+pub(crate) const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+
 /// Wakes a peer's worker: new notices to send, or an operator asked for a retry now.
 #[derive(Debug, Default)]
 pub(crate) struct PeerSignal {
@@ -57,6 +62,8 @@ fn channel(state: &NodeState, peer: &Peer) -> Result<Channel, String> {
         .tls_config(tls)
         .map_err(|e| format!("TLS settings: {e}"))?
         .connect_timeout(Duration::from_secs(10))
+        .initial_stream_window_size(Some(STREAM_WINDOW))
+        .initial_connection_window_size(Some(CONNECTION_WINDOW))
         .timeout(state.config.delivery.timeout)
         .tcp_keepalive(Some(Duration::from_secs(60)));
     Ok(endpoint.connect_lazy())

@@ -219,20 +219,28 @@ impl Node {
         let mut stop_exchange = stop_rx.clone();
         let mut stop_admin = stop_rx.clone();
         let exchange_server = Server::builder()
+            .initial_stream_window_size(delivery::STREAM_WINDOW)
+            .initial_connection_window_size(delivery::CONNECTION_WINDOW)
             .tls_config(state.tls.server_config())
             .map_err(|source| NodeError::Serve {
                 service: "exchange",
                 source,
             })?
             .add_service(exchange_service)
-            .serve_with_incoming_shutdown(TcpIncoming::from(exchange), async move {
-                let _ = stop_exchange.changed().await;
-            });
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(exchange).with_nodelay(Some(true)),
+                async move {
+                    let _ = stop_exchange.changed().await;
+                },
+            );
         let admin_server = Server::builder()
             .add_service(admin_service)
-            .serve_with_incoming_shutdown(TcpIncoming::from(admin), async move {
-                let _ = stop_admin.changed().await;
-            });
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(admin).with_nodelay(Some(true)),
+                async move {
+                    let _ = stop_admin.changed().await;
+                },
+            );
         let exchange_task = tokio::spawn(exchange_server);
         let admin_task = tokio::spawn(admin_server);
         // Should this future be dropped instead of shut down, its tasks go with it.
