@@ -215,6 +215,9 @@ impl Header {
 
     /// Decodes and checks header bytes received from a peer.
     pub fn decode(bytes: &[u8]) -> Result<Self, Rejection> {
+        if bytes.is_empty() {
+            return Err(Rejection::new(RejectCode::Malformed, "header is empty"));
+        }
         let wire = pb::NoticeHeader::decode(bytes).map_err(|e| {
             Rejection::new(
                 RejectCode::Malformed,

@@ -127,6 +127,12 @@ impl SignedReceipt {
         let key_id = KeyId::parse(&r.key_id)
             .ok_or_else(|| receipt_error("key_id", "not 16 lowercase hex characters"))?;
         let outcome = if r.accepted {
+            if r.reject_code != 0 || !r.reject_reason.is_empty() {
+                return Err(receipt_error(
+                    "reject_code",
+                    "an accepting receipt must carry no rejection",
+                ));
+            }
             Outcome::Accepted
         } else {
             let code = RejectCode::from_wire(r.reject_code).ok_or_else(|| {

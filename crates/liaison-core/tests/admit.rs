@@ -27,7 +27,7 @@ const OTHER: &str = "610621";
 /// A county missing from the directory: 志丹县.
 const STRANGER: &str = "610625";
 
-/// The receiving node's clock, fixed: 2026-05-28 in China.
+/// The receiving node's clock, fixed: 2026-05-29 04:26:40 in China (UTC+8).
 const NOW_MS: i64 = 1_780_000_000_000;
 /// When the test notices were signed: a minute before they arrive.
 const ISSUED_MS: i64 = NOW_MS - 60_000;
@@ -209,13 +209,17 @@ fn case_notice() -> SignedNotice {
     notice_with(NoticeKind::CaseNotice, |_| {})
 }
 
+/// The wire header of [`case_notice`], edited by `edit`.
+fn edited_header(edit: impl FnOnce(&mut pb::NoticeHeader)) -> pb::NoticeHeader {
+    let mut header = pb::NoticeHeader::decode(case_notice().header_bytes.as_slice()).unwrap();
+    edit(&mut header);
+    header
+}
+
 /// A case notice whose header was edited on the wire by `edit`, then signed again with the sender's
 /// key over `NOTICE_SIGNING_PREFIX || header`, so that only the edited field is wrong.
 fn hand_made(edit: impl FnOnce(&mut pb::NoticeHeader)) -> pb::Envelope {
-    let good = case_notice();
-    let mut header = pb::NoticeHeader::decode(good.header_bytes.as_slice()).unwrap();
-    edit(&mut header);
-    signed_by(&sender_key(), &header, good.payload)
+    signed_by(&sender_key(), &edited_header(edit), case_notice().payload)
 }
 
 /// An envelope of `header` and `payload`, signed by `key` whatever the header's key id says.
@@ -324,7 +328,7 @@ fn payload_that_is_not_a_notice_body_is_malformed() {
         Err(RejectCode::Malformed),
     )
     .reason();
-    assert!(reason.contains("payload"), "{}", reason);
+    assert!(reason.starts_with("payload:"), "{reason}");
 }
 
 #[test]
@@ -333,81 +337,141 @@ fn header_of_version_2_is_unsupported() {
     check(&Scene::new(), envelope, Err(RejectCode::UnsupportedVersion));
 }
 
+#[test]
+fn empty_header_is_malformed() {
+    let mut envelope = case_notice().to_envelope();
+    envelope.header.clear();
+    check(&Scene::new(), envelope, Err(RejectCode::Malformed));
+}
+
 // ---- INVALID_CONTENT in the header -------------------------------------------------------------------
 
-/// Asserts that a header edited by `edit` is refused as invalid content naming `field`.
+/// Asserts that `header`, signed by the sender, is refused as invalid content naming `field`.
 #[track_caller]
-fn check_invalid_header(field: &str, edit: impl FnOnce(&mut pb::NoticeHeader)) {
-    let reason = check(
-        &Scene::new(),
-        hand_made(edit),
-        Err(RejectCode::InvalidContent),
-    )
-    .reason();
-    assert!(
-        reason.starts_with(&format!("header.{field}:")),
-        "{}",
-        reason
-    );
+fn check_invalid_header(header: &pb::NoticeHeader, field: &str) -> String {
+    let envelope = signed_by(&sender_key(), header, case_notice().payload);
+    let reason = check(&Scene::new(), envelope, Err(RejectCode::InvalidContent)).reason();
+    assert!(reason.starts_with(&format!("header.{field}:")), "{reason}");
+    reason
 }
 
 #[test]
 fn notice_id_that_is_a_uuid_v4_is_invalid_content() {
-    check_invalid_header("notice_id", |h| {
-        h.notice_id = "6ba7b810-9dad-41d1-80b4-00c04fd430c8".into();
-    });
+    check_invalid_header(
+        &edited_header(|h| {
+            h.notice_id = "6ba7b810-9dad-41d1-80b4-00c04fd430c8".into();
+        }),
+        "notice_id",
+    );
 }
 
 #[test]
 fn notice_id_in_uppercase_is_invalid_content() {
-    check_invalid_header("notice_id", |h| h.notice_id = h.notice_id.to_uppercase());
+    check_invalid_header(
+        &edited_header(|h| h.notice_id = h.notice_id.to_uppercase()),
+        "notice_id",
+    );
 }
 
 #[test]
 fn sender_that_is_not_a_county_code_is_invalid_content() {
-    check_invalid_header("sender", |h| h.sender = "610600".into());
+    check_invalid_header(&edited_header(|h| h.sender = "610600".into()), "sender");
 }
 
 #[test]
 fn recipient_that_is_not_a_county_code_is_invalid_content() {
-    check_invalid_header("recipient", |h| h.recipient = "61060".into());
+    check_invalid_header(
+        &edited_header(|h| h.recipient = "61060".into()),
+        "recipient",
+    );
 }
 
 #[test]
 fn unspecified_kind_is_invalid_content() {
-    check_invalid_header("kind", |h| h.kind = pb::NoticeKind::Unspecified as i32);
+    check_invalid_header(
+        &edited_header(|h| h.kind = pb::NoticeKind::Unspecified as i32),
+        "kind",
+    );
 }
 
 #[test]
 fn unknown_kind_number_is_invalid_content() {
-    check_invalid_header("kind", |h| h.kind = 99);
+    check_invalid_header(&edited_header(|h| h.kind = 99), "kind");
 }
 
 #[test]
 fn in_reply_to_that_is_not_a_notice_id_is_invalid_content() {
-    check_invalid_header("in_reply_to", |h| h.in_reply_to = "not-an-id".into());
+    check_invalid_header(
+        &edited_header(|h| h.in_reply_to = "not-an-id".into()),
+        "in_reply_to",
+    );
 }
 
 #[test]
 fn key_id_that_is_not_hex_is_invalid_content() {
-    check_invalid_header("key_id", |h| h.key_id = "zzzzzzzzzzzzzzzz".into());
+    check_invalid_header(
+        &edited_header(|h| h.key_id = "zzzzzzzzzzzzzzzz".into()),
+        "key_id",
+    );
 }
 
 #[test]
 fn key_id_in_uppercase_hex_is_invalid_content() {
-    check_invalid_header("key_id", |h| h.key_id = h.key_id.to_uppercase());
+    check_invalid_header(
+        &edited_header(|h| h.key_id = h.key_id.to_uppercase()),
+        "key_id",
+    );
 }
 
 #[test]
 fn payload_digest_of_31_bytes_is_invalid_content() {
-    check_invalid_header("payload_sha256", |h| {
-        h.payload_sha256.pop();
-    });
+    check_invalid_header(
+        &edited_header(|h| {
+            h.payload_sha256.pop();
+        }),
+        "payload_sha256",
+    );
 }
 
 #[test]
 fn sender_equal_to_recipient_is_invalid_content() {
-    check_invalid_header("recipient", |h| h.sender = ME.into());
+    check_invalid_header(&edited_header(|h| h.sender = ME.into()), "recipient");
+}
+
+#[test]
+fn header_fields_are_checked_in_the_documented_order() {
+    // Every field broken at once; repairing them one by one, in order, reveals the next one.
+    let good = edited_header(|_| {});
+    let mut header = good.clone();
+    header.notice_id = "not-an-id".into();
+    header.sender = "61060".into();
+    header.recipient = "61060".into();
+    header.kind = 0;
+    header.in_reply_to = "not-an-id".into();
+    header.key_id = "zz".into();
+    header.payload_sha256.pop();
+    type Repair = fn(&mut pb::NoticeHeader, &pb::NoticeHeader);
+    let repairs: [(&str, Repair); 7] = [
+        ("notice_id", |h, g| h.notice_id = g.notice_id.clone()),
+        ("sender", |h, _| h.sender = ME.into()),
+        ("recipient", |h, _| h.recipient = ME.into()),
+        ("kind", |h, g| h.kind = g.kind),
+        ("in_reply_to", |h, _| h.in_reply_to.clear()),
+        ("key_id", |h, g| h.key_id = g.key_id.clone()),
+        ("payload_sha256", |h, g| {
+            h.payload_sha256 = g.payload_sha256.clone()
+        }),
+    ];
+    for (field, repair) in repairs {
+        check_invalid_header(&header, field);
+        repair(&mut header, &good);
+    }
+    // Now only sender == recipient is left.
+    let reason = check_invalid_header(&header, "recipient");
+    assert!(reason.contains("itself"), "{reason}");
+    header.sender = good.sender.clone();
+    let envelope = signed_by(&sender_key(), &header, case_notice().payload);
+    check(&Scene::new(), envelope, Ok(()));
 }
 
 // ---- Who sends, to whom, with which key ---------------------------------------------------------------
@@ -1191,4 +1255,78 @@ fn envelope_digest_changes_with_the_header_or_signature() {
     let mut other_signature = notice.clone();
     other_signature.signature[0] ^= 0x01;
     assert_ne!(other_signature.envelope_sha256(), notice.envelope_sha256());
+}
+
+#[test]
+fn worked_example_of_the_protocol_is_reproduced_byte_for_byte() {
+    // docs/protocol.md, "Worked example": a contact letter 610602 → 610603 signed with seed 0x01,
+    // admitted and answered with a receipt signed with seed 0x02.
+    let body: NoticeBody = serde_json::from_value(serde_json::json!(
+        {"kind": "contact_letter", "subject": "test", "text": "hello"}
+    ))
+    .unwrap();
+    let payload = body.encode();
+    assert_eq!(hex::encode(&payload), "520d0a0474657374120568656c6c6f");
+    let out = Outgoing {
+        id: NoticeId::new(1_780_000_000_000, [7; 10]),
+        sender: county(SENDER),
+        recipient: county(ME),
+        kind: NoticeKind::ContactLetter,
+        urgent: false,
+        issued_at_ms: 1_780_000_000_000,
+        in_reply_to: None,
+    };
+    let signed = SignedNotice::sign(&node_key(1), out, payload);
+    assert_eq!(
+        signed.header.id.to_string(),
+        "019e7044-8800-7707-8707-070707070707"
+    );
+    assert_eq!(signed.header.key_id.to_string(), "34750f98bd59fcfc");
+    assert_eq!(
+        hex::encode(&signed.header_bytes),
+        "0801122430313965373034342d383830302d373730372d383730372d3037303730373037303730371a0636313036\
+         30322206363130363033280a3880909282e7334a10333437353066393862643539666366635220c9dc94b25c8679\
+         9d4c42655f08e7c9726b9a6860045a06b5e8b27275b7b1c413"
+    );
+    assert_eq!(
+        hex::encode(signed.signature),
+        "98cb37845a586922f22ab9f126e0381897fbee2b8d069fc4596bd27a780f72bc\
+         c7ee21260b4321343e837d482fd5ceb01cc35326eba06bf6d1333633f51c5108"
+    );
+    assert_eq!(
+        hex::encode(signed.envelope_sha256()),
+        "7d43d8d5e86de2f29128f58f57380f55fe4b99abfc1f940cef3c61e4ecd5e7bf"
+    );
+    assert_eq!(signed.envelope_bytes().len(), 202);
+
+    let mut scene = Scene::new();
+    scene.now_ms = 1_780_000_001_000;
+    let admitted = check(&scene, signed.to_envelope(), Ok(())).admitted();
+    assert_eq!(admitted.body, body);
+
+    let receipt = SignedReceipt::sign(
+        &node_key(2),
+        Receipt {
+            notice_id: Some(admitted.notice.header.id),
+            envelope_sha256: admitted.notice.envelope_sha256(),
+            recipient: county(ME),
+            sender: Some(county(SENDER)),
+            received_at_ms: 1_780_000_001_000,
+            outcome: Outcome::Accepted,
+            reply_due_at_ms: None,
+            key_id: node_key(2).key_id(),
+        },
+    );
+    assert_eq!(receipt.receipt.key_id.to_string(), "6a3803d5f059902a");
+    assert_eq!(
+        hex::encode(&receipt.receipt_bytes),
+        "0801122430313965373034342d383830302d373730372d383730372d3037303730373037303730371a207d43d8d5\
+         e86de2f29128f58f57380f55fe4b99abfc1f940cef3c61e4ecd5e7bf22063631303630332a063631303630323\
+         0e8979282e73338015a1036613338303364356630353939303261"
+    );
+    assert_eq!(
+        hex::encode(receipt.signature),
+        "e15d4923498d7358a0073e1bc762600120709feedceaf2c4384c905d2325c5cb\
+         682a51c459f8f301a14256b651e1f5a17ad97911dbf11b3882556f492fa77c0b"
+    );
 }

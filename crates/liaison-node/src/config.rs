@@ -19,6 +19,9 @@ use crate::pki;
 pub const DEFAULT_EXCHANGE_ADDR: &str = "0.0.0.0:7443";
 /// Default address of the admin interface: loopback only.
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:7080";
+/// The largest per-envelope limit an administrator may set: well under the exchange service's
+/// message limit, so an oversized envelope always gets a signed TOO_LARGE rather than a transport error.
+pub const MAX_ENVELOPE_LIMIT: usize = 16 * 1024 * 1024;
 /// Envelopes per delivery call.
 pub const DEFAULT_BATCH_SIZE: usize = 64;
 /// First retry delay after a failed delivery.
@@ -309,8 +312,11 @@ impl Config {
                     s.saturating_mul(1000) as i64
                 }),
         };
-        if limits.max_envelope_bytes < 1024 {
-            c.problem("limits.max_envelope_bytes", "must be at least 1024");
+        if !(1024..=MAX_ENVELOPE_LIMIT).contains(&limits.max_envelope_bytes) {
+            c.problem(
+                "limits.max_envelope_bytes",
+                format!("must be between 1024 and {MAX_ENVELOPE_LIMIT}"),
+            );
         }
         let d = DeliverySettings::default();
         let delivery = DeliverySettings {

@@ -23,6 +23,8 @@ pub(crate) struct ExchangeService {
 /// What happens to one envelope of a batch.
 enum Decision {
     Refused(SignedReceipt),
+    /// Accepted before: the receipt issued then, whatever has changed since.
+    AlreadyStored(pb::SignedReceipt),
     Accept {
         index: usize,
         receipt: SignedReceipt,
@@ -60,6 +62,39 @@ impl ExchangeService {
         )
     }
 
+    /// The receipt of an envelope accepted before, so that a redelivery gets the same answer even if
+    /// the directory or agreements changed since.
+    fn stored_receipt(
+        &self,
+        envelope: &pb::Envelope,
+        tls_is: &impl Fn(liaison_core::CountyCode) -> bool,
+    ) -> Result<Option<pb::SignedReceipt>, Status> {
+        let Ok(header) = Header::decode(&envelope.header) else {
+            return Ok(None);
+        };
+        if !tls_is(header.sender) {
+            return Ok(None);
+        }
+        let storage = |e: liaison_store::StoreError| Status::unavailable(format!("storage: {e}"));
+        let Some(existing) = self.state.store.inbound(&header.id).map_err(storage)? else {
+            return Ok(None);
+        };
+        if existing.envelope_sha256 != envelope_sha256(&envelope.header, &envelope.signature) {
+            return Ok(None);
+        }
+        let Some(bytes) = self
+            .state
+            .store
+            .inbound_receipt(&header.id)
+            .map_err(storage)?
+        else {
+            return Ok(None);
+        };
+        let receipt = SignedReceipt::from_bytes(&bytes)
+            .map_err(|e| Status::internal(format!("stored receipt unreadable: {e}")))?;
+        Ok(Some(receipt.to_wire()))
+    }
+
     fn decide(
         &self,
         envelope: pb::Envelope,
@@ -72,6 +107,9 @@ impl ExchangeService {
             directory: &self.state.config.directory,
             limits: self.state.config.limits,
         };
+        if let Some(receipt) = self.stored_receipt(&envelope, tls_is)? {
+            return Ok(Decision::AlreadyStored(receipt));
+        }
         let admitted = match trust::admit(recipient, envelope.clone(), tls_is, now_ms) {
             Ok(admitted) => admitted,
             Err(rejection) => {
@@ -152,6 +190,17 @@ impl pb::exchange_server::Exchange for ExchangeService {
         for envelope in envelopes {
             decisions.push(self.decide(envelope, &tls_is, now_ms, &mut items)?);
         }
+        let redelivered = decisions
+            .iter()
+            .any(|d| matches!(d, Decision::AlreadyStored(_)));
+        if items.is_empty() && redelivered {
+            // What was found may have been stored by a concurrent call and not be on disk yet.
+            self.state
+                .store
+                .flush()
+                .await
+                .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
+        }
         let outcomes = self
             .state
             .store
@@ -168,6 +217,7 @@ impl pb::exchange_server::Exchange for ExchangeService {
         for decision in decisions {
             let receipt = match decision {
                 Decision::Refused(receipt) => receipt.to_wire(),
+                Decision::AlreadyStored(receipt) => receipt,
                 Decision::Accept { index, receipt } => match &outcomes[index] {
                     InboundOutcome::Stored => {
                         let r = &items[index].record;

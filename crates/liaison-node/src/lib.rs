@@ -111,26 +111,21 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
     }
 }
 
-/// Reads the admin token, creating a new random one (readable by the owner only) the first time.
+/// Reads the admin token, making a new random one (readable by the owner only) when there is none.
+/// An empty or blank file counts as none, so the token can never be empty.
 fn admin_token(path: &Path) -> Result<String, NodeError> {
     match std::fs::read_to_string(path) {
-        Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_owned()),
-        Ok(_) | Err(_)
-            if !path.exists()
-                || std::fs::metadata(path)
-                    .map(|m| m.len() == 0)
-                    .unwrap_or(false) =>
-        {
-            let mut bytes = [0u8; 32];
-            getrandom::getrandom(&mut bytes)
-                .map_err(|e| io_error(path)(std::io::Error::other(e.to_string())))?;
-            let token = hex::encode(bytes);
-            pki::write_private(path, &token).map_err(io_error(path))?;
-            Ok(token)
-        }
-        Ok(_) => Ok(String::new()),
-        Err(e) => Err(io_error(path)(e)),
+        Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(path)(e)),
     }
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| io_error(path)(std::io::Error::other(e.to_string())))?;
+    let token = hex::encode(bytes);
+    pki::write_private(path, &token).map_err(io_error(path))?;
+    Ok(token)
 }
 
 impl Node {
@@ -280,6 +275,25 @@ impl Drop for AbortOnDrop {
         for task in &self.0 {
             task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_admin_token_file_is_replaced_by_a_new_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin.token");
+        std::fs::write(&path, "\n").unwrap();
+        let token = admin_token(&path).unwrap();
+        assert_eq!(token.len(), 64);
+        assert_eq!(
+            admin_token(&path).unwrap(),
+            token,
+            "the token is kept once made"
+        );
     }
 }
 

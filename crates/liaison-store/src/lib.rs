@@ -17,7 +17,7 @@
 //! | `P` | peer code (6) + id | outbound, by recipient |
 //! | `S` | status tag (1) + id | outbound, by status |
 //! | `I` | id | inbound record (JSON) |
-//! | `e` | id | inbound envelope bytes, as received |
+//! | `e` | id | inbound envelope: the received header, payload and signature bytes, unchanged |
 //! | `r` | id | signed receipt this node issued for an inbound notice |
 //! | `p` | peer code (6) + id | inbound, by sender |
 //! | `L` | original id + reply id | a reply links to the notice it answers |
@@ -329,7 +329,9 @@ impl Store {
                 Ok(outcomes)
             })
             .map_err(tx_err)?;
-        if outcomes.contains(&InboundOutcome::Stored) {
+        // Also when nothing new was stored: a redelivery racing the first delivery may have found
+        // a notice that is stored but not yet on disk, and its receipt must not go out before it is.
+        if !items.is_empty() {
             self.flush().await?;
         }
         Ok(outcomes)
@@ -341,7 +343,7 @@ impl Store {
         self.tree.get(&k)?.map(|v| decode(&k, &v)).transpose()
     }
 
-    /// The envelope of an inbound notice, exactly as received.
+    /// The envelope of an inbound notice: its header, payload and signature bytes as received.
     pub fn inbound_envelope(&self, id: &NoticeId) -> Result<Option<Vec<u8>>> {
         Ok(self.tree.get(id_key(b'e', id))?.map(|v| v.to_vec()))
     }
