@@ -23,3 +23,8 @@ pub mod identity;
 pub use body::{FieldError, NoticeBody};
 pub use draft::Draft;
 pub use identity::IdentityNumber;
+pub mod calendar;
+pub mod deadline;
+
+pub use calendar::{CalendarError, HolidayCalendar, NoCalendar};
+pub use deadline::{DeadlineError, DeadlineState, DuePolicy, Period, PolicyError, ReplyRule};
