@@ -66,6 +66,9 @@ async fn fill_outbox(dir: &Path, from: CountyCode, to: CountyCode) {
             reject_code: None,
             reject_reason: None,
             reply_due_at_ms: None,
+            answered_at_ms: None,
+            flagged: None,
+            reminded_at_ms: None,
         };
         store
             .enqueue(&record, &notice.envelope_bytes())

@@ -275,6 +275,9 @@ impl pb::admin_server::Admin for AdminService {
             reject_code: None,
             reject_reason: None,
             reply_due_at_ms: None,
+            answered_at_ms: None,
+            flagged: None,
+            reminded_at_ms: None,
         };
         self.state
             .store

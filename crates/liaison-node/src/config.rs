@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use liaison_core::deadline::DEFAULT_DUE_SOON_MS;
 use liaison_core::trust::{Agreement, Directory, Limits, Peer, PeerKey};
-use liaison_core::{CountyCode, NoticeKind};
+use liaison_core::{CountyCode, DuePolicy, HolidayCalendar, NoticeKind, Period, ReplyRule};
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
@@ -22,6 +23,8 @@ pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:7080";
 /// The largest per-envelope limit an administrator may set: well under the exchange service's
 /// message limit, so an oversized envelope always gets a signed TOO_LARGE rather than a transport error.
 pub const MAX_ENVELOPE_LIMIT: usize = 16 * 1024 * 1024;
+/// How often the deadline tracker runs.
+pub const DEFAULT_TRACKER_INTERVAL: Duration = Duration::from_secs(60);
 /// Envelopes per delivery call.
 pub const DEFAULT_BATCH_SIZE: usize = 64;
 /// First retry delay after a failed delivery.
@@ -45,7 +48,33 @@ pub struct Config {
     pub admin_addr: SocketAddr,
     pub limits: Limits,
     pub delivery: DeliverySettings,
+    pub deadlines: DeadlineSettings,
     pub directory: Directory,
+}
+
+/// How the node tracks reply deadlines.
+#[derive(Debug, Clone)]
+pub struct DeadlineSettings {
+    pub policy: DuePolicy,
+    pub calendar: HolidayCalendar,
+    /// A reply is "due soon" this long before its deadline.
+    pub due_soon_ms: i64,
+    /// How often the tracker looks for deadlines that passed or came near.
+    pub check_interval: Duration,
+    /// Send the other county a signed reminder (催办) when a reply it owes becomes overdue.
+    pub send_reminders: bool,
+}
+
+impl Default for DeadlineSettings {
+    fn default() -> Self {
+        Self {
+            policy: DuePolicy::default(),
+            calendar: HolidayCalendar::builtin(),
+            due_soon_ms: DEFAULT_DUE_SOON_MS,
+            check_interval: DEFAULT_TRACKER_INTERVAL,
+            send_reminders: false,
+        }
+    }
 }
 
 /// How the node delivers its outbox.
@@ -109,7 +138,39 @@ struct RawConfig {
     #[serde(default)]
     delivery: RawDelivery,
     #[serde(default)]
+    deadlines: RawDeadlines,
+    #[serde(default)]
     peers: Vec<RawPeer>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDeadlines {
+    due_soon_days: Option<u32>,
+    holiday_extension: Option<bool>,
+    /// A directory of extra working-day calendars, one `<year>.toml` per year.
+    calendars: Option<PathBuf>,
+    check_interval_secs: Option<u64>,
+    send_reminders: Option<bool>,
+    #[serde(default)]
+    rules: std::collections::BTreeMap<String, RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    /// `false`: no reply is required for this kind.
+    #[serde(default = "yes")]
+    required: bool,
+    days: Option<u32>,
+    urgent_days: Option<u32>,
+    /// Count working days (工作日) instead of calendar days.
+    #[serde(default)]
+    working_days: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -343,6 +404,7 @@ impl Config {
                 "initial_backoff_ms must be positive and not above max_backoff_ms",
             );
         }
+        let deadlines = check_deadlines(&mut c, &raw.deadlines, &resolve);
         let mut peers = Vec::new();
         let mut seen = BTreeSet::new();
         for (i, p) in raw.peers.iter().enumerate() {
@@ -370,6 +432,7 @@ impl Config {
                     admin_addr,
                     limits,
                     delivery,
+                    deadlines,
                     directory: Directory::new(peers),
                 })
             }
@@ -381,6 +444,85 @@ impl Config {
     pub fn admin_token_path(&self) -> PathBuf {
         self.data_dir.join("admin.token")
     }
+}
+
+fn check_deadlines(
+    c: &mut Checker,
+    raw: &RawDeadlines,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> DeadlineSettings {
+    let mut settings = DeadlineSettings::default();
+    if let Some(days) = raw.due_soon_days {
+        settings.due_soon_ms = i64::from(days) * 24 * 3600 * 1000;
+    }
+    if let Some(on) = raw.holiday_extension {
+        settings.policy.set_holiday_extension(on);
+    }
+    if let Some(secs) = raw.check_interval_secs {
+        if secs == 0 {
+            c.problem("deadlines.check_interval_secs", "must be at least 1");
+        }
+        settings.check_interval = Duration::from_secs(secs.max(1));
+    }
+    settings.send_reminders = raw.send_reminders.unwrap_or(false);
+    for (name, rule) in &raw.rules {
+        let at = format!("deadlines.rules.{name}");
+        let Some(kind) = c.check(at.clone(), name.parse::<NoticeKind>()) else {
+            continue;
+        };
+        let rule = if rule.required {
+            let Some(days) = rule.days else {
+                c.problem(format!("{at}.days"), "required unless `required = false`");
+                continue;
+            };
+            let period = |d: u32| {
+                if rule.working_days {
+                    Period::WorkingDays(d)
+                } else {
+                    Period::CalendarDays(d)
+                }
+            };
+            Some(ReplyRule {
+                normal: period(days),
+                urgent: period(rule.urgent_days.unwrap_or(days)),
+            })
+        } else {
+            None
+        };
+        c.check(at, settings.policy.set_rule(kind, rule));
+    }
+    if let Some(dir) = &raw.calendars {
+        let dir = resolve(dir);
+        match std::fs::read_dir(&dir) {
+            Err(e) => c.problem(
+                "deadlines.calendars",
+                format!("cannot read {}: {e}", dir.display()),
+            ),
+            Ok(entries) => {
+                let mut files: Vec<PathBuf> = entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                    .collect();
+                files.sort();
+                for file in files {
+                    let label = file.display().to_string();
+                    match std::fs::read_to_string(&file) {
+                        Err(e) => {
+                            c.problem("deadlines.calendars", format!("cannot read {label}: {e}"))
+                        }
+                        Ok(text) => {
+                            c.check(
+                                "deadlines.calendars",
+                                settings.calendar.add_year_toml(&label, &text),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    settings
 }
 
 fn check_peer(c: &mut Checker, i: usize, p: &RawPeer, me: Option<CountyCode>) -> Option<Peer> {

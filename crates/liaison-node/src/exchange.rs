@@ -136,6 +136,20 @@ impl ExchangeService {
             }
         }
         let digest = admitted.notice.envelope_sha256();
+        let deadlines = &self.state.config.deadlines;
+        // A gap in this node's calendar is this node's problem: the notice is accepted, and the
+        // missing due time is shown to the operator until an administrator adds the calendar.
+        let (reply_due_at_ms, deadline_error) =
+            match deadlines
+                .policy
+                .due_at(h.kind, h.urgent, now_ms, &deadlines.calendar)
+            {
+                Ok(due) => (due, None),
+                Err(e) => {
+                    warn!(notice_id = %h.id, error = %e, "cannot compute the reply deadline");
+                    (None, Some(e.to_string()))
+                }
+            };
         let receipt = SignedReceipt::sign(
             &self.state.key,
             Receipt {
@@ -145,7 +159,7 @@ impl ExchangeService {
                 sender: Some(h.sender),
                 received_at_ms: now_ms,
                 outcome: Outcome::Accepted,
-                reply_due_at_ms: None,
+                reply_due_at_ms,
                 key_id: self.state.key.key_id(),
             },
         );
@@ -159,7 +173,10 @@ impl ExchangeService {
                 in_reply_to: h.in_reply_to,
                 received_at_ms: now_ms,
                 envelope_sha256: digest,
-                reply_due_at_ms: None,
+                reply_due_at_ms,
+                deadline_error,
+                answered_at_ms: None,
+                flagged: None,
             },
             envelope: admitted.notice.envelope_bytes(),
             receipt: receipt.to_bytes(),

@@ -21,6 +21,7 @@
 //! | `r` | id | signed receipt this node issued for an inbound notice |
 //! | `p` | peer code (6) + id | inbound, by sender |
 //! | `L` | original id + reply id | a reply links to the notice it answers |
+//! | `D` | due time (8, big-endian, offset) + side (`i` owed, `o` awaited) + id | reply still due |
 //! | `M` | name | metadata, e.g. `schema_version` |
 
 mod records;
@@ -135,6 +136,86 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 
+/// Whose reply a due-index entry waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// This county owes the reply: a notice it received.
+    Owed,
+    /// The other county owes the reply: a notice this county sent.
+    Awaited,
+}
+
+impl Side {
+    fn tag(self) -> u8 {
+        match self {
+            Self::Owed => b'i',
+            Self::Awaited => b'o',
+        }
+    }
+}
+
+/// One reply still due, from the due index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueEntry {
+    pub due_at_ms: i64,
+    pub side: Side,
+    pub id: NoticeId,
+}
+
+fn due_key(due_at_ms: i64, side: Side, id: &NoticeId) -> Vec<u8> {
+    // Offset so that the order of the bytes is the order of the (signed) times.
+    let ordered = (due_at_ms as u64) ^ (1 << 63);
+    key(
+        b'D',
+        &[&ordered.to_be_bytes(), &[side.tag()], id.as_bytes()],
+    )
+}
+
+fn parse_due_key(k: &[u8]) -> Option<DueEntry> {
+    let time: [u8; 8] = k.get(1..9)?.try_into().ok()?;
+    let side = match *k.get(9)? {
+        b'i' => Side::Owed,
+        b'o' => Side::Awaited,
+        _ => return None,
+    };
+    Some(DueEntry {
+        due_at_ms: (u64::from_be_bytes(time) ^ (1 << 63)) as i64,
+        side,
+        id: id_from_suffix(k)?,
+    })
+}
+
+/// The due-index key of an outbound notice whose reply is still awaited.
+fn awaited_key(r: &OutboundRecord) -> Option<Vec<u8>> {
+    let due = r.reply_due_at_ms?;
+    (r.answered_at_ms.is_none() && r.status == OutboundStatus::Delivered)
+        .then(|| due_key(due, Side::Awaited, &r.id))
+}
+
+/// The due-index key of an inbound notice whose reply this county still owes.
+fn owed_key(r: &InboundRecord) -> Option<Vec<u8>> {
+    let due = r.reply_due_at_ms?;
+    r.answered_at_ms
+        .is_none()
+        .then(|| due_key(due, Side::Owed, &r.id))
+}
+
+/// Writes an inbound record and keeps the due index in step with `old`.
+fn put_inbound(
+    tx: &TransactionalTree,
+    old: Option<&InboundRecord>,
+    new: &InboundRecord,
+) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
+    if let Some(k) = old.and_then(owed_key) {
+        tx.remove(k)?;
+    }
+    if let Some(k) = owed_key(new) {
+        tx.insert(k, &[])?;
+    }
+    tx.insert(id_key(b'I', &new.id), encode(new))?;
+    Ok(())
+}
+
 /// Writes an outbound record and keeps its indexes in step with `old`.
 fn put_outbound(
     tx: &TransactionalTree,
@@ -142,6 +223,12 @@ fn put_outbound(
     new: &OutboundRecord,
 ) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
     let id = new.id.as_bytes();
+    if let Some(k) = old.and_then(awaited_key) {
+        tx.remove(k)?;
+    }
+    if let Some(k) = awaited_key(new) {
+        tx.insert(k, &[])?;
+    }
     if let Some(old) = old {
         tx.remove(key(b'S', &[&[old.status.tag()], id]))?;
         if old.status.is_pending() && !new.status.is_pending() {
@@ -201,6 +288,17 @@ impl Store {
                 tx.insert(id_key(b'E', &record.id), envelope)?;
                 if let Some(original) = record.in_reply_to {
                     tx.insert(key(b'L', &[original.as_bytes(), record.id.as_bytes()]), &[])?;
+                    let k = id_key(b'I', &original);
+                    if let Some(v) = tx.get(&k)? {
+                        let old: InboundRecord = decode(&k, &v).map_err(abort)?;
+                        if old.answered_at_ms.is_none() {
+                            let new = InboundRecord {
+                                answered_at_ms: Some(record.issued_at_ms),
+                                ..old.clone()
+                            };
+                            put_inbound(tx, Some(&old), &new)?;
+                        }
+                    }
                 }
                 Ok(())
             })
@@ -317,12 +415,23 @@ impl Store {
                         }
                         continue;
                     }
-                    tx.insert(k, encode(rec))?;
+                    put_inbound(tx, None, rec)?;
                     tx.insert(id_key(b'e', &rec.id), item.envelope.as_slice())?;
                     tx.insert(id_key(b'r', &rec.id), item.receipt.as_slice())?;
                     tx.insert(key(b'p', &[rec.sender.as_bytes(), rec.id.as_bytes()]), &[])?;
                     if let Some(original) = rec.in_reply_to {
                         tx.insert(key(b'L', &[original.as_bytes(), rec.id.as_bytes()]), &[])?;
+                        let k = id_key(b'O', &original);
+                        if let Some(v) = tx.get(&k)? {
+                            let old: OutboundRecord = decode(&k, &v).map_err(abort)?;
+                            if old.answered_at_ms.is_none() {
+                                let new = OutboundRecord {
+                                    answered_at_ms: Some(rec.issued_at_ms),
+                                    ..old.clone()
+                                };
+                                put_outbound(tx, Some(&old), &new)?;
+                            }
+                        }
                     }
                     outcomes.push(InboundOutcome::Stored);
                 }
@@ -361,6 +470,65 @@ impl Store {
             out.extend(id_from_suffix(&k));
         }
         Ok(out)
+    }
+
+    /// Changes an inbound record (e.g. the tracker's flag), atomically with the due index. Not
+    /// flushed: such changes are recomputed after a crash.
+    pub fn change_inbound(
+        &self,
+        id: &NoticeId,
+        change: impl Fn(&mut InboundRecord),
+    ) -> Result<InboundRecord> {
+        self.tree
+            .transaction(|tx| {
+                let k = id_key(b'I', id);
+                let old: InboundRecord = match tx.get(&k)? {
+                    Some(v) => decode(&k, &v).map_err(abort)?,
+                    None => return Err(abort(StoreError::NoSuchNotice(*id))),
+                };
+                let mut new = old.clone();
+                change(&mut new);
+                put_inbound(tx, Some(&old), &new)?;
+                Ok(new)
+            })
+            .map_err(tx_err)
+    }
+
+    /// Replies still due, soonest first, with a due time before `before_ms`; at most `limit`.
+    /// Reads only the due index, never every notice.
+    pub fn due(&self, side: Option<Side>, before_ms: i64, limit: usize) -> Result<Vec<DueEntry>> {
+        let mut out = Vec::new();
+        for item in self.tree.range(
+            due_key(i64::MIN, Side::Owed, &NoticeId::from_bytes([0; 16]))
+                ..due_key(before_ms, Side::Owed, &NoticeId::from_bytes([0; 16])),
+        ) {
+            let (k, _) = item?;
+            if out.len() >= limit {
+                break;
+            }
+            if let Some(entry) = parse_due_key(&k)
+                && side.is_none_or(|s| s == entry.side)
+            {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every outbound record, oldest first; for reports.
+    pub fn all_outbound(&self) -> impl Iterator<Item = Result<OutboundRecord>> + '_ {
+        self.tree.scan_prefix([b'O']).map(|item| {
+            let (k, v) = item?;
+            decode(&k, &v)
+        })
+    }
+
+    /// Every inbound record, oldest first; for reports.
+    pub fn all_inbound(&self) -> impl Iterator<Item = Result<InboundRecord>> + '_ {
+        self.tree.scan_prefix([b'I']).map(|item| {
+            let (k, v) = item?;
+            decode(&k, &v)
+        })
     }
 
     /// Outbound notices, newest first.

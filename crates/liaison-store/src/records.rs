@@ -1,6 +1,6 @@
 //! What the store keeps about each notice besides its signed bytes.
 
-use liaison_core::{CountyCode, NoticeId, NoticeKind, RejectCode};
+use liaison_core::{CountyCode, DeadlineState, NoticeId, NoticeKind, RejectCode};
 use serde::{Deserialize, Serialize};
 
 /// Where an outbound notice is in its delivery.
@@ -80,6 +80,15 @@ pub struct OutboundRecord {
     pub reject_code: Option<RejectCode>,
     pub reject_reason: Option<String>,
     pub reply_due_at_ms: Option<i64>,
+    /// The signed issued-at of the first reply received for it.
+    #[serde(default)]
+    pub answered_at_ms: Option<i64>,
+    /// The deadline state last logged by the tracker.
+    #[serde(default)]
+    pub flagged: Option<DeadlineState>,
+    /// When this node sent a reminder (催办) about the overdue reply.
+    #[serde(default)]
+    pub reminded_at_ms: Option<i64>,
 }
 
 /// A notice this node received and accepted.
@@ -96,4 +105,14 @@ pub struct InboundRecord {
     /// Identifies the exact envelope, so a redelivery can be told from a different notice.
     pub envelope_sha256: [u8; 32],
     pub reply_due_at_ms: Option<i64>,
+    /// Why no due time could be computed although a reply is required (e.g. no working-day
+    /// calendar for the year); shown to operators until resolved.
+    #[serde(default)]
+    pub deadline_error: Option<String>,
+    /// The signed issued-at of the first reply this node sent for it.
+    #[serde(default)]
+    pub answered_at_ms: Option<i64>,
+    /// The deadline state last logged by the tracker.
+    #[serde(default)]
+    pub flagged: Option<DeadlineState>,
 }

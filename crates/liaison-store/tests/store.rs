@@ -2,7 +2,8 @@
 
 use liaison_core::{CountyCode, NoticeId, NoticeKind};
 use liaison_store::{
-    InboundItem, InboundOutcome, InboundRecord, ListFilter, OutboundRecord, OutboundStatus, Store,
+    DueEntry, InboundItem, InboundOutcome, InboundRecord, ListFilter, OutboundRecord,
+    OutboundStatus, Side, Store,
 };
 
 fn county(code: &str) -> CountyCode {
@@ -25,6 +26,9 @@ fn outbound(n: u64, to: &str) -> OutboundRecord {
         reject_code: None,
         reject_reason: None,
         reply_due_at_ms: None,
+        answered_at_ms: None,
+        flagged: None,
+        reminded_at_ms: None,
     }
 }
 
@@ -40,6 +44,9 @@ fn inbound(n: u64, digest: u8) -> InboundItem {
             received_at_ms: 6_000,
             envelope_sha256: [digest; 32],
             reply_due_at_ms: None,
+            deadline_error: None,
+            answered_at_ms: None,
+            flagged: None,
         },
         envelope: vec![digest; 10],
         receipt: vec![digest, 1, 2, 3],
@@ -220,4 +227,91 @@ async fn listings_filter_by_peer_newest_first() {
         })
         .unwrap();
     assert_eq!(limited.len(), 2);
+}
+
+#[tokio::test]
+async fn owed_replies_are_listed_soonest_first_and_leave_the_index_when_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (mut late, mut soon, none) = (inbound(1, 1), inbound(2, 2), inbound(3, 3));
+    late.record.reply_due_at_ms = Some(90_000);
+    soon.record.reply_due_at_ms = Some(50_000);
+    store
+        .accept_inbound(&[late.clone(), soon.clone(), none])
+        .await
+        .unwrap();
+    let due = store.due(None, i64::MAX, 10).unwrap();
+    assert_eq!(
+        due,
+        vec![
+            DueEntry {
+                due_at_ms: 50_000,
+                side: Side::Owed,
+                id: soon.record.id
+            },
+            DueEntry {
+                due_at_ms: 90_000,
+                side: Side::Owed,
+                id: late.record.id
+            },
+        ]
+    );
+    assert_eq!(
+        store.due(None, 90_000, 10).unwrap().len(),
+        1,
+        "only due times before the bound"
+    );
+
+    let mut reply = outbound(4, "610603");
+    reply.kind = NoticeKind::ReplyLetter;
+    reply.in_reply_to = Some(soon.record.id);
+    store.enqueue(&reply, b"r").await.unwrap();
+    assert_eq!(
+        store
+            .inbound(&soon.record.id)
+            .unwrap()
+            .unwrap()
+            .answered_at_ms,
+        Some(reply.issued_at_ms)
+    );
+    assert_eq!(store.due(Some(Side::Owed), i64::MAX, 10).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn awaited_replies_enter_the_index_on_delivery_and_leave_it_when_a_reply_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let sent = outbound(1, "610603");
+    store.enqueue(&sent, b"e").await.unwrap();
+    assert!(
+        store.due(None, i64::MAX, 10).unwrap().is_empty(),
+        "not awaited before delivery"
+    );
+    store
+        .update_outbound(&sent.id, Some(b"receipt"), |r| {
+            r.status = OutboundStatus::Delivered;
+            r.reply_due_at_ms = Some(-5);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.due(Some(Side::Awaited), 0, 10).unwrap(),
+        vec![DueEntry {
+            due_at_ms: -5,
+            side: Side::Awaited,
+            id: sent.id
+        }]
+    );
+
+    let mut reply = inbound(2, 9);
+    reply.record.kind = NoticeKind::ReplyLetter;
+    reply.record.in_reply_to = Some(sent.id);
+    reply.record.issued_at_ms = 7_777;
+    store.accept_inbound(&[reply]).await.unwrap();
+    assert_eq!(
+        store.outbound(&sent.id).unwrap().unwrap().answered_at_ms,
+        Some(7_777)
+    );
+    assert!(store.due(None, i64::MAX, 10).unwrap().is_empty());
 }
