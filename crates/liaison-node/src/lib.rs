@@ -278,6 +278,12 @@ impl Drop for AbortOnDrop {
     }
 }
 
+impl NodeState {
+    async fn store_flush(&self) -> Result<(), liaison_store::StoreError> {
+        self.store.flush().await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,11 +300,5 @@ mod tests {
             token,
             "the token is kept once made"
         );
-    }
-}
-
-impl NodeState {
-    async fn store_flush(&self) -> Result<(), liaison_store::StoreError> {
-        self.store.flush().await
     }
 }
