@@ -16,3 +16,13 @@ pub mod poll;
 
 pub use federation::{AdminClient, Federation, FederationBuilder, Operator, TestNode, code};
 pub use poll::{eventually, within};
+
+/// 宝塔区, the first county of the test federations.
+pub const BAOTA: &str = "610602";
+/// 安塞区, the second county of the test federations.
+pub const ANSAI: &str = "610603";
+/// 延长县, the third county of the test federations.
+pub const YANCHANG: &str = "610621";
+/// Three Yan'an counties: code and name.
+pub const THREE_COUNTIES: [(&str, &str); 3] =
+    [(BAOTA, "宝塔区"), (ANSAI, "安塞区"), (YANCHANG, "延长县")];

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use liaison_core::body::NoticeBody;
 use liaison_core::draft::{body_to_json, parse_draft_json};
-use liaison_core::notice::Outgoing;
 use liaison_core::trust::check_reference_shape;
 use liaison_core::{CountyCode, NoticeId, SignedNotice, SignedReceipt};
 use liaison_proto::v1 as pb;
@@ -13,7 +12,12 @@ use liaison_store::{InboundRecord, ListFilter, OutboundRecord, OutboundStatus};
 use tonic::{Request, Response, Status};
 use tracing::info;
 
-use crate::NodeState;
+use liaison_core::DeadlineState;
+use liaison_core::deadline::{days_left, deadline_state};
+use liaison_store::{DueEntry, Side};
+
+use crate::report;
+use crate::{NodeState, SendError};
 
 /// Listings return at most this many notices unless asked for fewer.
 pub const DEFAULT_LIST_LIMIT: usize = 100;
@@ -98,7 +102,27 @@ impl AdminService {
             reject_reason: r.reject_reason.clone().unwrap_or_default(),
             reply_due_at_ms: r.reply_due_at_ms.unwrap_or(0),
             replies: self.replies(&r.id)?,
+            // The clock of a deadline starts only with the signed receipt.
+            deadline_state: if r.status == OutboundStatus::Delivered {
+                self.deadline(r.reply_due_at_ms, r.answered_at_ms)
+                    .name()
+                    .to_owned()
+            } else {
+                String::new()
+            },
+            deadline_error: String::new(),
+            answered_at_ms: r.answered_at_ms.unwrap_or(0),
         })
+    }
+
+    fn deadline(&self, due_at_ms: Option<i64>, answered_at_ms: Option<i64>) -> DeadlineState {
+        let now = self.state.clock.now_ms();
+        deadline_state(
+            due_at_ms,
+            answered_at_ms,
+            now,
+            self.state.config.deadlines.due_soon_ms,
+        )
     }
 
     fn inbound_info(&self, r: &InboundRecord) -> Result<pb::NoticeInfo, Status> {
@@ -115,6 +139,15 @@ impl AdminService {
             receipt_at_ms: r.received_at_ms,
             reply_due_at_ms: r.reply_due_at_ms.unwrap_or(0),
             replies: self.replies(&r.id)?,
+            deadline_state: if r.deadline_error.is_some() && r.answered_at_ms.is_none() {
+                "unknown".into()
+            } else {
+                self.deadline(r.reply_due_at_ms, r.answered_at_ms)
+                    .name()
+                    .to_owned()
+            },
+            deadline_error: r.deadline_error.clone().unwrap_or_default(),
+            answered_at_ms: r.answered_at_ms.unwrap_or(0),
             ..Default::default()
         })
     }
@@ -235,57 +268,22 @@ impl pb::admin_server::Admin for AdminService {
         }
         check_reference_shape(kind, in_reply_to.is_some())
             .map_err(|r| Status::invalid_argument(r.reason))?;
-        let peer = self.state.config.directory.get(recipient).ok_or_else(|| {
-            Status::invalid_argument(format!(
+        if self.state.config.directory.get(recipient).is_none() {
+            return Err(Status::invalid_argument(format!(
                 "recipient: {recipient} is not a peer in this node's directory"
-            ))
-        })?;
-        let now = self.state.clock.now_ms();
-        peer.may_send(kind, now)
-            .map_err(|why| Status::failed_precondition(format!("recipient: {why}")))?;
-        let mut random = [0u8; 10];
-        getrandom::getrandom(&mut random)
-            .map_err(|e| Status::internal(format!("no randomness: {e}")))?;
-        let id = NoticeId::new(now.max(0) as u64, random);
-        let notice = SignedNotice::sign(
-            &self.state.key,
-            Outgoing {
-                id,
-                sender: me,
-                recipient,
-                kind,
-                urgent: draft.urgent,
-                issued_at_ms: now,
-                in_reply_to,
-            },
-            draft.body.encode(),
-        );
-        let record = OutboundRecord {
-            id,
-            recipient,
-            kind,
-            urgent: draft.urgent,
-            issued_at_ms: now,
-            in_reply_to,
-            status: OutboundStatus::Queued,
-            attempts: 0,
-            last_error: None,
-            next_attempt_at_ms: 0,
-            receipt_at_ms: None,
-            reject_code: None,
-            reject_reason: None,
-            reply_due_at_ms: None,
-            answered_at_ms: None,
-            flagged: None,
-            reminded_at_ms: None,
-        };
-        self.state
-            .store
-            .enqueue(&record, &notice.envelope_bytes())
+            )));
+        }
+        let record = self
+            .state
+            .send_notice(recipient, draft.urgent, in_reply_to, &draft.body)
             .await
-            .map_err(storage)?;
-        info!(notice_id = %id, peer = %recipient, kind = kind.name(), "queued a notice");
-        self.state.wake(recipient, false);
+            .map_err(|e| match e {
+                SendError::NotAllowed(why) => {
+                    Status::failed_precondition(format!("recipient: {why}"))
+                }
+                SendError::Storage(e) => storage(e),
+                SendError::Random(why) => Status::internal(why),
+            })?;
         Ok(Response::new(self.outbound_info(&record)?))
     }
 
@@ -444,6 +442,139 @@ impl pb::admin_server::Admin for AdminService {
         Ok(Response::new(self.outbound_info(&record)?))
     }
 
+    async fn due(
+        &self,
+        request: Request<pb::DueRequest>,
+    ) -> Result<Response<pb::DueResponse>, Status> {
+        let req = request.into_inner();
+        let side = match req.side.trim() {
+            "" => None,
+            "owed" => Some(Side::Owed),
+            "awaited" => Some(Side::Awaited),
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "side {other:?} is not \"owed\" (replies this county owes) or \"awaited\" (replies others owe it)"
+                )));
+            }
+        };
+        let limit = match req.limit as usize {
+            0 => DEFAULT_LIST_LIMIT,
+            n => n.min(MAX_LIST_LIMIT),
+        };
+        let store = &self.state.store;
+        let now = self.state.clock.now_ms();
+        let due_soon_ms = self.state.config.deadlines.due_soon_ms;
+        // Due times before `now + 1` are those that have passed.
+        let before = if req.overdue_only {
+            now.saturating_add(1)
+        } else {
+            i64::MAX
+        };
+        let entries = store.due(side, before, limit).map_err(storage)?;
+        let mut items = Vec::with_capacity(entries.len());
+        for DueEntry {
+            due_at_ms,
+            side,
+            id,
+        } in entries
+        {
+            let notice = match side {
+                Side::Owed => store
+                    .inbound(&id)
+                    .map_err(storage)?
+                    .map(|r| self.inbound_info(&r)),
+                Side::Awaited => store
+                    .outbound(&id)
+                    .map_err(storage)?
+                    .map(|r| self.outbound_info(&r)),
+            };
+            let Some(notice) = notice.transpose()? else {
+                continue;
+            };
+            items.push(pb::DueItem {
+                notice: Some(notice),
+                side: side_name(side).into(),
+                due_at_ms,
+                state: deadline_state(Some(due_at_ms), None, now, due_soon_ms)
+                    .name()
+                    .into(),
+                days_left: days_left(due_at_ms, now),
+            });
+        }
+        let mut counts = pb::DueCounts::default();
+        for entry in store.due(None, i64::MAX, usize::MAX).map_err(storage)? {
+            let state = deadline_state(Some(entry.due_at_ms), None, now, due_soon_ms);
+            let counter = match (entry.side, state) {
+                (Side::Owed, DeadlineState::Overdue) => &mut counts.owed_overdue,
+                (Side::Owed, DeadlineState::DueSoon) => &mut counts.owed_due_soon,
+                (Side::Owed, _) => &mut counts.owed_open,
+                (Side::Awaited, DeadlineState::Overdue) => &mut counts.awaited_overdue,
+                (Side::Awaited, DeadlineState::DueSoon) => &mut counts.awaited_due_soon,
+                (Side::Awaited, _) => &mut counts.awaited_open,
+            };
+            *counter += 1;
+        }
+        let errors = if side == Some(Side::Awaited) {
+            Vec::new()
+        } else {
+            store.deadline_errors(limit).map_err(storage)?
+        };
+        counts.deadline_errors = errors.len() as u64;
+        let deadline_errors = errors
+            .iter()
+            .map(|r| self.inbound_info(r))
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::DueResponse {
+            items,
+            counts: Some(counts),
+            deadline_errors,
+        }))
+    }
+
+    async fn report(
+        &self,
+        request: Request<pb::ReportRequest>,
+    ) -> Result<Response<pb::ReportResponse>, Status> {
+        let req = request.into_inner();
+        if req.to_ms <= req.from_ms {
+            return Err(Status::invalid_argument(
+                "period: the end must come after the start",
+            ));
+        }
+        let now = self.state.clock.now_ms();
+        let store = &self.state.store;
+        let mut report = report::Report::new(req.from_ms, req.to_ms, now);
+        for record in store.all_inbound() {
+            report.add_inbound(&record.map_err(storage)?);
+        }
+        for record in store.all_outbound() {
+            report.add_outbound(&record.map_err(storage)?);
+        }
+        let rows = report
+            .rows()
+            .into_iter()
+            .map(|row| pb::ReportRow {
+                peer: row.peer.to_string(),
+                peer_name: self.peer_name(row.peer),
+                kind: row.kind.name().into(),
+                direction: row.direction.into(),
+                notices: row.notices,
+                reply_required: row.reply_required,
+                replied_on_time: row.replied_on_time,
+                replied_late: row.replied_late,
+                still_open: row.still_open,
+                overdue_now: row.overdue_now,
+                median_reply_ms: row.median_reply_ms.unwrap_or(-1),
+            })
+            .collect();
+        Ok(Response::new(pb::ReportResponse {
+            from_ms: req.from_ms,
+            to_ms: req.to_ms,
+            generated_at_ms: now,
+            rows,
+        }))
+    }
+
     async fn peers(
         &self,
         _request: Request<pb::PeersRequest>,
@@ -471,5 +602,12 @@ impl pb::admin_server::Admin for AdminService {
             });
         }
         Ok(Response::new(pb::PeersResponse { peers }))
+    }
+}
+
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Owed => "owed",
+        Side::Awaited => "awaited",
     }
 }

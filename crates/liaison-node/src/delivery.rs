@@ -150,8 +150,25 @@ pub(crate) async fn run_peer(
             wait_until = Some(tokio::time::Instant::now() + settings.max_backoff);
             continue;
         }
-        let attempts = match client.deliver(pb::DeliverRequest { envelopes }).await {
-            Ok(response) => {
+        // The whole call is bounded, the connection and TLS handshake included, and gives way to
+        // shutdown: a peer that hangs must hold up neither the others nor a stop.
+        let call = tokio::time::timeout(
+            settings.timeout,
+            client.deliver(pb::DeliverRequest { envelopes }),
+        );
+        let outcome = tokio::select! {
+            outcome = call => outcome,
+            _ = shutdown.changed() => return,
+        };
+        let attempts = match outcome {
+            Err(_) => {
+                let why = format!(
+                    "timed out: no answer within {} s (peer or its TLS handshake hangs)",
+                    settings.timeout.as_secs()
+                );
+                batch.iter().map(|_| Attempt::Failed(why.clone())).collect()
+            }
+            Ok(Ok(response)) => {
                 let receipts = response.into_inner().receipts;
                 if receipts.len() == batch.len() {
                     receipts
@@ -168,7 +185,7 @@ pub(crate) async fn run_peer(
                     batch.iter().map(|_| Attempt::Failed(why.clone())).collect()
                 }
             }
-            Err(status) => {
+            Ok(Err(status)) => {
                 let why = describe(&status);
                 batch.iter().map(|_| Attempt::Failed(why.clone())).collect()
             }

@@ -12,6 +12,8 @@ mod delivery;
 mod exchange;
 pub mod federation;
 pub mod pki;
+mod report;
+mod tracker;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,9 +21,11 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use liaison_core::{CountyCode, NodeKey};
+use liaison_core::notice::Outgoing;
+use liaison_core::{CountyCode, NodeKey, NoticeBody, NoticeId, SignedNotice};
 use liaison_proto::v1 as pb;
 use liaison_store::Store;
+use liaison_store::{OutboundRecord, OutboundStatus};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::Server;
@@ -32,6 +36,9 @@ pub use admin::{DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT};
 use clock::Clock;
 use config::Config;
 use delivery::PeerSignal;
+
+/// How long a stopping node lets calls in progress finish.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why a node could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +76,79 @@ pub(crate) struct NodeState {
     peer_errors: Mutex<HashMap<CountyCode, String>>,
 }
 
+/// Why a notice could not be put in the outbox.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SendError {
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("storage: {0}")]
+    Storage(#[from] liaison_store::StoreError),
+    #[error("{0}")]
+    Random(String),
+}
+
 impl NodeState {
+    /// Signs a notice to `recipient` and puts it in the outbox; returns once it is durable.
+    /// The caller has checked the body and the reply reference.
+    pub(crate) async fn send_notice(
+        &self,
+        recipient: CountyCode,
+        urgent: bool,
+        in_reply_to: Option<NoticeId>,
+        body: &NoticeBody,
+    ) -> Result<OutboundRecord, SendError> {
+        let kind = body.kind();
+        let peer = self.config.directory.get(recipient).ok_or_else(|| {
+            SendError::NotAllowed(format!(
+                "{recipient} is not a peer in this node's directory"
+            ))
+        })?;
+        let now = self.clock.now_ms();
+        peer.may_send(kind, now).map_err(SendError::NotAllowed)?;
+        let mut random = [0u8; 10];
+        getrandom::getrandom(&mut random)
+            .map_err(|e| SendError::Random(format!("no randomness: {e}")))?;
+        let id = NoticeId::new(now.max(0) as u64, random);
+        let notice = SignedNotice::sign(
+            &self.key,
+            Outgoing {
+                id,
+                sender: self.config.county,
+                recipient,
+                kind,
+                urgent,
+                issued_at_ms: now,
+                in_reply_to,
+            },
+            body.encode(),
+        );
+        let record = OutboundRecord {
+            id,
+            recipient,
+            kind,
+            urgent,
+            issued_at_ms: now,
+            in_reply_to,
+            status: OutboundStatus::Queued,
+            attempts: 0,
+            last_error: None,
+            next_attempt_at_ms: 0,
+            receipt_at_ms: None,
+            reject_code: None,
+            reject_reason: None,
+            reply_due_at_ms: None,
+            answered_at_ms: None,
+            flagged: None,
+            reminded_at_ms: None,
+        };
+        self.store
+            .enqueue(&record, &notice.envelope_bytes())
+            .await?;
+        info!(notice_id = %id, peer = %recipient, kind = kind.name(), "queued a notice");
+        self.wake(recipient, false);
+        Ok(record)
+    }
+
     /// Wakes the delivery worker of `peer`; `retry_now` cuts its back-off short.
     pub(crate) fn wake(&self, peer: CountyCode, retry_now: bool) {
         if let Some(signal) = self.signals.get(&peer) {
@@ -183,6 +262,7 @@ impl Node {
         let state = self.state;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut workers = Vec::new();
+        workers.push(tokio::spawn(tracker::run(state.clone(), stop_rx.clone())));
         for (peer, signal) in &state.signals {
             workers.push(tokio::spawn(delivery::run_peer(
                 state.clone(),
@@ -253,8 +333,19 @@ impl Node {
             let _ = worker.await;
         }
         let mut result = Ok(());
-        for (service, task) in [("exchange", exchange_task), ("admin", admin_task)] {
-            match task.await {
+        let grace_ends = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        for (service, mut task) in [("exchange", exchange_task), ("admin", admin_task)] {
+            // Calls in progress may finish; a connection that sends nothing is not waited for.
+            let finished = tokio::time::timeout_at(grace_ends, &mut task).await;
+            let Ok(finished) = finished else {
+                warn!(
+                    service,
+                    "connections still open after the grace period; closing them"
+                );
+                task.abort();
+                continue;
+            };
+            match finished {
                 Ok(Ok(())) => {}
                 Ok(Err(source)) => result = Err(NodeError::Serve { service, source }),
                 Err(e) => warn!(service, error = %e, "server task ended abnormally"),

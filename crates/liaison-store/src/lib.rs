@@ -21,6 +21,7 @@
 //! | `r` | id | signed receipt this node issued for an inbound notice |
 //! | `p` | peer code (6) + id | inbound, by sender |
 //! | `L` | original id + reply id | a reply links to the notice it answers |
+//! | `X` | id | received notice whose due time could not be computed, not yet answered |
 //! | `D` | due time (8, big-endian, offset) + side (`i` owed, `o` awaited) + id | reply still due |
 //! | `M` | name | metadata, e.g. `schema_version` |
 
@@ -211,6 +212,11 @@ fn put_inbound(
     }
     if let Some(k) = owed_key(new) {
         tx.insert(k, &[])?;
+    }
+    if new.deadline_error.is_some() && new.answered_at_ms.is_none() {
+        tx.insert(id_key(b'X', &new.id), &[])?;
+    } else {
+        tx.remove(id_key(b'X', &new.id))?;
     }
     tx.insert(id_key(b'I', &new.id), encode(new))?;
     Ok(())
@@ -510,6 +516,22 @@ impl Store {
                 && side.is_none_or(|s| s == entry.side)
             {
                 out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Received notices, not yet answered, whose due time could not be computed.
+    pub fn deadline_errors(&self, limit: usize) -> Result<Vec<InboundRecord>> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix([b'X']).take(limit) {
+            let (k, _) = item?;
+            if let Some(record) = id_from_suffix(&k)
+                .map(|id| self.inbound(&id))
+                .transpose()?
+                .flatten()
+            {
+                out.push(record);
             }
         }
         Ok(out)

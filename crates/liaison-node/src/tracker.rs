@@ -1,0 +1,136 @@
+//! The deadline tracker: as time passes — also after a restart or a time the node was down — it
+//! marks replies due soon and overdue, logs each change once, and, if so configured, sends the
+//! other county a signed reminder (催办) when a reply it owes becomes overdue.
+
+use std::sync::Arc;
+
+use liaison_core::body::{NoticeBody, Reminder};
+use liaison_core::clock::format_cst;
+use liaison_core::deadline::deadline_state;
+use liaison_core::{DeadlineState, NoticeKind};
+use liaison_store::{DueEntry, Side, StoreError};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::NodeState;
+
+/// Runs until `shutdown` changes: once at start, then every configured interval.
+pub(crate) async fn run(state: Arc<NodeState>, mut shutdown: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(state.config.deadlines.check_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = check(&state).await {
+            warn!(error = %e, "deadline check failed");
+        }
+    }
+}
+
+/// One pass over the replies that are due soon or overdue.
+pub(crate) async fn check(state: &NodeState) -> Result<(), StoreError> {
+    let now = state.clock.now_ms();
+    let settings = &state.config.deadlines;
+    let horizon = now.saturating_add(settings.due_soon_ms).saturating_add(1);
+    for DueEntry {
+        due_at_ms,
+        side,
+        id,
+    } in state.store.due(None, horizon, usize::MAX)?
+    {
+        let current = deadline_state(Some(due_at_ms), None, now, settings.due_soon_ms);
+        let due = format_cst(due_at_ms);
+        match side {
+            Side::Owed => {
+                let Some(record) = state.store.inbound(&id)? else {
+                    continue;
+                };
+                if record.flagged == Some(current) {
+                    continue;
+                }
+                match current {
+                    DeadlineState::Overdue => warn!(
+                        notice_id = %id, peer = %record.sender, kind = record.kind.name(), due = %due,
+                        "reply overdue: this county owes a reply (复函) past its deadline"
+                    ),
+                    _ => info!(
+                        notice_id = %id, peer = %record.sender, kind = record.kind.name(), due = %due,
+                        "reply due soon: this county owes a reply"
+                    ),
+                }
+                state
+                    .store
+                    .change_inbound(&id, |r| r.flagged = Some(current))?;
+            }
+            Side::Awaited => {
+                let Some(record) = state.store.outbound(&id)? else {
+                    continue;
+                };
+                if record.flagged != Some(current) {
+                    match current {
+                        DeadlineState::Overdue => warn!(
+                            notice_id = %id, peer = %record.recipient, kind = record.kind.name(), due = %due,
+                            "reply overdue: the other county has not replied by its deadline"
+                        ),
+                        _ => info!(
+                            notice_id = %id, peer = %record.recipient, kind = record.kind.name(), due = %due,
+                            "reply due soon: awaiting the other county's reply"
+                        ),
+                    }
+                    state.store.change_outbound(&id, None, |r| {
+                        r.flagged = Some(current);
+                        Ok(())
+                    })?;
+                }
+                if current == DeadlineState::Overdue
+                    && settings.send_reminders
+                    && record.reminded_at_ms.is_none()
+                {
+                    remind(state, &record, due_at_ms).await?;
+                }
+            }
+        }
+    }
+    state.store.flush().await
+}
+
+async fn remind(
+    state: &NodeState,
+    record: &liaison_store::OutboundRecord,
+    due_at_ms: i64,
+) -> Result<(), StoreError> {
+    let body = NoticeBody::Reminder(Reminder {
+        overdue_notice_id: record.id,
+        text: Some(format!(
+            "催办：我方发出的{}（编号 {}）已于 {} 超过答复期限，请尽快复函。",
+            record.kind.chinese(),
+            record.id,
+            format_cst(due_at_ms)
+        )),
+    });
+    match state
+        .send_notice(record.recipient, false, None, &body)
+        .await
+    {
+        Ok(reminder) => {
+            info!(notice_id = %record.id, reminder = %reminder.id, peer = %record.recipient, "sent a reminder (催办)");
+            let now = state.clock.now_ms();
+            state.store.change_outbound(&record.id, None, |r| {
+                r.reminded_at_ms = Some(now);
+                Ok(())
+            })?;
+        }
+        Err(crate::SendError::Storage(e)) => return Err(e),
+        Err(e) => {
+            // Usually the agreement does not allow reminders; say so once and do not try again.
+            warn!(notice_id = %record.id, peer = %record.recipient, error = %e, kind = NoticeKind::Reminder.name(), "cannot send a reminder");
+            state.store.change_outbound(&record.id, None, |r| {
+                r.reminded_at_ms = Some(i64::MIN);
+                Ok(())
+            })?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! Tidy checks on the source tree: the boundaries ARCHITECTURE.md promises hold, and every module
+//! says what it is for.
+
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn sources() -> Vec<PathBuf> {
+    let root = workspace();
+    let mut files = Vec::new();
+    rust_files(&root.join("crates"), &mut files);
+    rust_files(&root.join("tests"), &mut files);
+    assert!(
+        files.len() > 20,
+        "found only {} source files under {}",
+        files.len(),
+        root.display()
+    );
+    files
+}
+
+fn manifest(krate: &str) -> String {
+    let path = workspace().join("crates").join(krate).join("Cargo.toml");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn depends_on(manifest: &str, dependency: &str) -> bool {
+    manifest.lines().any(|line| {
+        let line = line.trim_start();
+        line.starts_with(&format!("{dependency} "))
+            || line.starts_with(&format!("{dependency}."))
+            || line.starts_with(&format!("{dependency}="))
+    })
+}
+
+const CRATES: [&str; 5] = [
+    "liaison-proto",
+    "liaison-core",
+    "liaison-store",
+    "liaison-node",
+    "liaison-cli",
+];
+
+#[test]
+fn only_liaison_store_depends_on_sled() {
+    for krate in CRATES {
+        assert_eq!(
+            depends_on(&manifest(krate), "sled"),
+            krate == "liaison-store",
+            "{krate} and sled"
+        );
+    }
+}
+
+#[test]
+fn only_liaison_proto_holds_generated_code() {
+    for file in sources() {
+        let text = std::fs::read_to_string(&file).expect("source");
+        let in_proto = file.components().any(|c| c.as_os_str() == "liaison-proto");
+        if !in_proto {
+            let include = concat!("include_", "proto!");
+            assert!(
+                !text.contains(include),
+                "{} includes generated code",
+                file.display()
+            );
+        }
+    }
+    for krate in CRATES {
+        assert_eq!(
+            depends_on(&manifest(krate), "tonic-prost-build"),
+            krate == "liaison-proto",
+            "{krate} builds protos"
+        );
+    }
+}
+
+#[test]
+fn liaison_core_does_no_io_and_has_no_runtime() {
+    let core = manifest("liaison-core");
+    for forbidden in ["tokio", "sled", "tonic", "liaison-store", "liaison-node"] {
+        assert!(
+            !depends_on(&core, forbidden),
+            "liaison-core depends on {forbidden}"
+        );
+    }
+    let mut files = Vec::new();
+    rust_files(&workspace().join("crates/liaison-core/src"), &mut files);
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("source");
+        for forbidden in ["std::fs", "std::net", "SystemTime::now", "Instant::now"] {
+            assert!(
+                !text.contains(forbidden),
+                "{} uses {forbidden}",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn dependencies_point_one_way() {
+    assert!(!depends_on(&manifest("liaison-store"), "liaison-node"));
+    assert!(!depends_on(&manifest("liaison-proto"), "liaison-core"));
+    assert!(!depends_on(&manifest("liaison-node"), "liaison-cli"));
+}
+
+#[test]
+fn every_source_file_starts_by_saying_what_it_is_for() {
+    for file in sources() {
+        let text = std::fs::read_to_string(&file).expect("source");
+        assert!(
+            text.starts_with("//!"),
+            "{} does not start with a //! line",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn no_placeholders_are_left_in_code() {
+    for file in sources() {
+        if file.ends_with("tidy.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("source");
+        for placeholder in [concat!("todo", "!("), concat!("unimplemented", "!(")] {
+            assert!(
+                !text.contains(placeholder),
+                "{} contains {placeholder}",
+                file.display()
+            );
+        }
+    }
+}
