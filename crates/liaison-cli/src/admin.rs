@@ -219,6 +219,41 @@ pub async fn cancel(node: &NodeArgs, id: &str, out: Output) -> Result<(), Failur
     Ok(())
 }
 
+pub async fn due(
+    node: &NodeArgs,
+    side: &str,
+    overdue_only: bool,
+    limit: u32,
+    out: Output,
+) -> Result<(), Failure> {
+    let mut admin = open(node).await?;
+    let request = pb::DueRequest {
+        side: side.to_owned(),
+        overdue_only,
+        limit,
+    };
+    let due = admin.due(request).await.map_err(refused)?.into_inner();
+    print::due(&due, side, overdue_only, true, out);
+    Ok(())
+}
+
+pub async fn report(
+    node: &NodeArgs,
+    from_ms: i64,
+    to_ms: i64,
+    csv: bool,
+    out: Output,
+) -> Result<(), Failure> {
+    let mut admin = open(node).await?;
+    let report = admin
+        .report(pb::ReportRequest { from_ms, to_ms })
+        .await
+        .map_err(refused)?
+        .into_inner();
+    print::report(&report, csv, out);
+    Ok(())
+}
+
 pub async fn peers(node: &NodeArgs, out: Output) -> Result<(), Failure> {
     let mut admin = open(node).await?;
     let peers = admin

@@ -1,13 +1,17 @@
 //! `liaison demo`: three Yan'an counties on 127.0.0.1 with a throw-away PKI exchange a case notice,
-//! a certificate query and a fee consultation, answer each, and show their outboxes and inboxes.
+//! a certificate query, a fee consultation and an urgent contact letter, on a controlled clock that
+//! starts on Monday 2026-03-02 and moves forward twelve days: two replies come in time, one late,
+//! and one never, so it is overdue. Then every outbox and inbox, what is due, and the quarterly
+//! figures are shown.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use liaison_core::CountyCode;
+use liaison_core::clock::{cst_midnight_ms, format_cst};
 use liaison_node::Node;
-use liaison_node::clock::SystemClock;
+use liaison_node::clock::{Clock, ManualClock};
 use liaison_node::config::Config;
 use liaison_node::federation::{self, Member};
 use liaison_proto::v1 as pb;
@@ -15,7 +19,12 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::admin::{Admin, connect, refused};
-use crate::{EXIT_FAILURE, Failure, print};
+use crate::{EXIT_FAILURE, Failure, Output, period, print};
+
+/// The demo's clock starts at 09:00 on this day (a Monday), China Standard Time.
+const START: time::Date = time::macros::date!(2026 - 03 - 02);
+const HOUR_MS: i64 = 3600 * 1000;
+const DAY_MS: i64 = 24 * HOUR_MS;
 
 const COUNTIES: [(&str, &str); 3] = [
     ("610602", "宝塔区"),
@@ -31,6 +40,7 @@ fn failed(e: impl std::fmt::Display) -> Failure {
 fn draft(example: &str, recipient: Option<&str>) -> Result<String, Failure> {
     let text = match example {
         "case_notice" => include_str!("../../../deploy/examples/notices/case_notice.json"),
+        "contact_letter" => include_str!("../../../deploy/examples/notices/contact_letter.json"),
         "certificate_query" => {
             include_str!("../../../deploy/examples/notices/certificate_query.json")
         }
@@ -131,13 +141,14 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), Failure> {
         listeners.push((exchange, admin));
     }
     let files = federation::create(&dir, &members, "2026-01-01").map_err(failed)?;
+    let clock = ManualClock::new(cst_midnight_ms(START) + 9 * HOUR_MS);
     let mut nodes = Vec::new();
     let mut stops = Vec::new();
     let mut tasks = Vec::new();
     for ((file, (exchange, admin)), (_, name)) in files.iter().zip(listeners).zip(COUNTIES) {
         let config = Config::load(&file.config).map_err(failed)?;
         let admin_addr = admin.local_addr().map_err(failed)?;
-        let node = Node::start(config, Arc::new(SystemClock)).map_err(failed)?;
+        let node = Node::start(config, Arc::new(clock.clone())).map_err(failed)?;
         let token = node.admin_token().to_owned();
         let (stop, stopped) = oneshot::channel::<()>();
         tasks.push(tokio::spawn(node.run(exchange, admin, async move {
@@ -151,23 +162,41 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), Failure> {
         });
     }
 
-    println!("\nNotices (信息通报 and 联系函):");
     let [baota, ansai, yanchang] = &mut nodes[..] else {
         return Err(failed("three nodes expected"));
     };
+    println!(
+        "\n{}: notices (信息通报 and 联系函)",
+        format_cst(clock.now_ms())
+    );
     let case = send(baota, draft("case_notice", Some("610603"))?, "").await?;
     let query = send(ansai, draft("certificate_query", Some("610621"))?, "").await?;
     let fee = send(yanchang, draft("fee_consultation", Some("610602"))?, "").await?;
+    let mut letter =
+        serde_json::from_str::<serde_json::Value>(&draft("contact_letter", Some("610621"))?)
+            .map_err(failed)?;
+    letter["urgent"] = true.into();
+    send(baota, letter.to_string(), "").await?;
 
-    println!("\nReplies (复函):");
+    clock.advance(2 * DAY_MS);
+    println!(
+        "\n{}: replies in time (按期复函)",
+        format_cst(clock.now_ms())
+    );
     send(ansai, draft("reply_letter", None)?, &case.notice_id).await?;
+    send(baota, draft("fee_reply", None)?, &fee.notice_id).await?;
+
+    clock.advance(10 * DAY_MS);
+    println!(
+        "\n{}: a late reply (超期复函); the urgent contact letter stays unanswered",
+        format_cst(clock.now_ms())
+    );
     send(
         yanchang,
         draft("certificate_answer", None)?,
         &query.notice_id,
     )
     .await?;
-    send(baota, draft("fee_reply", None)?, &fee.notice_id).await?;
 
     for node in &mut nodes {
         let list = pb::ListRequest {
@@ -192,6 +221,30 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), Failure> {
         print!("{}", print::outbox_table(&outbox.notices));
         println!("Inbox (收件箱):");
         print!("{}", print::inbox_table(&inbox.notices));
+        for side in ["owed", "awaited"] {
+            let request = pb::DueRequest {
+                side: side.into(),
+                overdue_only: false,
+                limit: 100,
+            };
+            let due = node.admin.due(request).await.map_err(refused)?.into_inner();
+            print::due(&due, side, false, side == "awaited", Output { json: false });
+        }
+    }
+
+    let (from_ms, to_ms) = period::parse(Some("2026Q1"), None, None).map_err(failed)?;
+    for node in &mut nodes {
+        let report = node
+            .admin
+            .report(pb::ReportRequest { from_ms, to_ms })
+            .await
+            .map_err(refused)?
+            .into_inner();
+        println!(
+            "\n== {} {}: liaison report --quarter 2026Q1 ==",
+            node.county, node.name
+        );
+        print::report(&report, false, Output { json: false });
     }
 
     for stop in stops {
@@ -200,6 +253,6 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), Failure> {
     for task in tasks {
         task.await.map_err(failed)?.map_err(failed)?;
     }
-    println!("\nAll notices delivered, verified and answered; the federation has stopped.");
+    println!("\nAll notices delivered and verified; the federation has stopped.");
     Ok(())
 }

@@ -3,6 +3,7 @@
 mod admin;
 mod demo;
 mod keys;
+mod period;
 mod print;
 
 use std::path::PathBuf;
@@ -131,6 +132,52 @@ enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// Replies this county owes, soonest deadline first (应复函).
+    Due {
+        #[command(flatten)]
+        node: NodeArgs,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Replies other counties owe this county, soonest deadline first (待对方复函).
+    Awaited {
+        #[command(flatten)]
+        node: NodeArgs,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Replies past their deadline, owed by this county or to it (超期).
+    Overdue {
+        #[command(flatten)]
+        node: NodeArgs,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// The quarterly bulletin's figures (季度通报) per peer county and kind, from the signed times.
+    Report {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// A quarter, e.g. 2026Q1.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        quarter: Option<String>,
+        /// First day of the period (YYYY-MM-DD, China Standard Time).
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// Last day of the period, included.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// Print CSV instead of a table.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        #[command(flatten)]
+        out: Output,
+    },
     /// Signing keys (Ed25519).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -206,6 +253,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Retry { node, id, out } => admin::retry(&node, &id, out).await,
         Command::Cancel { node, id, out } => admin::cancel(&node, &id, out).await,
         Command::Peers { node, out } => admin::peers(&node, out).await,
+        Command::Due { node, limit, out } => admin::due(&node, "owed", false, limit, out).await,
+        Command::Awaited { node, limit, out } => {
+            admin::due(&node, "awaited", false, limit, out).await
+        }
+        Command::Overdue { node, limit, out } => admin::due(&node, "", true, limit, out).await,
+        Command::Report {
+            node,
+            quarter,
+            from,
+            to,
+            csv,
+            out,
+        } => {
+            let (from_ms, to_ms) =
+                period::parse(quarter.as_deref(), from.as_deref(), to.as_deref())
+                    .map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
+            admin::report(&node, from_ms, to_ms, csv, out).await
+        }
         Command::Keys(cmd) => keys::keys(cmd),
         Command::Pki(cmd) => keys::pki(cmd),
         Command::Demo { dir } => {

@@ -97,6 +97,10 @@ struct NoticeView<'a> {
     reject_code: Option<&'a str>,
     reject_reason: Option<&'a str>,
     reply_due_at_ms: Option<i64>,
+    reply_due_at: Option<String>,
+    deadline_state: Option<&'a str>,
+    deadline_error: Option<&'a str>,
+    answered_at_ms: Option<i64>,
     replies: &'a [String],
 }
 
@@ -128,6 +132,10 @@ fn view(n: &pb::NoticeInfo) -> NoticeView<'_> {
         reject_code: some_str(&n.reject_code),
         reject_reason: some_str(&n.reject_reason),
         reply_due_at_ms: some_ms(n.reply_due_at_ms),
+        reply_due_at: some_ms(n.reply_due_at_ms).map(format_cst),
+        deadline_state: some_str(&n.deadline_state),
+        deadline_error: some_str(&n.deadline_error),
+        answered_at_ms: some_ms(n.answered_at_ms),
         replies: &n.replies,
     }
 }
@@ -141,7 +149,10 @@ fn json_out<T: Serialize>(value: &T) {
 
 fn status_detail(n: &pb::NoticeInfo) -> String {
     match n.status.as_str() {
-        "delivered" => format!("receipt {}", short_time(n.receipt_at_ms)),
+        "delivered" => match deadline_note(n) {
+            Some(note) => format!("receipt {}; {note}", short_time(n.receipt_at_ms)),
+            None => format!("receipt {}", short_time(n.receipt_at_ms)),
+        },
         "rejected" => format!("{}: {}", n.reject_code, n.reject_reason),
         "in_flight" => format!("attempt {}: {}", n.attempts, n.last_error),
         _ => String::new(),
@@ -202,11 +213,7 @@ pub fn inbox_table(notices: &[pb::NoticeInfo]) -> String {
                 } else {
                     format!("answers {}", n.in_reply_to)
                 },
-                if n.replies.is_empty() {
-                    String::new()
-                } else {
-                    format!("replied 已复函 ({})", n.replies.len())
-                },
+                deadline_note(n).unwrap_or_default(),
             ]
         })
         .collect();
@@ -218,7 +225,7 @@ pub fn inbox_table(notices: &[pb::NoticeInfo]) -> String {
             "",
             "RECEIVED (CST)",
             "IN REPLY TO",
-            "REPLIES",
+            "REPLY 复函",
         ],
         &rows,
     )
@@ -321,6 +328,15 @@ pub fn detail(d: &pb::NoticeDetail, out: Output) {
             n.reject_code, n.reject_reason
         ));
     }
+    if n.reply_due_at_ms != 0 {
+        lines.push(format!(
+            "  reply due:   {} CST ({})",
+            due_time(n.reply_due_at_ms),
+            state_label(&n.deadline_state)
+        ));
+    } else if !n.deadline_error.is_empty() {
+        lines.push(format!("  reply due:   UNKNOWN: {}", n.deadline_error));
+    }
     for reply in &n.replies {
         lines.push(format!("  reply 复函:  {reply}"));
     }
@@ -332,6 +348,277 @@ pub fn detail(d: &pb::NoticeDetail, out: Output) {
         lines.push(format!("    {line}"));
     }
     println!("{}", lines.join("\n"));
+}
+
+/// How the reply to a notice stands, for a listing: e.g. "reply due 2026-03-12 24:00 未到期".
+fn deadline_note(n: &pb::NoticeInfo) -> Option<String> {
+    match n.deadline_state.as_str() {
+        "" | "no_reply_required" => None,
+        "unknown" => Some(format!("reply due UNKNOWN: {}", n.deadline_error)),
+        state @ ("open" | "due_soon" | "overdue") => Some(format!(
+            "reply due {} {}",
+            due_time(n.reply_due_at_ms),
+            state_label(state)
+        )),
+        state => Some(state_label(state)),
+    }
+}
+
+/// A deadline as the law states it: 24:00 of its last day, not 00:00 of the next.
+pub fn due_time(ms: i64) -> String {
+    if ms == 0 {
+        return "-".into();
+    }
+    let midnight = liaison_core::clock::cst_date(ms)
+        .filter(|d| liaison_core::clock::cst_midnight_ms(*d) == ms)
+        .and_then(|d| d.previous_day());
+    match midnight {
+        Some(last_day) => format!("{last_day} 24:00"),
+        None => short_time(ms),
+    }
+}
+
+fn state_label(state: &str) -> String {
+    let chinese = match state {
+        "open" => "未到期",
+        "due_soon" => "即将到期",
+        "overdue" => "已超期",
+        "answered_on_time" => "按期复函",
+        "answered_late" => "超期复函",
+        "no_reply_required" => "无需复函",
+        "unknown" => "期限未知",
+        _ => "",
+    };
+    if chinese.is_empty() {
+        state.to_owned()
+    } else {
+        format!("{state} {chinese}")
+    }
+}
+
+/// The due lists: `side` is "owed", "awaited" or empty for both.
+pub fn due(due: &pb::DueResponse, side: &str, overdue_only: bool, show_counts: bool, out: Output) {
+    if out.json {
+        let items: Vec<_> = due
+            .items
+            .iter()
+            .map(|i| {
+                json!({
+                    "side": i.side,
+                    "state": i.state,
+                    "due_at": format!("{} CST", due_time(i.due_at_ms)),
+                    "due_at_ms": i.due_at_ms,
+                    "days_left": i.days_left,
+                    "notice": i.notice.as_ref().map(view),
+                })
+            })
+            .collect();
+        let counts = due.counts.unwrap_or_default();
+        json_out(&json!({
+            "items": items,
+            "counts": {
+                "owed": { "open": counts.owed_open, "due_soon": counts.owed_due_soon, "overdue": counts.owed_overdue },
+                "awaited": { "open": counts.awaited_open, "due_soon": counts.awaited_due_soon, "overdue": counts.awaited_overdue },
+                "deadline_errors": counts.deadline_errors,
+            },
+            "deadline_errors": due.deadline_errors.iter().map(view).collect::<Vec<_>>(),
+        }));
+        return;
+    }
+    let what = match (side, overdue_only) {
+        (_, true) => "Overdue replies (超期)",
+        ("owed", _) => "Replies this county owes (应复函)",
+        _ => "Replies other counties owe this county (待对方复函)",
+    };
+    if due.items.is_empty() {
+        println!("{what}: none.");
+    } else {
+        let rows: Vec<Vec<String>> = due
+            .items
+            .iter()
+            .filter_map(|i| {
+                let n = i.notice.as_ref()?;
+                Some(vec![
+                    n.notice_id.clone(),
+                    if i.side == "owed" {
+                        format!("from {}", peer_label(n))
+                    } else {
+                        format!("to {}", peer_label(n))
+                    },
+                    kind_label(&n.kind),
+                    if n.urgent {
+                        "urgent 紧急".into()
+                    } else {
+                        String::new()
+                    },
+                    short_time(n.receipt_at_ms),
+                    due_time(i.due_at_ms),
+                    match i.days_left {
+                        d if d < 0 => format!("{} days late", -d),
+                        0 => "last day".into(),
+                        1 => "1 day".into(),
+                        d => format!("{d} days"),
+                    },
+                    state_label(&i.state),
+                ])
+            })
+            .collect();
+        println!("{what}:");
+        print!(
+            "{}",
+            table(
+                &[
+                    "ID",
+                    "COUNTY 县区",
+                    "KIND 类型",
+                    "",
+                    "RECEIVED (CST)",
+                    "DUE (CST) 期限",
+                    "LEFT 剩余",
+                    "STATE 状态"
+                ],
+                &rows
+            )
+        );
+    }
+    if let Some(c) = due.counts.as_ref().filter(|_| show_counts) {
+        println!(
+            "Owed 应复函: {} open, {} due soon, {} overdue.  Awaited 待复函: {} open, {} due soon, {} overdue.",
+            c.owed_open,
+            c.owed_due_soon,
+            c.owed_overdue,
+            c.awaited_open,
+            c.awaited_due_soon,
+            c.awaited_overdue
+        );
+    }
+    for n in &due.deadline_errors {
+        println!(
+            "WARNING: no due time for {} from {}: {}",
+            n.notice_id,
+            peer_label(n),
+            n.deadline_error
+        );
+    }
+}
+
+fn days(ms: i64) -> String {
+    if ms < 0 {
+        "-".into()
+    } else {
+        format!("{:.1}", ms as f64 / 86_400_000.0)
+    }
+}
+
+/// The quarterly bulletin's figures as a table, CSV or JSON.
+pub fn report(report: &pb::ReportResponse, csv: bool, out: Output) {
+    let header = [
+        "peer",
+        "peer_name",
+        "kind",
+        "direction",
+        "notices",
+        "reply_required",
+        "replied_on_time",
+        "replied_late",
+        "still_open",
+        "overdue_now",
+        "median_reply_days",
+    ];
+    let cells = |r: &pb::ReportRow| {
+        vec![
+            r.peer.clone(),
+            r.peer_name.clone(),
+            r.kind.clone(),
+            r.direction.clone(),
+            r.notices.to_string(),
+            r.reply_required.to_string(),
+            r.replied_on_time.to_string(),
+            r.replied_late.to_string(),
+            r.still_open.to_string(),
+            r.overdue_now.to_string(),
+            days(r.median_reply_ms),
+        ]
+    };
+    if out.json {
+        let rows: Vec<_> = report
+            .rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "peer": r.peer, "peer_name": r.peer_name, "kind": r.kind, "direction": r.direction,
+                    "notices": r.notices, "reply_required": r.reply_required,
+                    "replied_on_time": r.replied_on_time, "replied_late": r.replied_late,
+                    "still_open": r.still_open, "overdue_now": r.overdue_now,
+                    "median_reply_ms": (r.median_reply_ms >= 0).then_some(r.median_reply_ms),
+                })
+            })
+            .collect();
+        json_out(&json!({
+            "from": format_cst(report.from_ms), "to": format_cst(report.to_ms),
+            "from_ms": report.from_ms, "to_ms": report.to_ms,
+            "generated_at": format_cst(report.generated_at_ms), "rows": rows,
+        }));
+    } else if csv {
+        println!("{}", header.join(","));
+        for r in &report.rows {
+            let line: Vec<String> = cells(r).into_iter().map(|c| csv_cell(&c)).collect();
+            println!("{}", line.join(","));
+        }
+    } else {
+        println!(
+            "Quarterly bulletin figures (季度通报) from {} to {}, as of {}",
+            format_cst(report.from_ms),
+            format_cst(report.to_ms),
+            format_cst(report.generated_at_ms)
+        );
+        if report.rows.is_empty() {
+            println!("No notices in this period.");
+            return;
+        }
+        let rows: Vec<Vec<String>> = report
+            .rows
+            .iter()
+            .map(|r| {
+                let mut c = cells(r);
+                c[0] = format!("{} {}", r.peer, r.peer_name);
+                c.remove(1);
+                c[1] = kind_label(&r.kind);
+                c[2] = if r.direction == "received" {
+                    "received 收到".into()
+                } else {
+                    "sent 发出".into()
+                };
+                c
+            })
+            .collect();
+        print!(
+            "{}",
+            table(
+                &[
+                    "COUNTY 县区",
+                    "KIND 类型",
+                    "DIRECTION",
+                    "NOTICES",
+                    "REPLY DUE",
+                    "ON TIME 按期",
+                    "LATE 超期复函",
+                    "OPEN",
+                    "OVERDUE 超期",
+                    "MEDIAN DAYS"
+                ],
+                &rows
+            )
+        );
+    }
+}
+
+fn csv_cell(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
 }
 
 pub fn peers(peers: &[pb::PeerInfo], out: Output) {
@@ -386,6 +673,13 @@ pub fn peers(peers: &[pb::PeerInfo], out: Output) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deadline_at_midnight_is_shown_as_24_00_of_the_last_day() {
+        // 2026-03-10 00:00 CST is the end of 2026-03-09.
+        assert_eq!(due_time(1_773_072_000_000), "2026-03-09 24:00");
+        assert_eq!(due_time(1_773_072_000_000 + 60_000), "2026-03-10 00:01");
+    }
 
     #[test]
     fn chinese_text_counts_double_width_so_columns_line_up() {
