@@ -93,7 +93,7 @@ pub enum CalendarError {
         other: String,
     },
     #[error(
-        "{label}: the calendar for {year} is already loaded; each year comes from one file only"
+        "{label}: the calendar for {year} is already loaded (2025 and 2026 are built in); each year comes from one file only"
     )]
     DuplicateYear { label: String, year: i32 },
 }
