@@ -709,6 +709,79 @@ agreement = { effective = "2026-13-01", allowed_kinds = ["gossip"], contact_pers
 }
 
 #[cfg(test)]
+mod deadline_tests {
+    use super::*;
+
+    fn with(deadlines: &str) -> String {
+        format!(
+            "[node]\ncounty = \"610602\"\nname = \"宝塔区\"\ndata_dir = \"data\"\nsigning_key = \"k.pem\"\n\
+             [tls]\ncert = \"c\"\nkey = \"k\"\nca = \"ca\"\n{deadlines}"
+        )
+    }
+
+    #[test]
+    fn deadline_rules_can_be_overridden_per_kind() {
+        let text = with(
+            "[deadlines]\ndue_soon_days = 3\nholiday_extension = false\n[deadlines.rules.contact_letter]\ndays = 7\nurgent_days = 3\n[deadlines.rules.case_notice]\nrequired = false\n",
+        );
+        let config = Config::parse(&text, Path::new(".")).unwrap();
+        let d = &config.deadlines;
+        assert_eq!(d.due_soon_ms, 3 * 24 * 3600 * 1000);
+        assert!(!d.policy.holiday_extension());
+        let letter = d.policy.rule(NoticeKind::ContactLetter).unwrap();
+        assert_eq!(
+            (letter.normal, letter.urgent),
+            (Period::CalendarDays(7), Period::CalendarDays(3))
+        );
+        assert_eq!(d.policy.rule(NoticeKind::CaseNotice), None);
+        assert!(
+            d.policy.rule(NoticeKind::CertificateQuery).is_some(),
+            "other kinds keep the default"
+        );
+    }
+
+    #[test]
+    fn bad_deadline_settings_are_reported_with_their_keys() {
+        let text = with(
+            "[deadlines]\ncalendars = \"/nonexistent/calendars\"\n[deadlines.rules.gossip]\ndays = 1\n[deadlines.rules.bulletin]\ndays = 10\n[deadlines.rules.fee_consultation]\nurgent_days = 2\n",
+        );
+        let problems = Config::parse(&text, Path::new(".")).unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        for expected in [
+            "deadlines.calendars",
+            "deadlines.rules.gossip",
+            "deadlines.rules.bulletin",
+            "deadlines.rules.fee_consultation.days",
+        ] {
+            assert!(
+                keys.contains(&expected),
+                "missing {expected} in {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn calendar_directory_adds_years_and_a_bad_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let year_2027 = "year = 2027\nsource = \"test\"\n[[holidays]]\nname = \"元旦\"\noff_from = \"2027-01-01\"\n";
+        std::fs::write(dir.path().join("2027.toml"), year_2027).unwrap();
+        let text = with(&format!(
+            "[deadlines]\ncalendars = {:?}\n",
+            dir.path().display().to_string()
+        ));
+        let config = Config::parse(&text, Path::new(".")).unwrap();
+        let years: Vec<i32> = config.deadlines.calendar.years().collect();
+        assert_eq!(years, vec![2025, 2026, 2027]);
+
+        std::fs::write(dir.path().join("2028.toml"), "year = 2028\nsource = \"x\"\n[[holidays]]\nname = \"元旦\"\noff_from = \"2027-12-31\"\n").unwrap();
+        let problems = Config::parse(&text, Path::new(".")).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "deadlines.calendars");
+        assert!(problems[0].message.contains("2028.toml"), "{problems:?}");
+    }
+}
+
+#[cfg(test)]
 mod example {
     #[test]
     fn shipped_example_config_is_valid() {
