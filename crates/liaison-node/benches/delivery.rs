@@ -15,7 +15,7 @@ use liaison_node::config::Config;
 use liaison_node::federation::{self, Member};
 use liaison_node::pki;
 use liaison_proto::v1 as pb;
-use liaison_store::{OutboundRecord, OutboundStatus, Store};
+use liaison_store::{OutboundRecord, Store};
 use tokio::net::TcpListener;
 
 const NOTICES: usize = 1000;
@@ -51,25 +51,7 @@ async fn fill_outbox(dir: &Path, from: CountyCode, to: CountyCode) {
             in_reply_to: None,
         };
         let notice = SignedNotice::sign(&key, outgoing, payload.clone());
-        let record = OutboundRecord {
-            id,
-            recipient: to,
-            kind: draft.body.kind(),
-            urgent: false,
-            issued_at_ms: now,
-            in_reply_to: None,
-            status: OutboundStatus::Queued,
-            attempts: 0,
-            last_error: None,
-            next_attempt_at_ms: 0,
-            receipt_at_ms: None,
-            reject_code: None,
-            reject_reason: None,
-            reply_due_at_ms: None,
-            answered_at_ms: None,
-            flagged: None,
-            reminded_at_ms: None,
-        };
+        let record = OutboundRecord::queued(id, to, draft.body.kind(), false, now, None);
         store
             .enqueue(&record, &notice.envelope_bytes())
             .await

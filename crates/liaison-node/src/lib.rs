@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 use liaison_core::notice::Outgoing;
 use liaison_core::{CountyCode, NodeKey, NoticeBody, NoticeId, SignedNotice};
 use liaison_proto::v1 as pb;
+use liaison_store::OutboundRecord;
 use liaison_store::Store;
-use liaison_store::{OutboundRecord, OutboundStatus};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::Server;
@@ -122,25 +122,7 @@ impl NodeState {
             },
             body.encode(),
         );
-        let record = OutboundRecord {
-            id,
-            recipient,
-            kind,
-            urgent,
-            issued_at_ms: now,
-            in_reply_to,
-            status: OutboundStatus::Queued,
-            attempts: 0,
-            last_error: None,
-            next_attempt_at_ms: 0,
-            receipt_at_ms: None,
-            reject_code: None,
-            reject_reason: None,
-            reply_due_at_ms: None,
-            answered_at_ms: None,
-            flagged: None,
-            reminded_at_ms: None,
-        };
+        let record = OutboundRecord::queued(id, recipient, kind, urgent, now, in_reply_to);
         self.store
             .enqueue(&record, &notice.envelope_bytes())
             .await?;

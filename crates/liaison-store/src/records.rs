@@ -91,6 +91,38 @@ pub struct OutboundRecord {
     pub reminded_at_ms: Option<i64>,
 }
 
+impl OutboundRecord {
+    /// A newly signed notice, queued for delivery.
+    pub fn queued(
+        id: NoticeId,
+        recipient: CountyCode,
+        kind: NoticeKind,
+        urgent: bool,
+        issued_at_ms: i64,
+        in_reply_to: Option<NoticeId>,
+    ) -> Self {
+        Self {
+            id,
+            recipient,
+            kind,
+            urgent,
+            issued_at_ms,
+            in_reply_to,
+            status: OutboundStatus::Queued,
+            attempts: 0,
+            last_error: None,
+            next_attempt_at_ms: 0,
+            receipt_at_ms: None,
+            reject_code: None,
+            reject_reason: None,
+            reply_due_at_ms: None,
+            answered_at_ms: None,
+            flagged: None,
+            reminded_at_ms: None,
+        }
+    }
+}
+
 /// A notice this node received and accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboundRecord {

@@ -11,25 +11,14 @@ fn county(code: &str) -> CountyCode {
 }
 
 fn outbound(n: u64, to: &str) -> OutboundRecord {
-    OutboundRecord {
-        id: NoticeId::new(1_000 + n, [n as u8; 10]),
-        recipient: county(to),
-        kind: NoticeKind::CaseNotice,
-        urgent: false,
-        issued_at_ms: 1_000 + n as i64,
-        in_reply_to: None,
-        status: OutboundStatus::Queued,
-        attempts: 0,
-        last_error: None,
-        next_attempt_at_ms: 0,
-        receipt_at_ms: None,
-        reject_code: None,
-        reject_reason: None,
-        reply_due_at_ms: None,
-        answered_at_ms: None,
-        flagged: None,
-        reminded_at_ms: None,
-    }
+    OutboundRecord::queued(
+        NoticeId::new(1_000 + n, [n as u8; 10]),
+        county(to),
+        NoticeKind::CaseNotice,
+        false,
+        1_000 + n as i64,
+        None,
+    )
 }
 
 fn inbound(n: u64, digest: u8) -> InboundItem {
