@@ -1,6 +1,7 @@
 //! A federation of real liaison nodes on 127.0.0.1, made by `liaison_node::federation::create` in
 //! a temporary directory: start it, stop, restart or kill single nodes on the same ports and data,
-//! and reach each node's admin interface as its operator.
+//! and reach each node's admin interface as its operator. Nodes tell time by the system clock, or
+//! all by one shared [`ManualClock`] that the test moves.
 
 use std::collections::BTreeSet;
 use std::fs::OpenOptions;
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
 use liaison_core::{CountyCode, NodeKey, NoticeKind};
-use liaison_node::clock::SystemClock;
+use liaison_node::clock::{Clock, ManualClock, SystemClock};
 use liaison_node::config::Config;
 use liaison_node::federation::{self, Member};
 use liaison_node::{Node, NodeError, pki};
@@ -251,6 +252,76 @@ impl Operator {
         self.wait_until(id, status, |info| info.status == status)
             .await
     }
+
+    /// Polls the inbox until `holds` is true of it (described by `what`), and returns it.
+    pub async fn wait_for_inbox(
+        &self,
+        what: &str,
+        holds: impl Fn(&[pb::NoticeInfo]) -> bool,
+    ) -> Vec<pb::NoticeInfo> {
+        let holds = &holds;
+        let client = self.client.clone();
+        eventually(
+            &format!("the inbox of {} to hold {what}", self.county),
+            || {
+                let mut client = client.clone();
+                async move {
+                    let inbox = client
+                        .list_inbox(pb::ListRequest {
+                            status: String::new(),
+                            peer: String::new(),
+                            limit: liaison_node::MAX_LIST_LIMIT as u32,
+                        })
+                        .await
+                        .map_err(|s| format!("ListInbox failed: {s:?}"))?
+                        .into_inner()
+                        .notices;
+                    if holds(&inbox) {
+                        Ok(inbox)
+                    } else {
+                        Err(format!(
+                            "{:?}",
+                            inbox.iter().map(summary).collect::<Vec<_>>()
+                        ))
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    /// The Due call: replies on `side` ("owed", "awaited" or "" for both), only those past their
+    /// deadline if `overdue_only`, as many as the node allows.
+    pub async fn try_due(
+        &mut self,
+        side: &str,
+        overdue_only: bool,
+    ) -> Result<pb::DueResponse, Status> {
+        self.client
+            .due(pb::DueRequest {
+                side: side.to_owned(),
+                overdue_only,
+                limit: liaison_node::MAX_LIST_LIMIT as u32,
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// [`Operator::try_due`], failing the test if the node refuses.
+    pub async fn due(&mut self, side: &str, overdue_only: bool) -> pb::DueResponse {
+        self.try_due(side, overdue_only)
+            .await
+            .unwrap_or_else(|s| panic!("{} refused Due({side:?}): {s:?}", self.county))
+    }
+
+    /// The Report call for the period `[from_ms, to_ms)`.
+    pub async fn report(&mut self, from_ms: i64, to_ms: i64) -> pb::ReportResponse {
+        self.client
+            .report(pb::ReportRequest { from_ms, to_ms })
+            .await
+            .unwrap_or_else(|s| panic!("{} refused Report: {s:?}", self.county))
+            .into_inner()
+    }
 }
 
 /// How a running node runs.
@@ -274,6 +345,8 @@ pub struct TestNode {
     exchange_addr: SocketAddr,
     admin_addr: SocketAddr,
     as_process: bool,
+    /// The clock an in-process node is started with.
+    clock: Arc<dyn Clock>,
     running: Option<Running>,
 }
 
@@ -336,7 +409,7 @@ impl TestNode {
 
     fn start_in_process(&mut self, exchange: TcpListener, admin: TcpListener) {
         let config = Config::load(&self.config).unwrap_or_else(|e| panic!("{e}"));
-        let node = Node::start(config, Arc::new(SystemClock))
+        let node = Node::start(config, self.clock.clone())
             .unwrap_or_else(|e| panic!("node {} does not start: {e}", self.county));
         let token = node.admin_token().to_owned();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -442,6 +515,24 @@ pub fn agreement_allowing(mut config: String, peer: &str, kinds: &[String]) -> S
     config
 }
 
+/// `config` (the text of a `node.toml` made by `federation::create`) with its `[deadlines]`
+/// section replaced by one holding `settings` (TOML lines such as `check_interval_secs = 1`), or
+/// with such a section added if it has none.
+pub fn with_deadlines(mut config: String, settings: &str) -> String {
+    let header = "\n[deadlines]\n";
+    if let Some(start) = config.find(header) {
+        let end = config[start + header.len()..]
+            .find("\n[")
+            .map_or(config.len(), |at| start + header.len() + at);
+        config.replace_range(start..end, "");
+    }
+    if !config.ends_with('\n') {
+        config.push('\n');
+    }
+    config.push_str(&format!("\n[deadlines]\n{}\n", settings.trim()));
+    config
+}
+
 /// A change to one node's `node.toml` before the federation starts.
 type ConfigEdit = Box<dyn FnOnce(String) -> String + Send>;
 
@@ -450,6 +541,7 @@ pub struct FederationBuilder {
     counties: Vec<(CountyCode, String)>,
     edits: Vec<(CountyCode, ConfigEdit)>,
     processes: BTreeSet<CountyCode>,
+    clock: Option<ManualClock>,
 }
 
 impl FederationBuilder {
@@ -508,6 +600,23 @@ impl FederationBuilder {
         })
     }
 
+    /// Sets `node`'s `[deadlines]` settings (TOML lines such as `check_interval_secs = 1`).
+    pub fn deadlines(self, node: &str, settings: &str) -> Self {
+        let settings = settings.to_owned();
+        self.edit_config(node, move |config| with_deadlines(config, &settings))
+    }
+
+    /// Runs every node on `clock` instead of the system clock: all nodes share it, so they agree
+    /// on the time, and the test moves it with [`Federation::clock`]. Every signed time (issued-at,
+    /// receipt time, due time) comes from it; delivery back-off still runs on real time.
+    ///
+    /// A child process cannot share the clock, so this cannot be combined with
+    /// [`FederationBuilder::as_process`].
+    pub fn manual_clock(mut self, clock: ManualClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// Runs `county`'s node as a `liaison serve` child process instead of in this process.
     pub fn as_process(mut self, county: &str) -> Self {
         self.processes.insert(code(county));
@@ -516,6 +625,14 @@ impl FederationBuilder {
 
     /// Makes the files, binds every listener on 127.0.0.1:0, and starts every node.
     pub async fn start(self) -> Federation {
+        assert!(
+            self.clock.is_none() || self.processes.is_empty(),
+            "a child process cannot share the test's manual clock"
+        );
+        let clock: Arc<dyn Clock> = match &self.clock {
+            Some(manual) => Arc::new(manual.clone()),
+            None => Arc::new(SystemClock),
+        };
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut listeners = Vec::new();
         let mut members = Vec::new();
@@ -550,6 +667,7 @@ impl FederationBuilder {
                 exchange_addr: member.exchange_addr,
                 admin_addr: member.admin_addr,
                 as_process: self.processes.contains(&member.county),
+                clock: clock.clone(),
                 running: None,
             };
             if node.as_process {
@@ -561,7 +679,11 @@ impl FederationBuilder {
             }
             nodes.push(node);
         }
-        Federation { nodes, dir }
+        Federation {
+            nodes,
+            dir,
+            clock: self.clock,
+        }
     }
 }
 
@@ -573,6 +695,7 @@ impl FederationBuilder {
 pub struct Federation {
     nodes: Vec<TestNode>,
     dir: tempfile::TempDir,
+    clock: Option<ManualClock>,
 }
 
 impl Federation {
@@ -585,12 +708,23 @@ impl Federation {
                 .collect(),
             edits: Vec::new(),
             processes: BTreeSet::new(),
+            clock: None,
         }
     }
 
     /// Starts a federation of `counties` (code, name), every node in this process.
     pub async fn start(counties: &[(&str, &str)]) -> Federation {
         Self::builder(counties).start().await
+    }
+
+    /// The manual clock every node of this federation runs on.
+    ///
+    /// # Panics
+    /// If the federation runs on the system clock (see [`FederationBuilder::manual_clock`]).
+    pub fn clock(&self) -> &ManualClock {
+        self.clock
+            .as_ref()
+            .expect("this federation runs on the system clock; start it with manual_clock")
     }
 
     /// The directory holding the CA and every node's files.

@@ -6,9 +6,11 @@
 //! killed for real). Tests talk to nodes the way their users do: operators through the admin
 //! interface ([`Operator`]), and peers through the exchange service with a county's own TLS
 //! identity and signing key ([`peer`]). Nothing waits a fixed time: conditions are polled with
-//! [`eventually`] until they hold or a deadline passes.
+//! [`eventually`] until they hold or a deadline passes. Tests of reply deadlines run every node on one
+//! shared manual clock ([`FederationBuilder::manual_clock`]) set to fixed instants ([`cst`]).
 
 pub mod binary;
+pub mod cst;
 pub mod drafts;
 pub mod federation;
 pub mod peer;

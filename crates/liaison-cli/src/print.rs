@@ -523,6 +523,7 @@ pub fn report(report: &pb::ReportResponse, csv: bool, out: Output) {
         "replied_late",
         "still_open",
         "overdue_now",
+        "deadline_unknown",
         "median_reply_days",
     ];
     let cells = |r: &pb::ReportRow| {
@@ -537,6 +538,7 @@ pub fn report(report: &pb::ReportResponse, csv: bool, out: Output) {
             r.replied_late.to_string(),
             r.still_open.to_string(),
             r.overdue_now.to_string(),
+            r.deadline_unknown.to_string(),
             days(r.median_reply_ms),
         ]
     };
@@ -550,6 +552,7 @@ pub fn report(report: &pb::ReportResponse, csv: bool, out: Output) {
                     "notices": r.notices, "reply_required": r.reply_required,
                     "replied_on_time": r.replied_on_time, "replied_late": r.replied_late,
                     "still_open": r.still_open, "overdue_now": r.overdue_now,
+                    "deadline_unknown": r.deadline_unknown,
                     "median_reply_ms": (r.median_reply_ms >= 0).then_some(r.median_reply_ms),
                 })
             })
@@ -605,6 +608,7 @@ pub fn report(report: &pb::ReportResponse, csv: bool, out: Output) {
                     "LATE 超期复函",
                     "OPEN",
                     "OVERDUE 超期",
+                    "UNKNOWN 期限未知",
                     "MEDIAN DAYS"
                 ],
                 &rows

@@ -103,16 +103,31 @@ impl AdminService {
             reply_due_at_ms: r.reply_due_at_ms.unwrap_or(0),
             replies: self.replies(&r.id)?,
             // The clock of a deadline starts only with the signed receipt.
-            deadline_state: if r.status == OutboundStatus::Delivered {
+            deadline_state: if r.status != OutboundStatus::Delivered {
+                String::new()
+            } else if self.due_unknown(r) {
+                "unknown".into()
+            } else {
                 self.deadline(r.reply_due_at_ms, r.answered_at_ms)
                     .name()
                     .to_owned()
+            },
+            deadline_error: if r.status == OutboundStatus::Delivered && self.due_unknown(r) {
+                format!(
+                    "a {} needs a reply, but the recipient's receipt states no due time",
+                    r.kind.name()
+                )
             } else {
                 String::new()
             },
-            deadline_error: String::new(),
             answered_at_ms: r.answered_at_ms.unwrap_or(0),
         })
+    }
+
+    /// A sent notice whose kind needs a reply under this node's policy, but whose receipt gave no
+    /// due time: shown as unknown, never as "no reply required".
+    fn due_unknown(&self, r: &OutboundRecord) -> bool {
+        r.reply_due_at_ms.is_none() && self.state.config.deadlines.policy.rule(r.kind).is_some()
     }
 
     fn deadline(&self, due_at_ms: Option<i64>, answered_at_ms: Option<i64>) -> DeadlineState {
@@ -139,7 +154,7 @@ impl AdminService {
             receipt_at_ms: r.received_at_ms,
             reply_due_at_ms: r.reply_due_at_ms.unwrap_or(0),
             replies: self.replies(&r.id)?,
-            deadline_state: if r.deadline_error.is_some() && r.answered_at_ms.is_none() {
+            deadline_state: if r.deadline_error.is_some() {
                 "unknown".into()
             } else {
                 self.deadline(r.reply_due_at_ms, r.answered_at_ms)
@@ -514,12 +529,13 @@ impl pb::admin_server::Admin for AdminService {
             };
             *counter += 1;
         }
+        let all_errors = store.deadline_errors(usize::MAX).map_err(storage)?;
+        counts.deadline_errors = all_errors.len() as u64;
         let errors = if side == Some(Side::Awaited) {
-            Vec::new()
+            &[][..]
         } else {
-            store.deadline_errors(limit).map_err(storage)?
+            &all_errors[..all_errors.len().min(limit)]
         };
-        counts.deadline_errors = errors.len() as u64;
         let deadline_errors = errors
             .iter()
             .map(|r| self.inbound_info(r))
@@ -547,8 +563,10 @@ impl pb::admin_server::Admin for AdminService {
         for record in store.all_inbound() {
             report.add_inbound(&record.map_err(storage)?);
         }
+        let policy = &self.state.config.deadlines.policy;
         for record in store.all_outbound() {
-            report.add_outbound(&record.map_err(storage)?);
+            let record = record.map_err(storage)?;
+            report.add_outbound(&record, policy.rule(record.kind).is_some());
         }
         let rows = report
             .rows()
@@ -564,6 +582,7 @@ impl pb::admin_server::Admin for AdminService {
                 replied_late: row.replied_late,
                 still_open: row.still_open,
                 overdue_now: row.overdue_now,
+                deadline_unknown: row.deadline_unknown,
                 median_reply_ms: row.median_reply_ms.unwrap_or(-1),
             })
             .collect();

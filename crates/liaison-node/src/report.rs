@@ -21,6 +21,8 @@ pub struct Row {
     pub replied_late: u64,
     pub still_open: u64,
     pub overdue_now: u64,
+    /// A reply is required but no due time is known (e.g. no working-day calendar for the year).
+    pub deadline_unknown: u64,
     pub median_reply_ms: Option<i64>,
 }
 
@@ -32,6 +34,7 @@ struct Tally {
     replied_late: u64,
     still_open: u64,
     overdue_now: u64,
+    deadline_unknown: u64,
     reply_times: Vec<i64>,
 }
 
@@ -61,12 +64,21 @@ impl Report {
         received_at_ms: i64,
         due_at_ms: Option<i64>,
         answered_at_ms: Option<i64>,
+        deadline_unknown: bool,
     ) {
         if !(self.from_ms..self.to_ms).contains(&received_at_ms) {
             return;
         }
         let tally = self.tallies.entry(key).or_default();
         tally.notices += 1;
+        if deadline_unknown {
+            tally.reply_required += 1;
+            tally.deadline_unknown += 1;
+            if let Some(answered) = answered_at_ms {
+                tally.reply_times.push(answered - received_at_ms);
+            }
+            return;
+        }
         // Due soon is still open: the report counts against the deadline only.
         match deadline_state(due_at_ms, answered_at_ms, self.now_ms, 0) {
             DeadlineState::NoReplyRequired => return,
@@ -83,27 +95,34 @@ impl Report {
 
     /// Counts a received notice: the reply is this county's.
     pub fn add_inbound(&mut self, r: &InboundRecord) {
+        let unknown = r.deadline_error.is_some();
+        let key = (r.sender, r.kind, "received");
         self.add(
-            (r.sender, r.kind, "received"),
+            key,
             r.received_at_ms,
             r.reply_due_at_ms,
             r.answered_at_ms,
+            unknown,
         );
     }
 
-    /// Counts a sent notice once delivered: the reply is the peer's.
-    pub fn add_outbound(&mut self, r: &OutboundRecord) {
+    /// Counts a sent notice once delivered: the reply is the peer's. `reply_required` says whether
+    /// this node's policy expects a reply to its kind, for receipts that state no due time.
+    pub fn add_outbound(&mut self, r: &OutboundRecord, reply_required: bool) {
         if r.status != OutboundStatus::Delivered {
             return;
         }
         let Some(received_at_ms) = r.receipt_at_ms else {
             return;
         };
+        let unknown = reply_required && r.reply_due_at_ms.is_none();
+        let key = (r.recipient, r.kind, "sent");
         self.add(
-            (r.recipient, r.kind, "sent"),
+            key,
             received_at_ms,
             r.reply_due_at_ms,
             r.answered_at_ms,
+            unknown,
         );
     }
 
@@ -121,6 +140,7 @@ impl Report {
                 replied_late: t.replied_late,
                 still_open: t.still_open,
                 overdue_now: t.overdue_now,
+                deadline_unknown: t.deadline_unknown,
                 median_reply_ms: median(&mut t.reply_times),
             })
             .collect()
@@ -206,6 +226,28 @@ mod tests {
             (1, 0, 0)
         );
         assert_eq!(row.median_reply_ms, None);
+    }
+
+    #[test]
+    fn a_required_reply_without_a_known_deadline_is_counted_as_unknown_not_as_free() {
+        let mut report = Report::new(0, 10 * DAY, 20 * DAY);
+        let mut r = inbound(1, DAY, None, None);
+        r.deadline_error = Some("no working-day calendar for 2027".into());
+        report.add_inbound(&r);
+        let row = &report.rows()[0];
+        assert_eq!(
+            (row.notices, row.reply_required, row.deadline_unknown),
+            (1, 1, 1)
+        );
+        assert_eq!(
+            (
+                row.replied_on_time,
+                row.replied_late,
+                row.still_open,
+                row.overdue_now
+            ),
+            (0, 0, 0, 0)
+        );
     }
 
     #[test]
