@@ -28,3 +28,6 @@ pub mod deadline;
 
 pub use calendar::{CalendarError, HolidayCalendar, NoCalendar};
 pub use deadline::{DeadlineError, DeadlineState, DuePolicy, Period, PolicyError, ReplyRule};
+pub mod checkpoint;
+pub mod merkle;
+pub mod tlog;

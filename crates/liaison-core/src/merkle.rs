@@ -559,7 +559,11 @@ mod tests {
         for size in 1..=8u64 {
             assert_eq!(root(&leaves, size), Ok(vector_root(size)), "size {size}");
             range.append(leaves[size as usize - 1]).unwrap();
-            assert_eq!(range.root(), vector_root(size), "compact range, size {size}");
+            assert_eq!(
+                range.root(),
+                vector_root(size),
+                "compact range, size {size}"
+            );
         }
     }
 
@@ -701,7 +705,13 @@ mod tests {
                 // Against the real root of any other size.
                 for other_size in (index + 1..=64).filter(|&n| n != size) {
                     assert!(
-                        !ok(&leaf, index, other_size, &proof, &roots[other_size as usize]),
+                        !ok(
+                            &leaf,
+                            index,
+                            other_size,
+                            &proof,
+                            &roots[other_size as usize]
+                        ),
                         "{index} in {size} passed in size {other_size}"
                     );
                 }
@@ -746,7 +756,9 @@ mod tests {
             assert_eq!(consistency_proof(&leaves, 0, new_size), Ok(vec![]));
             verify_consistency(0, new_size, &empty_root(), &new_root, &[]).unwrap();
             assert!(verify_consistency(0, new_size, &new_root, &new_root, &[]).is_err());
-            assert!(verify_consistency(0, new_size, &empty_root(), &new_root, &[new_root]).is_err());
+            assert!(
+                verify_consistency(0, new_size, &empty_root(), &new_root, &[new_root]).is_err()
+            );
 
             for old_size in 1..=new_size {
                 let old_root = roots[old_size as usize];
@@ -754,7 +766,10 @@ mod tests {
                 let ok = |old_size: u64, old_root: &Hash, new_root: &Hash, proof: &[Hash]| {
                     verify_consistency(old_size, new_size, old_root, new_root, proof).is_ok()
                 };
-                assert!(ok(old_size, &old_root, &new_root, &proof), "{old_size} -> {new_size}");
+                assert!(
+                    ok(old_size, &old_root, &new_root, &proof),
+                    "{old_size} -> {new_size}"
+                );
                 assert_eq!(proof.is_empty(), old_size == new_size);
 
                 assert!(!ok(old_size, &flip(&old_root), &new_root, &proof));
@@ -785,7 +800,10 @@ mod tests {
                 for i in 0..proof.len() {
                     let mut tampered = proof.clone();
                     tampered[i] = flip(&tampered[i]);
-                    assert!(!ok(old_size, &old_root, &new_root, &tampered), "element {i}");
+                    assert!(
+                        !ok(old_size, &old_root, &new_root, &tampered),
+                        "element {i}"
+                    );
                     let mut shorter = proof.clone();
                     shorter.remove(i);
                     assert!(!ok(old_size, &old_root, &new_root, &shorter));
@@ -857,9 +875,7 @@ mod tests {
 
     #[test]
     fn compact_range_root_equals_the_tree_root_at_every_size_and_round_trips() {
-        let leaves: Vec<Hash> = (0..300u32)
-            .map(|i| leaf_hash(&i.to_be_bytes()))
-            .collect();
+        let leaves: Vec<Hash> = (0..300u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
         let mut range = CompactRange::new();
         assert_eq!(range.root(), empty_root());
         for size in 0..=300u64 {
@@ -872,7 +888,10 @@ mod tests {
             let bytes = range.to_bytes();
             assert_eq!(bytes.len(), 8 + 32 * size.count_ones() as usize);
             assert_eq!(CompactRange::from_bytes(&bytes).as_ref(), Ok(&range));
-            assert_eq!(CompactRange::from_leaves(&leaves, size).as_ref(), Ok(&range));
+            assert_eq!(
+                CompactRange::from_leaves(&leaves, size).as_ref(),
+                Ok(&range)
+            );
         }
     }
 

@@ -31,6 +31,8 @@ pub struct Receipt {
     pub outcome: Outcome,
     pub reply_due_at_ms: Option<i64>,
     pub key_id: KeyId,
+    /// The recipient's signed checkpoint (a signed note) just after it logged the notice.
+    pub checkpoint: Option<String>,
 }
 
 /// A receipt exactly as signed.
@@ -79,6 +81,7 @@ impl SignedReceipt {
             reject_reason: reason,
             reply_due_at_ms: receipt.reply_due_at_ms.unwrap_or(0),
             key_id: receipt.key_id.to_string(),
+            checkpoint: receipt.checkpoint.clone().unwrap_or_default(),
         };
         let receipt_bytes = wire.encode_to_vec();
         let signature = key.sign(RECEIPT_SIGNING_PREFIX, &receipt_bytes);
@@ -154,6 +157,7 @@ impl SignedReceipt {
                 outcome,
                 reply_due_at_ms,
                 key_id,
+                checkpoint: (!r.checkpoint.is_empty()).then_some(r.checkpoint),
             },
             receipt_bytes: wire.receipt,
             signature,
@@ -206,6 +210,7 @@ mod tests {
             outcome,
             reply_due_at_ms: Some(1_780_864_000_000),
             key_id: KeyId::parse("0000000000000000").unwrap(),
+            checkpoint: None,
         }
     }
 

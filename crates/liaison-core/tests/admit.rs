@@ -1083,6 +1083,7 @@ fn receipt(notice: Option<&SignedNotice>, digest: [u8; 32], outcome: Outcome) ->
         reply_due_at_ms: None,
         // Replaced by the signing key's id.
         key_id: foreign_key().key_id(),
+        checkpoint: None,
     }
 }
 
@@ -1095,6 +1096,7 @@ fn check_receipt(receipt: Receipt) -> SignedReceipt {
     assert_eq!(
         Receipt {
             key_id: receipt.key_id,
+            checkpoint: None,
             ..signed.receipt.clone()
         },
         receipt
@@ -1315,6 +1317,7 @@ fn worked_example_of_the_protocol_is_reproduced_byte_for_byte() {
             outcome: Outcome::Accepted,
             reply_due_at_ms: None,
             key_id: node_key(2).key_id(),
+            checkpoint: None,
         },
     );
     assert_eq!(receipt.receipt.key_id.to_string(), "6a3803d5f059902a");

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use liaison_core::draft::parse_draft_json;
 use liaison_core::notice::Outgoing;
+use liaison_core::tlog::LeafKind;
 use liaison_core::{CountyCode, NodeKey, NoticeId, SignedNotice};
 use liaison_node::Node;
 use liaison_node::clock::{Clock, SystemClock};
@@ -53,7 +54,11 @@ async fn fill_outbox(dir: &Path, from: CountyCode, to: CountyCode) {
         let notice = SignedNotice::sign(&key, outgoing, payload.clone());
         let record = OutboundRecord::queued(id, to, draft.body.kind(), false, now, None);
         store
-            .enqueue(&record, &notice.envelope_bytes())
+            .enqueue(
+                &record,
+                &notice.envelope_bytes(),
+                notice.leaf_hash(LeafKind::SentNotice),
+            )
             .await
             .expect("enqueue");
     }

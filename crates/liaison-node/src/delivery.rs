@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use liaison_core::receipt::Outcome;
+use liaison_core::tlog::LeafKind;
 use liaison_core::trust::Peer;
 use liaison_core::{CountyCode, SignedNotice, SignedReceipt};
 use liaison_proto::v1 as pb;
@@ -281,21 +282,24 @@ fn record_attempt(
         Attempt::Receipt(receipt) => {
             let r = receipt.receipt.clone();
             let bytes = receipt.to_bytes();
-            let result = state.store.change_outbound(&id, Some(&bytes), |rec| {
-                rec.attempts += 1;
-                rec.receipt_at_ms = Some(r.received_at_ms);
-                rec.reply_due_at_ms = r.reply_due_at_ms;
-                rec.last_error = None;
-                match &r.outcome {
-                    Outcome::Accepted => rec.status = OutboundStatus::Delivered,
-                    Outcome::Rejected(rej) => {
-                        rec.status = OutboundStatus::Rejected;
-                        rec.reject_code = Some(rej.code);
-                        rec.reject_reason = Some(rej.reason.clone());
+            let leaf = receipt.leaf_hash(LeafKind::ReceivedReceipt);
+            let result = state
+                .store
+                .change_outbound(&id, Some((&bytes, leaf)), |rec| {
+                    rec.attempts += 1;
+                    rec.receipt_at_ms = Some(r.received_at_ms);
+                    rec.reply_due_at_ms = r.reply_due_at_ms;
+                    rec.last_error = None;
+                    match &r.outcome {
+                        Outcome::Accepted => rec.status = OutboundStatus::Delivered,
+                        Outcome::Rejected(rej) => {
+                            rec.status = OutboundStatus::Rejected;
+                            rec.reject_code = Some(rej.code);
+                            rec.reject_reason = Some(rej.reason.clone());
+                        }
                     }
-                }
-                Ok(())
-            });
+                    Ok(())
+                });
             match &r.outcome {
                 Outcome::Accepted => info!(notice_id = %id, peer = %record.recipient, "delivered"),
                 Outcome::Rejected(rej) => {

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use liaison_core::notice::{Header, envelope_sha256};
 use liaison_core::receipt::{Outcome, Receipt};
+use liaison_core::tlog::LeafKind;
 use liaison_core::trust::{self, Original, Recipient};
 use liaison_core::{RejectCode, Rejection, SignedReceipt};
 use liaison_proto::v1 as pb;
-use liaison_store::{InboundItem, InboundOutcome, InboundRecord};
+use liaison_store::{InboundItem, InboundOutcome, InboundRecord, IssuedReceipt, LogHead};
 use tonic::{Request, Response, Status};
 use tracing::{info, warn};
 
@@ -27,11 +28,35 @@ enum Decision {
     AlreadyStored(pb::SignedReceipt),
     Accept {
         index: usize,
-        receipt: SignedReceipt,
     },
 }
 
 impl ExchangeService {
+    /// The receipt for a notice just stored, carrying this node's signed checkpoint of its log
+    /// with the notice in it.
+    fn issue_receipt(&self, record: &InboundRecord, head: LogHead) -> IssuedReceipt {
+        let checkpoint = self.state.sign_checkpoint(head);
+        let receipt = SignedReceipt::sign(
+            &self.state.key,
+            Receipt {
+                notice_id: Some(record.id),
+                envelope_sha256: record.envelope_sha256,
+                recipient: self.state.config.county,
+                sender: Some(record.sender),
+                received_at_ms: record.received_at_ms,
+                outcome: Outcome::Accepted,
+                reply_due_at_ms: record.reply_due_at_ms,
+                key_id: self.state.key.key_id(),
+                checkpoint: Some(checkpoint.clone()),
+            },
+        );
+        IssuedReceipt {
+            bytes: receipt.to_bytes(),
+            leaf: receipt.leaf_hash(LeafKind::IssuedReceipt),
+            checkpoint: Some((head.size, checkpoint)),
+        }
+    }
+
     fn rejection(
         &self,
         envelope: &pb::Envelope,
@@ -58,6 +83,7 @@ impl ExchangeService {
                 outcome: Outcome::Rejected(rejection),
                 reply_due_at_ms: None,
                 key_id: self.state.key.key_id(),
+                checkpoint: None,
             },
         )
     }
@@ -150,19 +176,6 @@ impl ExchangeService {
                     (None, Some(e.to_string()))
                 }
             };
-        let receipt = SignedReceipt::sign(
-            &self.state.key,
-            Receipt {
-                notice_id: Some(h.id),
-                envelope_sha256: digest,
-                recipient: self.state.config.county,
-                sender: Some(h.sender),
-                received_at_ms: now_ms,
-                outcome: Outcome::Accepted,
-                reply_due_at_ms,
-                key_id: self.state.key.key_id(),
-            },
-        );
         items.push(InboundItem {
             record: InboundRecord {
                 id: h.id,
@@ -179,11 +192,10 @@ impl ExchangeService {
                 flagged: None,
             },
             envelope: admitted.notice.envelope_bytes(),
-            receipt: receipt.to_bytes(),
+            leaf: admitted.notice.leaf_hash(LeafKind::ReceivedNotice),
         });
         Ok(Decision::Accept {
             index: items.len() - 1,
-            receipt,
         })
     }
 }
@@ -221,7 +233,7 @@ impl pb::exchange_server::Exchange for ExchangeService {
         let outcomes = self
             .state
             .store
-            .accept_inbound(&items)
+            .accept_inbound(&items, |record, head| self.issue_receipt(record, head))
             .await
             .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
         // A peer that delivers to us is up again: deliver what waits for it without its back-off.
@@ -235,11 +247,15 @@ impl pb::exchange_server::Exchange for ExchangeService {
             let receipt = match decision {
                 Decision::Refused(receipt) => receipt.to_wire(),
                 Decision::AlreadyStored(receipt) => receipt,
-                Decision::Accept { index, receipt } => match &outcomes[index] {
-                    InboundOutcome::Stored => {
+                Decision::Accept { index } => match &outcomes[index] {
+                    InboundOutcome::Stored { receipt } => {
                         let r = &items[index].record;
                         info!(notice_id = %r.id, sender = %r.sender, kind = r.kind.name(), "accepted a notice");
-                        receipt.to_wire()
+                        SignedReceipt::from_bytes(receipt)
+                            .map_err(|e| {
+                                Status::internal(format!("issued receipt unreadable: {e}"))
+                            })?
+                            .to_wire()
                     }
                     InboundOutcome::AlreadyStored { receipt } => SignedReceipt::from_bytes(receipt)
                         .map_err(|e| Status::internal(format!("stored receipt unreadable: {e}")))?
@@ -264,5 +280,32 @@ impl pb::exchange_server::Exchange for ExchangeService {
             receipts.push(receipt);
         }
         Ok(Response::new(pb::DeliverResponse { receipts }))
+    }
+
+    async fn consistency(
+        &self,
+        request: Request<pb::ConsistencyRequest>,
+    ) -> Result<Response<pb::ConsistencyResponse>, Status> {
+        let req = request.into_inner();
+        let head = self
+            .state
+            .store
+            .log_head()
+            .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
+        if req.old_size > req.new_size || req.new_size > head.size {
+            return Err(Status::out_of_range(format!(
+                "sizes {}..{} are not within this log of size {}",
+                req.old_size, req.new_size, head.size
+            )));
+        }
+        let proof = liaison_core::merkle::consistency_proof(
+            &self.state.store.leaves(),
+            req.old_size,
+            req.new_size,
+        )
+        .map_err(|e| Status::internal(format!("cannot compute the proof: {e}")))?;
+        Ok(Response::new(pb::ConsistencyResponse {
+            proof: proof.into_iter().map(|h| h.to_vec()).collect(),
+        }))
     }
 }

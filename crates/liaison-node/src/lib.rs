@@ -21,7 +21,9 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use liaison_core::checkpoint::{Checkpoint, NoteSigner, origin_for, sign_checkpoint};
 use liaison_core::notice::Outgoing;
+use liaison_core::tlog::LeafKind;
 use liaison_core::{CountyCode, NodeKey, NoticeBody, NoticeId, SignedNotice};
 use liaison_proto::v1 as pb;
 use liaison_store::OutboundRecord;
@@ -124,11 +126,32 @@ impl NodeState {
         );
         let record = OutboundRecord::queued(id, recipient, kind, urgent, now, in_reply_to);
         self.store
-            .enqueue(&record, &notice.envelope_bytes())
+            .enqueue(
+                &record,
+                &notice.envelope_bytes(),
+                notice.leaf_hash(LeafKind::SentNotice),
+            )
             .await?;
         info!(notice_id = %id, peer = %recipient, kind = kind.name(), "queued a notice");
         self.wake(recipient, false);
         Ok(record)
+    }
+
+    /// This node's signed checkpoint (C2SP signed note) of its log at `head`.
+    pub(crate) fn sign_checkpoint(&self, head: liaison_store::LogHead) -> String {
+        let county = self.config.county;
+        let checkpoint = Checkpoint::new(origin_for(county), head.size, head.root);
+        // A county code always makes a valid origin and key name, so signing cannot fail.
+        match NoteSigner::for_county(county, &self.key)
+            .map_err(|e| e.to_string())
+            .and_then(|signer| sign_checkpoint(&checkpoint, &signer).map_err(|e| e.to_string()))
+        {
+            Ok(note) => note,
+            Err(e) => {
+                warn!(error = %e, "cannot sign a checkpoint");
+                String::new()
+            }
+        }
     }
 
     /// Wakes the delivery worker of `peer`; `retry_now` cuts its back-off short.

@@ -1238,6 +1238,13 @@ gRKWEtIPmwWkHBRlUZzTvPFQH9QWY1TRt8T5a9RknyyCPS/80H06KYo5
                     Err(Status::permission_denied("wrong county"))
                 }
             }
+
+            async fn consistency(
+                &self,
+                _request: Request<liaison_proto::v1::ConsistencyRequest>,
+            ) -> Result<Response<liaison_proto::v1::ConsistencyResponse>, Status> {
+                Err(Status::unimplemented("not part of this test"))
+            }
         }
 
         fn node(dir: &Path, ca: &CertificateAuthority, code: &str) -> TlsFiles {

@@ -23,12 +23,22 @@
 //! | `L` | original id + reply id | a reply links to the notice it answers |
 //! | `X` | id | received notice whose due time could not be computed, not yet answered |
 //! | `D` | due time (8, big-endian, offset) + side (`i` owed, `o` awaited) + id | reply still due |
-//! | `M` | name | metadata, e.g. `schema_version` |
+//! | `M` | name | metadata: `schema_version`, `log` (the log's compact range) |
+//! | `H` | leaf index (8, big-endian) | leaf hash of the append-only log |
+//! | `N` | leaf kind tag (1) + id | leaf index of that notice's envelope or receipt |
+//! | `K` | tree size (8, big-endian) | a checkpoint this node signed (signed note text) |
+//! | `W` | peer code (6) | the newest checkpoint of that peer this node holds (signed note text) |
+//! | `A` | time (8) + sequence (8) | an alarm about a peer's log (JSON) |
+//!
+//! The append-only log (RFC 6962) gets a leaf for every envelope and receipt the node sends or
+//! receives, in the same transaction that stores the envelope or receipt.
 
 mod records;
 
 use std::path::Path;
 
+use liaison_core::merkle::{CompactRange, Hash, LeafHashes};
+use liaison_core::tlog::LeafKind;
 use liaison_core::{CountyCode, NoticeId};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
@@ -59,8 +69,8 @@ type Result<T> = std::result::Result<T, StoreError>;
 /// What happened to one notice of an inbound batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InboundOutcome {
-    /// Newly stored, with the receipt given.
-    Stored,
+    /// Newly stored, with the receipt issued for it.
+    Stored { receipt: Vec<u8> },
     /// The same envelope was stored before; here is the receipt issued then.
     AlreadyStored { receipt: Vec<u8> },
     /// A different envelope with the same id was stored before; nothing was written.
@@ -72,7 +82,36 @@ pub enum InboundOutcome {
 pub struct InboundItem {
     pub record: InboundRecord,
     pub envelope: Vec<u8>,
-    pub receipt: Vec<u8>,
+    /// The envelope's leaf hash as a received notice.
+    pub leaf: Hash,
+}
+
+/// The size and root of the log at some moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogHead {
+    pub size: u64,
+    pub root: Hash,
+}
+
+/// The receipt a node issues for a newly stored notice, made once the notice is in the log.
+#[derive(Debug, Clone)]
+pub struct IssuedReceipt {
+    /// The encoded signed receipt.
+    pub bytes: Vec<u8>,
+    /// Its leaf hash as an issued receipt.
+    pub leaf: Hash,
+    /// The signed checkpoint it carries, for the node's own record of checkpoints.
+    pub checkpoint: Option<(u64, String)>,
+}
+
+/// Something wrong with a peer's log, kept until an administrator deals with it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Alarm {
+    pub peer: CountyCode,
+    pub at_ms: i64,
+    /// "rollback", "fork" or "bad_checkpoint".
+    pub kind: String,
+    pub detail: String,
 }
 
 /// A listing's filters; `None` means any.
@@ -201,6 +240,63 @@ fn owed_key(r: &InboundRecord) -> Option<Vec<u8>> {
         .then(|| due_key(due, Side::Owed, &r.id))
 }
 
+fn log_key() -> Vec<u8> {
+    key(b'M', &[b"log"])
+}
+
+fn read_log(
+    tx: &TransactionalTree,
+) -> std::result::Result<CompactRange, ConflictableTransactionError<StoreError>> {
+    match tx.get(log_key())? {
+        None => Ok(CompactRange::new()),
+        Some(bytes) => CompactRange::from_bytes(&bytes).map_err(|e| {
+            abort(StoreError::Corrupt {
+                key: "M/log".into(),
+                problem: e.to_string(),
+            })
+        }),
+    }
+}
+
+/// Appends a leaf to the log in the same transaction as the item it records.
+fn append_leaf(
+    tx: &TransactionalTree,
+    kind: LeafKind,
+    id: &NoticeId,
+    leaf: Hash,
+) -> std::result::Result<LogHead, ConflictableTransactionError<StoreError>> {
+    let mut range = read_log(tx)?;
+    let index = range.size();
+    range.append(leaf).map_err(|e| {
+        abort(StoreError::Corrupt {
+            key: "M/log".into(),
+            problem: e.to_string(),
+        })
+    })?;
+    tx.insert(key(b'H', &[&index.to_be_bytes()]), &leaf)?;
+    tx.insert(
+        key(b'N', &[&[kind.tag()], id.as_bytes()]),
+        &index.to_be_bytes(),
+    )?;
+    tx.insert(log_key(), range.to_bytes())?;
+    Ok(LogHead {
+        size: range.size(),
+        root: range.root(),
+    })
+}
+
+/// The log's leaves, read from the store, for computing proofs.
+pub struct StoredLeaves<'a> {
+    tree: &'a sled::Tree,
+}
+
+impl LeafHashes for StoredLeaves<'_> {
+    fn leaf(&self, index: u64) -> Option<Hash> {
+        let value = self.tree.get(key(b'H', &[&index.to_be_bytes()])).ok()??;
+        value.as_ref().try_into().ok()
+    }
+}
+
 /// Writes an inbound record and keeps the due index in step with `old`.
 fn put_inbound(
     tx: &TransactionalTree,
@@ -281,7 +377,13 @@ impl Store {
     }
 
     /// Puts a signed notice in the outbox; returns once it is on disk.
-    pub async fn enqueue(&self, record: &OutboundRecord, envelope: &[u8]) -> Result<()> {
+    /// `leaf` is the envelope's leaf hash as a sent notice; it is appended to the log.
+    pub async fn enqueue(
+        &self,
+        record: &OutboundRecord,
+        envelope: &[u8],
+        leaf: Hash,
+    ) -> Result<()> {
         self.tree
             .transaction(|tx| {
                 if tx.get(id_key(b'O', &record.id))?.is_some() {
@@ -292,6 +394,7 @@ impl Store {
                 }
                 put_outbound(tx, None, record)?;
                 tx.insert(id_key(b'E', &record.id), envelope)?;
+                append_leaf(tx, LeafKind::SentNotice, &record.id, leaf)?;
                 if let Some(original) = record.in_reply_to {
                     tx.insert(key(b'L', &[original.as_bytes(), record.id.as_bytes()]), &[])?;
                     let k = id_key(b'I', &original);
@@ -334,7 +437,7 @@ impl Store {
     pub async fn update_outbound(
         &self,
         id: &NoticeId,
-        receipt: Option<&[u8]>,
+        receipt: Option<(&[u8], Hash)>,
         change: impl Fn(&mut OutboundRecord) -> std::result::Result<(), String>,
     ) -> Result<OutboundRecord> {
         let record = self.change_outbound(id, receipt, change)?;
@@ -348,7 +451,7 @@ impl Store {
     pub fn change_outbound(
         &self,
         id: &NoticeId,
-        receipt: Option<&[u8]>,
+        receipt: Option<(&[u8], Hash)>,
         change: impl Fn(&mut OutboundRecord) -> std::result::Result<(), String>,
     ) -> Result<OutboundRecord> {
         self.tree
@@ -361,8 +464,12 @@ impl Store {
                 let mut new = old.clone();
                 change(&mut new).map_err(|why| abort(StoreError::Refused(why)))?;
                 put_outbound(tx, Some(&old), &new)?;
-                if let Some(receipt) = receipt {
+                // A receipt is logged once: a redelivery returns the same receipt again.
+                if let Some((receipt, leaf)) = receipt
+                    && tx.get(id_key(b'R', id))?.is_none()
+                {
                     tx.insert(id_key(b'R', id), receipt)?;
+                    append_leaf(tx, LeafKind::ReceivedReceipt, id, leaf)?;
                 }
                 Ok(new)
             })
@@ -400,7 +507,14 @@ impl Store {
 
     /// Stores a batch of inbound notices with their receipts; returns once the batch is on disk.
     /// A redelivered envelope is not stored again: its earlier receipt is returned instead.
-    pub async fn accept_inbound(&self, items: &[InboundItem]) -> Result<Vec<InboundOutcome>> {
+    /// `issue` makes the receipt for each newly stored notice, given the log's head just after the
+    /// notice was appended (so the receipt can carry a checkpoint that includes it); the receipt is
+    /// appended to the log too. `issue` may run more than once per notice.
+    pub async fn accept_inbound(
+        &self,
+        items: &[InboundItem],
+        issue: impl Fn(&InboundRecord, LogHead) -> IssuedReceipt,
+    ) -> Result<Vec<InboundOutcome>> {
         let outcomes = self
             .tree
             .transaction(|tx| {
@@ -423,7 +537,13 @@ impl Store {
                     }
                     put_inbound(tx, None, rec)?;
                     tx.insert(id_key(b'e', &rec.id), item.envelope.as_slice())?;
-                    tx.insert(id_key(b'r', &rec.id), item.receipt.as_slice())?;
+                    let head = append_leaf(tx, LeafKind::ReceivedNotice, &rec.id, item.leaf)?;
+                    let receipt = issue(rec, head);
+                    tx.insert(id_key(b'r', &rec.id), receipt.bytes.as_slice())?;
+                    append_leaf(tx, LeafKind::IssuedReceipt, &rec.id, receipt.leaf)?;
+                    if let Some((size, note)) = &receipt.checkpoint {
+                        tx.insert(key(b'K', &[&size.to_be_bytes()]), note.as_bytes())?;
+                    }
                     tx.insert(key(b'p', &[rec.sender.as_bytes(), rec.id.as_bytes()]), &[])?;
                     if let Some(original) = rec.in_reply_to {
                         tx.insert(key(b'L', &[original.as_bytes(), rec.id.as_bytes()]), &[])?;
@@ -439,7 +559,9 @@ impl Store {
                             }
                         }
                     }
-                    outcomes.push(InboundOutcome::Stored);
+                    outcomes.push(InboundOutcome::Stored {
+                        receipt: receipt.bytes,
+                    });
                 }
                 Ok(outcomes)
             })
@@ -517,6 +639,101 @@ impl Store {
             {
                 out.push(entry);
             }
+        }
+        Ok(out)
+    }
+
+    /// The log's current size and root.
+    pub fn log_head(&self) -> Result<LogHead> {
+        let range = match self.tree.get(log_key())? {
+            None => CompactRange::new(),
+            Some(bytes) => CompactRange::from_bytes(&bytes).map_err(|e| StoreError::Corrupt {
+                key: "M/log".into(),
+                problem: e.to_string(),
+            })?,
+        };
+        Ok(LogHead {
+            size: range.size(),
+            root: range.root(),
+        })
+    }
+
+    /// The log's leaves, for proofs.
+    pub fn leaves(&self) -> StoredLeaves<'_> {
+        StoredLeaves { tree: &self.tree }
+    }
+
+    /// The leaf index of a notice's envelope or receipt.
+    pub fn leaf_index(&self, kind: LeafKind, id: &NoticeId) -> Result<Option<u64>> {
+        let Some(v) = self.tree.get(key(b'N', &[&[kind.tag()], id.as_bytes()]))? else {
+            return Ok(None);
+        };
+        let bytes: [u8; 8] = v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+            key: "N".into(),
+            problem: "leaf index is not 8 bytes".into(),
+        })?;
+        Ok(Some(u64::from_be_bytes(bytes)))
+    }
+
+    /// Keeps a checkpoint this node signed (at tree size `size`).
+    pub fn record_checkpoint(&self, size: u64, note: &str) -> Result<()> {
+        self.tree
+            .insert(key(b'K', &[&size.to_be_bytes()]), note.as_bytes())?;
+        Ok(())
+    }
+
+    /// The checkpoints this node signed, by tree size, smallest first.
+    pub fn checkpoints(&self) -> impl Iterator<Item = Result<(u64, String)>> + '_ {
+        self.tree.scan_prefix([b'K']).map(|item| {
+            let (k, v) = item?;
+            let size: [u8; 8] =
+                k.get(1..9)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| StoreError::Corrupt {
+                        key: "K".into(),
+                        problem: "tree size is not 8 bytes".into(),
+                    })?;
+            Ok((
+                u64::from_be_bytes(size),
+                String::from_utf8_lossy(&v).into_owned(),
+            ))
+        })
+    }
+
+    /// The newest checkpoint this node signed.
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>> {
+        self.checkpoints().last().transpose()
+    }
+
+    /// The newest checkpoint of `peer` this node holds.
+    pub fn peer_checkpoint(&self, peer: CountyCode) -> Result<Option<String>> {
+        Ok(self
+            .tree
+            .get(key(b'W', &[peer.as_bytes()]))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Holds `note` as the newest checkpoint of `peer`.
+    pub fn set_peer_checkpoint(&self, peer: CountyCode, note: &str) -> Result<()> {
+        self.tree
+            .insert(key(b'W', &[peer.as_bytes()]), note.as_bytes())?;
+        Ok(())
+    }
+
+    /// Records an alarm; it stays until the store is reset.
+    pub async fn raise_alarm(&self, alarm: &Alarm) -> Result<()> {
+        let seq = self.db.generate_id()?;
+        let k = key(b'A', &[&alarm.at_ms.to_be_bytes(), &seq.to_be_bytes()]);
+        self.tree.insert(k, encode(alarm))?;
+        self.flush().await
+    }
+
+    /// Every alarm, oldest first.
+    pub fn alarms(&self) -> Result<Vec<Alarm>> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix([b'A']) {
+            let (k, v) = item?;
+            out.push(decode(&k, &v)?);
         }
         Ok(out)
     }

@@ -2,8 +2,8 @@
 
 use liaison_core::{CountyCode, NoticeId, NoticeKind};
 use liaison_store::{
-    DueEntry, InboundItem, InboundOutcome, InboundRecord, ListFilter, OutboundRecord,
-    OutboundStatus, Side, Store,
+    DueEntry, InboundItem, InboundOutcome, InboundRecord, IssuedReceipt, ListFilter, LogHead,
+    OutboundRecord, OutboundStatus, Side, Store,
 };
 
 fn county(code: &str) -> CountyCode {
@@ -38,8 +38,28 @@ fn inbound(n: u64, digest: u8) -> InboundItem {
             flagged: None,
         },
         envelope: vec![digest; 10],
-        receipt: vec![digest, 1, 2, 3],
+        leaf: [digest; 32],
     }
+}
+
+/// A stand-in for the node's receipt: names the notice's envelope digest.
+fn issue(record: &InboundRecord, _head: LogHead) -> IssuedReceipt {
+    IssuedReceipt {
+        bytes: vec![record.envelope_sha256[0], 1, 2, 3],
+        leaf: [record.envelope_sha256[0]; 32],
+        checkpoint: None,
+    }
+}
+
+fn receipt_for(item: &InboundItem) -> Vec<u8> {
+    issue(
+        &item.record,
+        LogHead {
+            size: 0,
+            root: [0; 32],
+        },
+    )
+    .bytes
 }
 
 #[tokio::test]
@@ -48,8 +68,8 @@ async fn enqueued_notices_survive_reopening_in_order() {
     let (a, b) = (outbound(1, "610603"), outbound(2, "610603"));
     {
         let store = Store::open(dir.path()).unwrap();
-        store.enqueue(&b, b"env-b").await.unwrap();
-        store.enqueue(&a, b"env-a").await.unwrap();
+        store.enqueue(&b, b"env-b", [7; 32]).await.unwrap();
+        store.enqueue(&a, b"env-a", [7; 32]).await.unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     let pending = store.pending_for(county("610603"), 10).unwrap();
@@ -64,9 +84,9 @@ async fn delivered_notice_leaves_the_queue_and_keeps_its_receipt() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let a = outbound(1, "610603");
-    store.enqueue(&a, b"env").await.unwrap();
+    store.enqueue(&a, b"env", [7; 32]).await.unwrap();
     let updated = store
-        .update_outbound(&a.id, Some(b"receipt"), |r| {
+        .update_outbound(&a.id, Some((b"receipt".as_slice(), [5; 32])), |r| {
             r.status = OutboundStatus::Delivered;
             r.receipt_at_ms = Some(9);
             Ok(())
@@ -99,9 +119,13 @@ async fn refused_change_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let a = outbound(1, "610603");
-    store.enqueue(&a, b"env").await.unwrap();
+    store.enqueue(&a, b"env", [7; 32]).await.unwrap();
     let err = store
-        .update_outbound(&a.id, Some(b"r"), |_| Err("no".into()))
+        .update_outbound(
+            &a.id,
+            Some((b"r".as_slice(), [5; 32])),
+            |_| Err("no".into()),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "no");
@@ -114,8 +138,8 @@ async fn same_id_cannot_be_enqueued_twice() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let a = outbound(1, "610603");
-    store.enqueue(&a, b"env").await.unwrap();
-    assert!(store.enqueue(&a, b"other").await.is_err());
+    store.enqueue(&a, b"env", [7; 32]).await.unwrap();
+    assert!(store.enqueue(&a, b"other", [7; 32]).await.is_err());
     assert_eq!(store.outbound_envelope(&a.id).unwrap().unwrap(), b"env");
 }
 
@@ -126,21 +150,22 @@ async fn redelivered_envelope_gets_the_first_receipt_and_a_different_one_conflic
     let first = inbound(1, 7);
     assert_eq!(
         store
-            .accept_inbound(std::slice::from_ref(&first))
+            .accept_inbound(std::slice::from_ref(&first), issue)
             .await
             .unwrap(),
-        vec![InboundOutcome::Stored]
+        vec![InboundOutcome::Stored {
+            receipt: receipt_for(&first)
+        }]
     );
-    let mut again = first.clone();
-    again.receipt = vec![0];
+    let again = first.clone();
     let mut other = first.clone();
     other.record.envelope_sha256 = [8; 32];
-    let outcomes = store.accept_inbound(&[again, other]).await.unwrap();
+    let outcomes = store.accept_inbound(&[again, other], issue).await.unwrap();
     assert_eq!(
         outcomes,
         vec![
             InboundOutcome::AlreadyStored {
-                receipt: first.receipt.clone()
+                receipt: receipt_for(&first)
             },
             InboundOutcome::IdConflict
         ]
@@ -157,15 +182,17 @@ async fn duplicate_within_one_batch_is_stored_once() {
     let store = Store::open(dir.path()).unwrap();
     let item = inbound(1, 7);
     let outcomes = store
-        .accept_inbound(&[item.clone(), item.clone()])
+        .accept_inbound(&[item.clone(), item.clone()], issue)
         .await
         .unwrap();
     assert_eq!(
         outcomes,
         vec![
-            InboundOutcome::Stored,
+            InboundOutcome::Stored {
+                receipt: receipt_for(&item)
+            },
             InboundOutcome::AlreadyStored {
-                receipt: item.receipt.clone()
+                receipt: receipt_for(&item)
             }
         ]
     );
@@ -178,13 +205,13 @@ async fn replies_link_back_to_their_original() {
     let store = Store::open(dir.path()).unwrap();
     let original = inbound(1, 1);
     store
-        .accept_inbound(std::slice::from_ref(&original))
+        .accept_inbound(std::slice::from_ref(&original), issue)
         .await
         .unwrap();
     let mut reply = outbound(2, "610603");
     reply.kind = NoticeKind::ReplyLetter;
     reply.in_reply_to = Some(original.record.id);
-    store.enqueue(&reply, b"r").await.unwrap();
+    store.enqueue(&reply, b"r", [7; 32]).await.unwrap();
     assert_eq!(
         store.replies_to(&original.record.id).unwrap(),
         vec![reply.id]
@@ -196,7 +223,10 @@ async fn listings_filter_by_peer_newest_first() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     for (n, to) in [(1, "610603"), (2, "610621"), (3, "610603")] {
-        store.enqueue(&outbound(n, to), b"e").await.unwrap();
+        store
+            .enqueue(&outbound(n, to), b"e", [7; 32])
+            .await
+            .unwrap();
     }
     let to_ansai = store
         .list_outbound(&ListFilter {
@@ -226,7 +256,7 @@ async fn owed_replies_are_listed_soonest_first_and_leave_the_index_when_answered
     late.record.reply_due_at_ms = Some(90_000);
     soon.record.reply_due_at_ms = Some(50_000);
     store
-        .accept_inbound(&[late.clone(), soon.clone(), none])
+        .accept_inbound(&[late.clone(), soon.clone(), none], issue)
         .await
         .unwrap();
     let due = store.due(None, i64::MAX, 10).unwrap();
@@ -254,7 +284,7 @@ async fn owed_replies_are_listed_soonest_first_and_leave_the_index_when_answered
     let mut reply = outbound(4, "610603");
     reply.kind = NoticeKind::ReplyLetter;
     reply.in_reply_to = Some(soon.record.id);
-    store.enqueue(&reply, b"r").await.unwrap();
+    store.enqueue(&reply, b"r", [7; 32]).await.unwrap();
     assert_eq!(
         store
             .inbound(&soon.record.id)
@@ -271,13 +301,13 @@ async fn awaited_replies_enter_the_index_on_delivery_and_leave_it_when_a_reply_a
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let sent = outbound(1, "610603");
-    store.enqueue(&sent, b"e").await.unwrap();
+    store.enqueue(&sent, b"e", [7; 32]).await.unwrap();
     assert!(
         store.due(None, i64::MAX, 10).unwrap().is_empty(),
         "not awaited before delivery"
     );
     store
-        .update_outbound(&sent.id, Some(b"receipt"), |r| {
+        .update_outbound(&sent.id, Some((b"receipt".as_slice(), [5; 32])), |r| {
             r.status = OutboundStatus::Delivered;
             r.reply_due_at_ms = Some(-5);
             Ok(())
@@ -297,10 +327,88 @@ async fn awaited_replies_enter_the_index_on_delivery_and_leave_it_when_a_reply_a
     reply.record.kind = NoticeKind::ReplyLetter;
     reply.record.in_reply_to = Some(sent.id);
     reply.record.issued_at_ms = 7_777;
-    store.accept_inbound(&[reply]).await.unwrap();
+    store.accept_inbound(&[reply], issue).await.unwrap();
     assert_eq!(
         store.outbound(&sent.id).unwrap().unwrap().answered_at_ms,
         Some(7_777)
     );
     assert!(store.due(None, i64::MAX, 10).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn every_envelope_and_receipt_becomes_a_leaf_in_order_and_the_log_survives_reopening() {
+    use liaison_core::merkle::{CompactRange, LeafHashes, root};
+    use liaison_core::tlog::LeafKind;
+    let dir = tempfile::tempdir().unwrap();
+    let sent = outbound(1, "610603");
+    let received = inbound(2, 9);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.enqueue(&sent, b"e", [1; 32]).await.unwrap();
+        let heads = std::sync::Mutex::new(Vec::new());
+        store
+            .accept_inbound(std::slice::from_ref(&received), |record, head| {
+                heads.lock().unwrap().push(head);
+                issue(record, head)
+            })
+            .await
+            .unwrap();
+        let head = heads.lock().unwrap()[0];
+        assert_eq!(head.size, 2, "the receipt's checkpoint includes the notice");
+        store
+            .update_outbound(&sent.id, Some((b"receipt".as_slice(), [3; 32])), |r| {
+                r.status = OutboundStatus::Delivered;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let leaves: Vec<_> = (0..4).map(|i| store.leaves().leaf(i).unwrap()).collect();
+    assert_eq!(leaves, vec![[1; 32], [9; 32], [9; 32], [3; 32]]);
+    assert!(store.leaves().leaf(4).is_none());
+    let head = store.log_head().unwrap();
+    assert_eq!(head.size, 4);
+    assert_eq!(head.root, root(&leaves, 4).unwrap());
+    let mut range = CompactRange::new();
+    for leaf in &leaves {
+        range.append(*leaf).unwrap();
+    }
+    assert_eq!(range.root(), head.root);
+    assert_eq!(
+        store.leaf_index(LeafKind::SentNotice, &sent.id).unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        store
+            .leaf_index(LeafKind::ReceivedNotice, &received.record.id)
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .leaf_index(LeafKind::IssuedReceipt, &received.record.id)
+            .unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        store
+            .leaf_index(LeafKind::ReceivedReceipt, &sent.id)
+            .unwrap(),
+        Some(3)
+    );
+}
+
+#[tokio::test]
+async fn a_receipt_received_twice_is_logged_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let sent = outbound(1, "610603");
+    store.enqueue(&sent, b"e", [1; 32]).await.unwrap();
+    for _ in 0..2 {
+        store
+            .change_outbound(&sent.id, Some((b"receipt".as_slice(), [3; 32])), |_| Ok(()))
+            .unwrap();
+    }
+    assert_eq!(store.log_head().unwrap().size, 2);
 }
