@@ -36,7 +36,7 @@ pub(crate) struct PeerSignal {
 
 /// What the worker learned from one attempt at one notice.
 enum Attempt {
-    Receipt(SignedReceipt),
+    Receipt(Box<SignedReceipt>),
     Failed(String),
 }
 
@@ -268,7 +268,7 @@ fn check_receipt(peer: &Peer, notice: &SignedNotice, wire: pb::SignedReceipt) ->
     if r.notice_id.is_some_and(|id| id != notice.header.id) {
         return Attempt::Failed("receipt names another notice".into());
     }
-    Attempt::Receipt(receipt)
+    Attempt::Receipt(Box::new(receipt))
 }
 
 fn record_attempt(
