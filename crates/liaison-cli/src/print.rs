@@ -635,6 +635,7 @@ pub fn peers(peers: &[pb::PeerInfo], out: Output) {
                     "allowed_kinds": p.allowed_kinds, "contact_person": p.contact_person, "phone": p.phone,
                     "agreement_effective": some_str(&p.agreement_effective), "backlog": p.backlog,
                     "last_error": some_str(&p.last_error),
+                    "alarms": p.alarms,
                 })
             })
             .collect();
@@ -672,6 +673,11 @@ pub fn peers(peers: &[pb::PeerInfo], out: Output) {
             &rows
         )
     );
+    for p in peers {
+        for alarm in &p.alarms {
+            println!("ALARM {} {}: {alarm}", p.county, p.name);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -598,6 +598,7 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         _request: Request<pb::PeersRequest>,
     ) -> Result<Response<pb::PeersResponse>, Status> {
+        let alarms = self.state.store.alarms().map_err(storage)?;
         let mut peers = Vec::new();
         for p in self.state.config.directory.peers() {
             let a = p.agreement.as_ref();
@@ -618,6 +619,18 @@ impl pb::admin_server::Admin for AdminService {
                 agreement_effective: a.map(|a| a.effective.to_string()).unwrap_or_default(),
                 backlog: self.state.store.backlog(p.county).map_err(storage)?,
                 last_error: self.state.peer_error(p.county).unwrap_or_default(),
+                alarms: alarms
+                    .iter()
+                    .filter(|a| a.peer == p.county)
+                    .map(|a| {
+                        format!(
+                            "{} {}: {}",
+                            liaison_core::clock::format_cst(a.at_ms),
+                            a.kind,
+                            a.detail
+                        )
+                    })
+                    .collect(),
             });
         }
         Ok(Response::new(pb::PeersResponse { peers }))

@@ -208,8 +208,16 @@ pub(crate) async fn run_peer(
             Duration::ZERO
         };
         let next_attempt_at_ms = state.clock.now_ms() + delay.as_millis() as i64;
+        // The newest checkpoint of the batch vouches for all earlier ones.
+        let newest = attempts.iter().rev().find_map(|a| match a {
+            Attempt::Receipt(r) => r.receipt.checkpoint.clone(),
+            Attempt::Failed(_) => None,
+        });
         for ((record, _), attempt) in batch.iter().zip(attempts) {
             record_attempt(&state, record, attempt, next_attempt_at_ms);
+        }
+        if let Some(note) = newest {
+            crate::witness::witness(&state, &peer_entry, &mut client, &note).await;
         }
         // One flush for the batch; a receipt lost in a crash is fetched again by redelivery.
         if let Err(e) = state.store.flush().await {

@@ -14,6 +14,7 @@ pub mod federation;
 pub mod pki;
 mod report;
 mod tracker;
+mod witness;
 
 use std::collections::HashMap;
 use std::future::Future;

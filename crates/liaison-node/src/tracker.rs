@@ -93,7 +93,22 @@ pub(crate) async fn check(state: &NodeState) -> Result<(), StoreError> {
             }
         }
     }
+    sign_checkpoint_if_grown(state)?;
     state.store.flush().await
+}
+
+/// Signs a checkpoint of the log when it grew since the last one, so that a node that only sends
+/// still publishes signed checkpoints.
+fn sign_checkpoint_if_grown(state: &NodeState) -> Result<(), StoreError> {
+    let head = state.store.log_head()?;
+    let latest = state.store.latest_checkpoint()?.map_or(0, |(size, _)| size);
+    if head.size > latest {
+        let note = state.sign_checkpoint(head);
+        if !note.is_empty() {
+            state.store.record_checkpoint(head.size, &note)?;
+        }
+    }
+    Ok(())
 }
 
 async fn remind(
