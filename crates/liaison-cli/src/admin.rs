@@ -50,7 +50,10 @@ pub async fn connect(addr: SocketAddr, token: &str) -> Result<Admin, Failure> {
 async fn open(node: &NodeArgs) -> Result<Admin, Failure> {
     let config =
         Config::load(&node.config).map_err(|e| Failure::new(EXIT_BAD_CONFIG, e.to_string()))?;
-    let token_path = config.admin_token_path();
+    let token_path = node
+        .token_file
+        .clone()
+        .unwrap_or_else(|| config.admin_token_path());
     let token = std::fs::read_to_string(&token_path).map_err(|e| {
         Failure::new(
             EXIT_UNREACHABLE,
@@ -253,6 +256,52 @@ pub async fn report(
     print::report(&report, csv, out);
     Ok(())
 }
+
+pub async fn export_audit(
+    node: &NodeArgs,
+    from_ms: i64,
+    to_ms: i64,
+    peer: Option<String>,
+    redact_payloads: bool,
+    out: &Path,
+) -> Result<(), Failure> {
+    if out.exists() {
+        return Err(Failure::new(
+            EXIT_BAD_INPUT,
+            format!("{} exists already; it is never overwritten", out.display()),
+        ));
+    }
+    let admin = open(node).await?;
+    let mut admin = admin.max_decoding_message_size(MAX_BUNDLE_BYTES);
+    let request = pb::AuditExportRequest {
+        from_ms,
+        to_ms,
+        peer: peer.unwrap_or_default(),
+        redact_payloads,
+    };
+    let export = admin
+        .export_audit(request)
+        .await
+        .map_err(refused)?
+        .into_inner();
+    std::fs::write(out, export.bundle_json.as_bytes())
+        .map_err(|e| Failure::new(EXIT_FAILURE, format!("cannot write {}: {e}", out.display())))?;
+    println!(
+        "wrote {} ({} log entries{}); check it with: liaison audit verify {}",
+        out.display(),
+        export.items,
+        if redact_payloads {
+            ", payloads left out"
+        } else {
+            ""
+        },
+        out.display()
+    );
+    Ok(())
+}
+
+/// The largest bundle the CLI accepts from the node.
+const MAX_BUNDLE_BYTES: usize = 1 << 30;
 
 pub async fn peers(node: &NodeArgs, out: Output) -> Result<(), Failure> {
     let mut admin = open(node).await?;

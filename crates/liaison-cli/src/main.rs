@@ -1,6 +1,7 @@
 //! `liaison`: runs a county node (`serve`), and is its operator's command line.
 
 mod admin;
+mod audit;
 mod demo;
 mod keys;
 mod period;
@@ -17,6 +18,8 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_BAD_CONFIG: u8 = 3;
 /// Exit code when the node's admin interface cannot be reached.
 pub const EXIT_UNREACHABLE: u8 = 4;
+/// Exit code when an audit bundle does not verify.
+pub const EXIT_NOT_VERIFIED: u8 = 5;
 /// Exit code for any other failure.
 pub const EXIT_FAILURE: u8 = 1;
 
@@ -36,6 +39,10 @@ pub struct NodeArgs {
     /// The node's configuration file.
     #[arg(long, short = 'c', env = "LIAISON_CONFIG", default_value = "node.toml")]
     pub config: PathBuf,
+    /// The bearer token file to use instead of the operator's admin.token, e.g. an auditor's
+    /// auditor.token.
+    #[arg(long, env = "LIAISON_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Clone, Copy)]
@@ -178,6 +185,9 @@ enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// Audit bundles: export a period of the log, verify a bundle offline (审计).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Signing keys (Ed25519).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -190,6 +200,41 @@ enum Command {
         /// Keep the federation's files in this directory instead of a temporary one.
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write one self-contained audit bundle for a period (see docs/audit-format.md).
+    Export {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// A quarter, e.g. 2026Q1.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        quarter: Option<String>,
+        /// First day of the period (YYYY-MM-DD, China Standard Time).
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// Last day of the period, included.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// Only notices exchanged with this county code, in full.
+        #[arg(long)]
+        peer: Option<String>,
+        /// Leave every payload out; signatures, times and deadlines still verify.
+        #[arg(long)]
+        redact_payloads: bool,
+        /// The bundle file to write; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a bundle with nothing but the file: signatures, digests, the log's proofs,
+    /// receipts, and every deadline. Exits non-zero on any failure.
+    Verify {
+        /// The bundle file.
+        bundle: PathBuf,
+        #[command(flatten)]
+        out: Output,
     },
 }
 
@@ -271,6 +316,21 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     .map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
             admin::report(&node, from_ms, to_ms, csv, out).await
         }
+        Command::Audit(AuditCommand::Export {
+            node,
+            quarter,
+            from,
+            to,
+            peer,
+            redact_payloads,
+            out,
+        }) => {
+            let (from_ms, to_ms) =
+                period::parse(quarter.as_deref(), from.as_deref(), to.as_deref())
+                    .map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
+            admin::export_audit(&node, from_ms, to_ms, peer, redact_payloads, &out).await
+        }
+        Command::Audit(AuditCommand::Verify { bundle, out }) => audit::verify(&bundle, out),
         Command::Keys(cmd) => keys::keys(cmd),
         Command::Pki(cmd) => keys::pki(cmd),
         Command::Demo { dir } => {

@@ -112,6 +112,8 @@ enum Special {
 struct YearCalendar {
     source: String,
     days: BTreeMap<Date, Special>,
+    /// The file's text exactly as loaded, so that it can be handed on (e.g. into an audit bundle).
+    text: String,
 }
 
 /// Official working days, per year, from the State Council's holiday notices.
@@ -168,7 +170,8 @@ impl HolidayCalendar {
             label: label.to_owned(),
             message: e.to_string().trim_end().to_owned(),
         })?;
-        let (year, parsed) = parse_year(label, raw)?;
+        let (year, mut parsed) = parse_year(label, raw)?;
+        parsed.text = text.to_owned();
         if self.years.contains_key(&year) {
             return Err(CalendarError::DuplicateYear {
                 label: label.to_owned(),
@@ -182,6 +185,13 @@ impl HolidayCalendar {
     /// The years this calendar knows, in order.
     pub fn years(&self) -> impl Iterator<Item = i32> + '_ {
         self.years.keys().copied()
+    }
+
+    /// Each loaded year with the text of the calendar file it was loaded from, exactly as given to
+    /// [`HolidayCalendar::add_year_toml`], in year order. Loading the texts again into a new
+    /// calendar gives an equal calendar.
+    pub fn texts(&self) -> impl Iterator<Item = (i32, &str)> + '_ {
+        self.years.iter().map(|(year, y)| (*year, y.text.as_str()))
     }
 
     /// The notice a year's calendar was taken from, if the year is known.
@@ -327,6 +337,7 @@ fn parse_year(label: &str, raw: RawYear) -> Result<(i32, YearCalendar), Calendar
         YearCalendar {
             source: raw.source,
             days,
+            text: String::new(),
         },
     ))
 }
@@ -477,6 +488,22 @@ mod tests {
         );
         let message = NoCalendar { year: 2027 }.to_string();
         assert!(message.contains("deploy/calendars/2027.toml"), "{message}");
+    }
+
+    #[test]
+    fn loaded_texts_are_kept_and_load_again_to_the_same_calendar() {
+        let calendar = HolidayCalendar::builtin();
+        let texts: Vec<(i32, &str)> = calendar.texts().collect();
+        assert_eq!(texts.len(), 2);
+        assert_eq!(texts[0].0, 2025);
+        assert_eq!(texts[0].1, BUILTIN[0].1);
+        assert_eq!(texts[1], (2026, BUILTIN[1].1));
+        let mut again = HolidayCalendar::new();
+        for (year, text) in calendar.texts() {
+            assert_eq!(again.add_year_toml("again", text), Ok(year));
+        }
+        assert_eq!(again, calendar);
+        assert_eq!(HolidayCalendar::new().texts().count(), 0);
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod deadline;
 pub use calendar::{CalendarError, HolidayCalendar, NoCalendar};
 pub use deadline::{DeadlineError, DeadlineState, DuePolicy, Period, PolicyError, ReplyRule};
 pub mod audit;
+pub mod audit_verify;
 pub mod checkpoint;
 pub mod merkle;
 pub mod tlog;

@@ -16,8 +16,8 @@ use liaison_core::DeadlineState;
 use liaison_core::deadline::{days_left, deadline_state};
 use liaison_store::{DueEntry, Side};
 
-use crate::report;
 use crate::{NodeState, SendError};
+use crate::{audit, report};
 
 /// Listings return at most this many notices unless asked for fewer.
 pub const DEFAULT_LIST_LIMIT: usize = 100;
@@ -30,27 +30,59 @@ pub(crate) struct AdminService {
     pub(crate) state: Arc<NodeState>,
 }
 
-/// Refuses calls without the node's bearer token.
+/// Who is calling: an operator may do everything; an auditor may read metadata, due lists and
+/// reports and export redacted bundles, but never read a payload or change anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Operator,
+    Auditor,
+}
+
+/// Refuses calls without one of the node's bearer tokens, and marks each call with its role.
 #[derive(Clone)]
 pub(crate) struct TokenCheck {
-    pub(crate) expected: Arc<String>,
+    pub(crate) operator: Arc<String>,
+    pub(crate) auditor: Arc<String>,
 }
 
 impl tonic::service::Interceptor for TokenCheck {
-    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let given = request
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        if constant_time_eq(given.as_bytes(), self.expected.as_bytes()) {
-            Ok(request)
+        let role = if constant_time_eq(given.as_bytes(), self.operator.as_bytes()) {
+            Role::Operator
+        } else if constant_time_eq(given.as_bytes(), self.auditor.as_bytes()) {
+            Role::Auditor
         } else {
-            Err(Status::unauthenticated(
-                "missing or wrong admin token (see admin.token in the node's data directory)",
-            ))
-        }
+            return Err(Status::unauthenticated(
+                "missing or wrong admin token (see admin.token or auditor.token in the node's data directory)",
+            ));
+        };
+        request.extensions_mut().insert(role);
+        Ok(request)
+    }
+}
+
+/// The caller's role; a call that did not pass the token check has none and gets nothing.
+fn role<T>(request: &Request<T>) -> Result<Role, Status> {
+    request
+        .extensions()
+        .get::<Role>()
+        .copied()
+        .ok_or_else(|| Status::unauthenticated("no role"))
+}
+
+/// Refuses the call unless an operator makes it.
+fn operator_only<T>(request: &Request<T>, what: &str) -> Result<(), Status> {
+    match role(request)? {
+        Role::Operator => Ok(()),
+        Role::Auditor => Err(Status::permission_denied(format!(
+            "auditors may not {what}"
+        ))),
     }
 }
 
@@ -226,6 +258,7 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::SendRequest>,
     ) -> Result<Response<pb::NoticeInfo>, Status> {
+        operator_only(&request, "write or answer notices")?;
         let req = request.into_inner();
         let draft = parse_draft_json(&req.draft_json)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
@@ -401,7 +434,10 @@ impl pb::admin_server::Admin for AdminService {
             };
             key.is_some_and(|k| r.signature_valid(&k))
         });
+        // Payloads are personal data: auditors verify without reading them.
+        let payload_withheld = role(&request)? == Role::Auditor;
         let body_json = match notice.as_ref().map(|n| NoticeBody::decode(&n.payload)) {
+            _ if payload_withheld => String::new(),
             Some(Ok(body)) => body_to_json(&body),
             Some(Err(e)) => format!("{{\"error\": {:?}}}", e.to_string()),
             None => String::new(),
@@ -411,6 +447,7 @@ impl pb::admin_server::Admin for AdminService {
             body_json,
             signature_valid,
             receipt_valid,
+            payload_withheld,
         }))
     }
 
@@ -418,6 +455,7 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::NoticeRef>,
     ) -> Result<Response<pb::NoticeInfo>, Status> {
+        operator_only(&request, "retry notices")?;
         let id = parse_id(&request.get_ref().notice_id)?;
         let record = self
             .change(&id, |r| match r.status {
@@ -440,6 +478,7 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::NoticeRef>,
     ) -> Result<Response<pb::NoticeInfo>, Status> {
+        operator_only(&request, "cancel notices")?;
         let id = parse_id(&request.get_ref().notice_id)?;
         let record = self
             .change(&id, |r| match r.status {
@@ -591,6 +630,57 @@ impl pb::admin_server::Admin for AdminService {
             to_ms: req.to_ms,
             generated_at_ms: now,
             rows,
+        }))
+    }
+
+    async fn export_audit(
+        &self,
+        request: Request<pb::AuditExportRequest>,
+    ) -> Result<Response<pb::AuditExportResponse>, Status> {
+        let auditor = role(&request)? == Role::Auditor;
+        let req = request.into_inner();
+        if auditor && !req.redact_payloads {
+            return Err(Status::permission_denied(
+                "auditors may export redacted bundles only (--redact-payloads)",
+            ));
+        }
+        if req.to_ms <= req.from_ms {
+            return Err(Status::invalid_argument(
+                "period: the end must come after the start",
+            ));
+        }
+        let peer = match req.peer.trim() {
+            "" => None,
+            p => Some(
+                CountyCode::parse(p).map_err(|e| Status::invalid_argument(format!("peer: {e}")))?,
+            ),
+        };
+        let export = audit::ExportRequest {
+            from_ms: req.from_ms,
+            to_ms: req.to_ms,
+            peer,
+            redact: req.redact_payloads,
+        };
+        let state = self.state.clone();
+        let bundle = tokio::task::spawn_blocking(move || audit::export(&state, &export))
+            .await
+            .map_err(|e| Status::internal(format!("export task failed: {e}")))?
+            .map_err(|e| match e {
+                audit::ExportError::Nothing(why) => Status::not_found(why),
+                other => Status::internal(other.to_string()),
+            })?;
+        let items = bundle.items.len() as u64;
+        let bundle_json = serde_json::to_string_pretty(&bundle)
+            .map_err(|e| Status::internal(format!("cannot write the bundle: {e}")))?;
+        info!(
+            items,
+            redacted = req.redact_payloads,
+            auditor,
+            "exported an audit bundle"
+        );
+        Ok(Response::new(pb::AuditExportResponse {
+            bundle_json,
+            items,
         }))
     }
 

@@ -444,6 +444,11 @@ impl Config {
     pub fn admin_token_path(&self) -> PathBuf {
         self.data_dir.join("admin.token")
     }
+
+    /// Where the auditors' bearer token is kept: it reads metadata and exports redacted bundles.
+    pub fn auditor_token_path(&self) -> PathBuf {
+        self.data_dir.join("auditor.token")
+    }
 }
 
 fn check_deadlines(

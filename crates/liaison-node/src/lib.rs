@@ -6,6 +6,7 @@
 //! that tests and the demo can start nodes on port 0 and stop them.
 
 mod admin;
+mod audit;
 pub mod clock;
 pub mod config;
 mod delivery;
@@ -187,6 +188,7 @@ impl NodeState {
 pub struct Node {
     state: Arc<NodeState>,
     admin_token: String,
+    auditor_token: String,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
@@ -198,7 +200,7 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
 
 /// Reads the admin token, making a new random one (readable by the owner only) when there is none.
 /// An empty or blank file counts as none, so the token can never be empty.
-fn admin_token(path: &Path) -> Result<String, NodeError> {
+fn read_or_make_token(path: &Path) -> Result<String, NodeError> {
     match std::fs::read_to_string(path) {
         Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
         Ok(_) => {}
@@ -226,7 +228,8 @@ impl Node {
             path: store_dir.display().to_string(),
             source,
         })?;
-        let admin_token = admin_token(&config.admin_token_path())?;
+        let admin_token = read_or_make_token(&config.admin_token_path())?;
+        let auditor_token = read_or_make_token(&config.auditor_token_path())?;
         let signals = config
             .directory
             .peers()
@@ -244,6 +247,7 @@ impl Node {
         Ok(Self {
             state: Arc::new(state),
             admin_token,
+            auditor_token,
         })
     }
 
@@ -255,6 +259,11 @@ impl Node {
     /// The bearer token that admin calls must carry.
     pub fn admin_token(&self) -> &str {
         &self.admin_token
+    }
+
+    /// The bearer token of the auditor role.
+    pub fn auditor_token(&self) -> &str {
+        &self.auditor_token
     }
 
     /// Serves the exchange service on `exchange` and the admin service on `admin`, and delivers
@@ -288,7 +297,8 @@ impl Node {
                 state: state.clone(),
             },
             admin::TokenCheck {
-                expected: Arc::new(self.admin_token),
+                operator: Arc::new(self.admin_token),
+                auditor: Arc::new(self.auditor_token),
             },
         );
         info!(
@@ -390,10 +400,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("admin.token");
         std::fs::write(&path, "\n").unwrap();
-        let token = admin_token(&path).unwrap();
+        let token = read_or_make_token(&path).unwrap();
         assert_eq!(token.len(), 64);
         assert_eq!(
-            admin_token(&path).unwrap(),
+            read_or_make_token(&path).unwrap(),
             token,
             "the token is kept once made"
         );

@@ -26,6 +26,7 @@
 //! | `M` | name | metadata: `schema_version`, `log` (the log's compact range) |
 //! | `H` | leaf index (8, big-endian) | leaf hash of the append-only log |
 //! | `N` | leaf kind tag (1) + id | leaf index of that notice's envelope or receipt |
+//! | `B` | leaf index (8, big-endian) | leaf kind tag (1) + id: what the leaf records |
 //! | `K` | tree size (8, big-endian) | a checkpoint this node signed (signed note text) |
 //! | `W` | peer code (6) | the newest checkpoint of that peer this node holds (signed note text) |
 //! | `A` | time (8) + sequence (8) | an alarm about a peer's log (JSON) |
@@ -277,6 +278,10 @@ fn append_leaf(
     tx.insert(
         key(b'N', &[&[kind.tag()], id.as_bytes()]),
         &index.to_be_bytes(),
+    )?;
+    tx.insert(
+        key(b'B', &[&index.to_be_bytes()]),
+        key(kind.tag(), &[id.as_bytes()]),
     )?;
     tx.insert(log_key(), range.to_bytes())?;
     Ok(LogHead {
@@ -673,6 +678,46 @@ impl Store {
             problem: "leaf index is not 8 bytes".into(),
         })?;
         Ok(Some(u64::from_be_bytes(bytes)))
+    }
+
+    /// What leaf `index` records: its kind and the notice it belongs to.
+    pub fn leaf_owner(&self, index: u64) -> Result<Option<(LeafKind, NoticeId)>> {
+        let Some(v) = self.tree.get(key(b'B', &[&index.to_be_bytes()]))? else {
+            return Ok(None);
+        };
+        let corrupt = || StoreError::Corrupt {
+            key: format!("B/{index}"),
+            problem: "not a leaf kind and id".into(),
+        };
+        let kind = v
+            .first()
+            .copied()
+            .and_then(LeafKind::from_tag)
+            .ok_or_else(corrupt)?;
+        let id: [u8; 16] = v
+            .get(1..)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(corrupt)?;
+        Ok(Some((kind, NoticeId::from_bytes(id))))
+    }
+
+    /// The hashes of the first `size` leaves, in order.
+    pub fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>> {
+        let mut out = Vec::with_capacity(size as usize);
+        for item in self.tree.scan_prefix([b'H']).take(size as usize) {
+            let (_, v) = item?;
+            out.push(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                key: "H".into(),
+                problem: "leaf hash is not 32 bytes".into(),
+            })?);
+        }
+        if out.len() as u64 != size {
+            return Err(StoreError::Corrupt {
+                key: "H".into(),
+                problem: format!("{} leaves stored, {size} expected", out.len()),
+            });
+        }
+        Ok(out)
     }
 
     /// Keeps a checkpoint this node signed (at tree size `size`).

@@ -1,0 +1,318 @@
+//! Audit bundle export: the node's log for a period — envelopes, receipts and replies with their
+//! inclusion proofs, the node's checkpoints with consistency proofs, the keys, deadline rules and
+//! calendars needed — as one self-contained file an auditor verifies offline (docs/audit-format.md).
+
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use liaison_core::audit::{
+    BUNDLE_FORMAT, Bundle, BundleItem, BundleKey, BundleNode, BundlePolicy, BundleRule,
+    EarlierCheckpoint, OmittedLeaf,
+};
+use liaison_core::checkpoint::origin_for;
+use liaison_core::merkle::{Hash, MemoryTree, consistency_proof, inclusion_proof};
+use liaison_core::tlog::LeafKind;
+use liaison_core::{CountyCode, NoticeId, SignedNotice, SignedReceipt};
+use liaison_store::StoreError;
+
+use crate::NodeState;
+
+/// At most this many earlier checkpoints go into a bundle, spread over its range.
+const MAX_EARLIER_CHECKPOINTS: usize = 64;
+
+/// Why a bundle could not be made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ExportError {
+    #[error("storage: {0}")]
+    Storage(#[from] StoreError),
+    #[error("{0}")]
+    Nothing(String),
+    #[error("the log is inconsistent: {0}")]
+    Log(String),
+}
+
+fn hexes(hashes: Vec<Hash>) -> Vec<String> {
+    hashes.iter().map(hex::encode).collect()
+}
+
+/// What the bundle asks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExportRequest {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub peer: Option<CountyCode>,
+    pub redact: bool,
+}
+
+/// The notices of the period (and the replies to them), as (is it outbound, id, other party).
+fn select(
+    state: &NodeState,
+    req: &ExportRequest,
+) -> Result<Vec<(bool, NoticeId, CountyCode)>, StoreError> {
+    let store = &state.store;
+    let in_period = |t: i64| (req.from_ms..req.to_ms).contains(&t);
+    let mut chosen = BTreeSet::new();
+    for record in store.all_outbound() {
+        let r = record?;
+        if in_period(r.receipt_at_ms.unwrap_or(r.issued_at_ms)) {
+            chosen.insert((true, r.id, r.recipient));
+        }
+    }
+    for record in store.all_inbound() {
+        let r = record?;
+        if in_period(r.received_at_ms) {
+            chosen.insert((false, r.id, r.sender));
+        }
+    }
+    // Replies belong with the notices they answer, even when they came after the period.
+    for (_, id, _) in chosen.clone() {
+        for reply in store.replies_to(&id)? {
+            if let Some(r) = store.outbound(&reply)? {
+                chosen.insert((true, r.id, r.recipient));
+            } else if let Some(r) = store.inbound(&reply)? {
+                chosen.insert((false, r.id, r.sender));
+            }
+        }
+    }
+    Ok(chosen
+        .into_iter()
+        .filter(|(_, _, party)| req.peer.is_none_or(|p| p == *party))
+        .collect())
+}
+
+/// The other party of the notice a leaf belongs to.
+fn party(
+    state: &NodeState,
+    kind: LeafKind,
+    id: &NoticeId,
+) -> Result<Option<CountyCode>, StoreError> {
+    Ok(match kind {
+        LeafKind::SentNotice | LeafKind::ReceivedReceipt => {
+            state.store.outbound(id)?.map(|r| r.recipient)
+        }
+        LeafKind::ReceivedNotice | LeafKind::IssuedReceipt => {
+            state.store.inbound(id)?.map(|r| r.sender)
+        }
+    })
+}
+
+/// The signed bytes, the signature and (for a notice) the payload that a leaf records.
+type LeafContent = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+
+/// The signed bytes, signature and payload that a leaf records.
+fn leaf_content(
+    state: &NodeState,
+    kind: LeafKind,
+    id: &NoticeId,
+) -> Result<LeafContent, ExportError> {
+    let store = &state.store;
+    let missing = || ExportError::Log(format!("leaf for {} {id} has no stored bytes", kind.name()));
+    let bad = |e: String| {
+        ExportError::Log(format!(
+            "stored bytes of {} {id} unreadable: {e}",
+            kind.name()
+        ))
+    };
+    match kind {
+        LeafKind::SentNotice | LeafKind::ReceivedNotice => {
+            let bytes = if kind == LeafKind::SentNotice {
+                store.outbound_envelope(id)?
+            } else {
+                store.inbound_envelope(id)?
+            };
+            let notice = SignedNotice::from_envelope_bytes(&bytes.ok_or_else(missing)?)
+                .map_err(|e| bad(e.to_string()))?;
+            Ok((
+                notice.header_bytes,
+                notice.signature.to_vec(),
+                Some(notice.payload),
+            ))
+        }
+        LeafKind::IssuedReceipt | LeafKind::ReceivedReceipt => {
+            let bytes = if kind == LeafKind::IssuedReceipt {
+                store.inbound_receipt(id)?
+            } else {
+                store.outbound_receipt(id)?
+            };
+            let receipt = SignedReceipt::from_bytes(&bytes.ok_or_else(missing)?)
+                .map_err(|e| bad(e.to_string()))?;
+            Ok((receipt.receipt_bytes, receipt.signature.to_vec(), None))
+        }
+    }
+}
+
+/// The counterpart of a leaf: a notice's receipt, or a receipt's notice.
+fn counterpart(kind: LeafKind) -> LeafKind {
+    match kind {
+        LeafKind::SentNotice => LeafKind::ReceivedReceipt,
+        LeafKind::ReceivedReceipt => LeafKind::SentNotice,
+        LeafKind::ReceivedNotice => LeafKind::IssuedReceipt,
+        LeafKind::IssuedReceipt => LeafKind::ReceivedNotice,
+    }
+}
+
+/// Widens `[first, last]` until every notice in it has its receipt in it and every receipt its
+/// notice, so that the verifier can match each receipt to its envelope.
+fn close_range(
+    state: &NodeState,
+    mut first: u64,
+    mut last: u64,
+) -> Result<(u64, u64), ExportError> {
+    loop {
+        let (start, end) = (first, last);
+        for index in start..=end {
+            let Some((kind, id)) = state.store.leaf_owner(index)? else {
+                continue;
+            };
+            if let Some(other) = state.store.leaf_index(counterpart(kind), &id)? {
+                first = first.min(other);
+                last = last.max(other);
+            }
+        }
+        if (first, last) == (start, end) {
+            return Ok((first, last));
+        }
+    }
+}
+
+/// Makes the bundle; signs and records a checkpoint of the log as it is now.
+pub(crate) fn export(state: &NodeState, req: &ExportRequest) -> Result<Bundle, ExportError> {
+    let store = &state.store;
+    let chosen = select(state, req)?;
+    let mut indices = Vec::new();
+    for (outbound, id, _) in &chosen {
+        let kinds = if *outbound {
+            [LeafKind::SentNotice, LeafKind::ReceivedReceipt]
+        } else {
+            [LeafKind::ReceivedNotice, LeafKind::IssuedReceipt]
+        };
+        for kind in kinds {
+            indices.extend(store.leaf_index(kind, id)?);
+        }
+    }
+    let (Some(&first), Some(&last)) = (indices.iter().min(), indices.iter().max()) else {
+        return Err(ExportError::Nothing("no notices in this period".into()));
+    };
+    let (first_leaf, last_leaf) = close_range(state, first, last)?;
+
+    let head = store.log_head()?;
+    let checkpoint = state.sign_checkpoint(head);
+    store.record_checkpoint(head.size, &checkpoint)?;
+    let tree = MemoryTree::new(store.leaf_hashes(head.size)?);
+    let proof_error = |e: liaison_core::merkle::MerkleError| ExportError::Log(e.to_string());
+
+    let mut items = Vec::new();
+    let mut omitted = Vec::new();
+    for index in first_leaf..=last_leaf {
+        let (kind, id) = store
+            .leaf_owner(index)?
+            .ok_or_else(|| ExportError::Log(format!("leaf {index} has no recorded owner")))?;
+        let proof = hexes(inclusion_proof(&tree, index, head.size).map_err(proof_error)?);
+        let shown = match req.peer {
+            None => true,
+            Some(peer) => party(state, kind, &id)? == Some(peer),
+        };
+        if !shown {
+            let leaf_hash = tree
+                .leaf_hash_at(index)
+                .ok_or_else(|| ExportError::Log(format!("leaf {index} missing")))?;
+            omitted.push(OmittedLeaf {
+                leaf_index: index,
+                leaf_hash: hex::encode(leaf_hash),
+                inclusion_proof: proof,
+            });
+            continue;
+        }
+        let (signed, signature, payload) = leaf_content(state, kind, &id)?;
+        items.push(BundleItem {
+            leaf_index: index,
+            kind: kind.name().into(),
+            signed: B64.encode(signed),
+            signature: B64.encode(signature),
+            payload: payload.filter(|_| !req.redact).map(|p| B64.encode(p)),
+            inclusion_proof: proof,
+        });
+    }
+
+    let earlier: Vec<(u64, String)> = store
+        .checkpoints()
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|(size, _)| *size > 0 && *size < head.size)
+        .collect();
+    // The last checkpoint before the range, and those inside it, sampled evenly.
+    let before = earlier
+        .iter()
+        .rposition(|(size, _)| *size <= first_leaf)
+        .unwrap_or(0);
+    let candidates: Vec<&(u64, String)> = earlier[before..]
+        .iter()
+        .filter(|(size, _)| *size <= last_leaf + 1 || *size == earlier[before].0)
+        .collect();
+    let step = candidates.len().div_ceil(MAX_EARLIER_CHECKPOINTS).max(1);
+    let mut earlier_checkpoints = Vec::new();
+    for (size, note) in candidates.into_iter().step_by(step) {
+        let proof = consistency_proof(&tree, *size, head.size).map_err(proof_error)?;
+        earlier_checkpoints.push(EarlierCheckpoint {
+            checkpoint: note.clone(),
+            consistency_proof: hexes(proof),
+        });
+    }
+
+    let config = &state.config;
+    let mut keys = vec![BundleKey {
+        county: config.county.to_string(),
+        public_key: hex::encode(state.key.verifying_key().as_bytes()),
+        valid_from_ms: None,
+        valid_until_ms: None,
+    }];
+    for peer in config.directory.peers() {
+        for key in &peer.keys {
+            keys.push(BundleKey {
+                county: peer.county.to_string(),
+                public_key: hex::encode(key.key.as_bytes()),
+                valid_from_ms: (key.valid_from_ms != i64::MIN).then_some(key.valid_from_ms),
+                valid_until_ms: key.valid_until_ms,
+            });
+        }
+    }
+    let policy = &config.deadlines.policy;
+    Ok(Bundle {
+        format: BUNDLE_FORMAT.into(),
+        node: BundleNode {
+            county: config.county.to_string(),
+            name: config.name.clone(),
+            origin: origin_for(config.county),
+        },
+        created_at_ms: state.clock.now_ms(),
+        from_ms: req.from_ms,
+        to_ms: req.to_ms,
+        peer: req.peer.map(|p| p.to_string()),
+        redacted: req.redact,
+        keys,
+        policy: BundlePolicy {
+            holiday_extension: policy.holiday_extension(),
+            rules: policy
+                .rules()
+                .map(|(kind, rule)| BundleRule {
+                    kind: kind.name().into(),
+                    normal: rule.normal,
+                    urgent: rule.urgent,
+                })
+                .collect(),
+        },
+        calendars: config
+            .deadlines
+            .calendar
+            .texts()
+            .map(|(_, text)| text.to_owned())
+            .collect(),
+        checkpoint,
+        earlier_checkpoints,
+        first_leaf,
+        last_leaf,
+        items,
+        omitted,
+    })
+}

@@ -1,0 +1,226 @@
+//! Auditors: a node's log is tamper-evident to its peers, bundles verify offline (also redacted),
+//! and an auditor's credentials never reach a payload.
+
+use std::path::Path;
+
+use liaison_core::audit::Bundle;
+use liaison_core::audit_verify::verify_bundle;
+use liaison_proto::v1 as pb;
+use liaison_tests::{ANSAI, BAOTA, Federation, THREE_COUNTIES, YANCHANG, drafts, eventually};
+use tonic::Code;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+async fn send_delivered(
+    from: &mut liaison_tests::Operator,
+    kind: &str,
+    to: &str,
+) -> pb::NoticeInfo {
+    let sent = from.send(&drafts::draft(kind, Some(to))).await;
+    from.wait_for_status(&sent.notice_id, "delivered").await
+}
+
+async fn alarms(op: &mut liaison_tests::Operator, peer: &str) -> Vec<String> {
+    let peers = op
+        .client()
+        .peers(pb::PeersRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .peers;
+    peers
+        .into_iter()
+        .find(|p| p.county == peer)
+        .map(|p| p.alarms)
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_detects_a_log_restored_from_an_older_copy() {
+    let mut fed = Federation::start(&THREE_COUNTIES).await;
+    let mut baota = fed.operator(BAOTA).await;
+    send_delivered(&mut baota, "case_notice", ANSAI).await;
+
+    fed.stop(ANSAI).await;
+    let backup = fed.dir().join("ansai-backup");
+    copy_dir(&fed.node(ANSAI).data_dir(), &backup);
+    fed.restart(ANSAI).await;
+    for _ in 0..3 {
+        send_delivered(&mut baota, "contact_letter", ANSAI).await;
+    }
+    assert!(
+        alarms(&mut baota, ANSAI).await.is_empty(),
+        "a log that only grows raises nothing"
+    );
+
+    fed.stop(ANSAI).await;
+    let data = fed.node(ANSAI).data_dir();
+    std::fs::remove_dir_all(&data).unwrap();
+    copy_dir(&backup, &data);
+    fed.restart(ANSAI).await;
+    send_delivered(&mut baota, "contact_letter", ANSAI).await;
+
+    let client = baota.client().clone();
+    let found = eventually("an alarm about 安塞区's log at 宝塔区", || {
+        let mut client = client.clone();
+        async move {
+            let peers = client
+                .peers(pb::PeersRequest {})
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner()
+                .peers;
+            let alarms = peers
+                .into_iter()
+                .find(|p| p.county == ANSAI)
+                .map(|p| p.alarms)
+                .unwrap_or_default();
+            if alarms.is_empty() {
+                Err("no alarm yet".to_owned())
+            } else {
+                Ok(alarms)
+            }
+        }
+    })
+    .await;
+    assert!(found[0].contains("rollback"), "{found:?}");
+    assert!(
+        alarms(&mut baota, YANCHANG).await.is_empty(),
+        "other peers are not blamed"
+    );
+
+    // The alarm is persistent: it survives a restart of the node that raised it.
+    fed.stop(BAOTA).await;
+    fed.restart(BAOTA).await;
+    let mut baota = fed.operator(BAOTA).await;
+    assert_eq!(alarms(&mut baota, ANSAI).await, found);
+    fed.shutdown().await;
+}
+
+async fn export(
+    client: &mut liaison_tests::AdminClient,
+    redact: bool,
+) -> Result<Bundle, tonic::Status> {
+    let request = pb::AuditExportRequest {
+        from_ms: 0,
+        to_ms: i64::MAX,
+        peer: String::new(),
+        redact_payloads: redact,
+    };
+    let response = client.export_audit(request).await?.into_inner();
+    Ok(serde_json::from_str(&response.bundle_json).expect("bundle JSON"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exported_bundle_verifies_offline_and_so_does_a_redacted_one() {
+    let fed = Federation::start(&THREE_COUNTIES).await;
+    let mut baota = fed.operator(BAOTA).await;
+    let mut ansai = fed.operator(ANSAI).await;
+    let case = send_delivered(&mut baota, "case_notice", ANSAI).await;
+    let reply = ansai
+        .reply(&case.notice_id, &drafts::draft("reply_letter", None))
+        .await;
+    ansai.wait_for_status(&reply.notice_id, "delivered").await;
+    send_delivered(&mut baota, "bulletin", YANCHANG).await;
+
+    let full = export(baota.client(), false).await.unwrap();
+    let report = verify_bundle(&full);
+    assert!(report.ok, "{}", report.to_text());
+    assert!(
+        full.items
+            .iter()
+            .filter(|i| i.kind.ends_with("notice"))
+            .all(|i| i.payload.is_some())
+    );
+    assert_eq!(
+        full.items.len(),
+        6,
+        "three notices and their three receipts"
+    );
+
+    let redacted = export(baota.client(), true).await.unwrap();
+    assert!(redacted.redacted);
+    assert!(
+        redacted.items.iter().all(|i| i.payload.is_none()),
+        "no payload in a redacted bundle"
+    );
+    let report = verify_bundle(&redacted);
+    assert!(report.ok, "{}", report.to_text());
+    fed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auditor_credentials_cannot_read_a_payload_or_change_anything() {
+    let fed = Federation::start(&THREE_COUNTIES).await;
+    let mut baota = fed.operator(BAOTA).await;
+    let case = send_delivered(&mut baota, "case_notice", ANSAI).await;
+    let queued = baota
+        .send(&drafts::draft("contact_letter", Some(YANCHANG)))
+        .await;
+
+    let token = std::fs::read_to_string(fed.node(BAOTA).data_dir().join("auditor.token")).unwrap();
+    let mut auditor = fed.admin_client(BAOTA, Some(token.trim())).await;
+
+    let detail = auditor
+        .show(pb::NoticeRef {
+            notice_id: case.notice_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(detail.payload_withheld);
+    assert!(detail.body_json.is_empty(), "no body for an auditor");
+    assert!(
+        detail.signature_valid,
+        "metadata and signature status are still shown"
+    );
+    let operator_view = baota.show(&case.notice_id).await;
+    assert!(
+        !operator_view.body_json.is_empty(),
+        "the operator still sees it"
+    );
+
+    let listed = auditor
+        .list_outbox(pb::ListRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.notices.len(), 2);
+    let refused = export(&mut auditor, false).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    let bundle = export(&mut auditor, true).await.unwrap();
+    assert!(bundle.items.iter().all(|i| i.payload.is_none()));
+
+    let draft = drafts::draft("case_notice", Some(ANSAI));
+    let send = auditor
+        .send(pb::SendRequest {
+            draft_json: draft,
+            in_reply_to: String::new(),
+        })
+        .await;
+    assert_eq!(send.unwrap_err().code(), Code::PermissionDenied);
+    let id = pb::NoticeRef {
+        notice_id: queued.notice_id.clone(),
+    };
+    assert_eq!(
+        auditor.retry(id.clone()).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        auditor.cancel(id).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    assert_ne!(baota.info(&queued.notice_id).await.status, "cancelled");
+    fed.shutdown().await;
+}
