@@ -3,6 +3,7 @@
 mod admin;
 mod audit;
 mod demo;
+mod federation;
 mod keys;
 mod period;
 mod print;
@@ -188,6 +189,9 @@ enum Command {
     /// Audit bundles: export a period of the log, verify a bundle offline (审计).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Make the files of a whole federation: CA, keys, certificates and node.toml for each county.
+    #[command(subcommand)]
+    Federation(FederationCommand),
     /// Signing keys (Ed25519).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -200,6 +204,29 @@ enum Command {
         /// Keep the federation's files in this directory instead of a temporary one.
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum FederationCommand {
+    /// Write a CA, and per county a signing key, TLS certificate and node.toml listing every
+    /// other county as a peer with an agreement (协议书) for every kind.
+    Init {
+        /// The directory to write; it must not exist or be empty.
+        #[arg(long)]
+        dir: PathBuf,
+        /// A TOML file of `[[county]]` entries with `code` and `name`; default: all 13 of Yan'an.
+        #[arg(long)]
+        counties: Option<PathBuf>,
+        /// The address peers reach every node at (for a trial on one machine, 127.0.0.1).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// Exchange ports are base-port + 2i, admin ports base-port + 2i + 1.
+        #[arg(long, default_value_t = 7400)]
+        base_port: u16,
+        /// The day the agreements take effect.
+        #[arg(long, default_value = "2026-01-01")]
+        agreement_effective: String,
     },
 }
 
@@ -331,6 +358,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             admin::export_audit(&node, from_ms, to_ms, peer, redact_payloads, &out).await
         }
         Command::Audit(AuditCommand::Verify { bundle, out }) => audit::verify(&bundle, out),
+        Command::Federation(FederationCommand::Init {
+            dir,
+            counties,
+            host,
+            base_port,
+            agreement_effective,
+        }) => federation::init(&dir, counties, host, base_port, &agreement_effective),
         Command::Keys(cmd) => keys::keys(cmd),
         Command::Pki(cmd) => keys::pki(cmd),
         Command::Demo { dir } => {
