@@ -53,9 +53,14 @@ fn counties(file: Option<&Path>) -> Result<Vec<(CountyCode, String)>, Failure> {
                 file.display()
             )));
         }
-        if entry.name.trim().is_empty() {
+        if entry.name.trim().is_empty()
+            || entry
+                .name
+                .chars()
+                .any(|c| c.is_control() || c == '"' || c == '\\')
+        {
             return Err(bad(format!(
-                "{}: county[{i}].name: must not be empty",
+                "{}: county[{i}].name: must not be empty or contain quotes, backslashes or control characters",
                 file.display()
             )));
         }
@@ -87,6 +92,15 @@ pub fn init(
             format!(
                 "{} exists and is not empty; it is never overwritten",
                 dir.display()
+            ),
+        ));
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    if time::Date::parse(agreement_effective, &format).is_err() {
+        return Err(Failure::new(
+            EXIT_BAD_INPUT,
+            format!(
+                "--agreement-effective: {agreement_effective:?} is not a date such as 2026-01-01"
             ),
         ));
     }
