@@ -785,6 +785,52 @@ impl Federation {
         }
     }
 
+    /// Sends SIGTERM to `county`'s child process (with `kill -TERM`) and waits for it to exit, at
+    /// most `limit`; returns its exit status and how long it took. Its output stays in
+    /// [`Federation::log`].
+    ///
+    /// # Panics
+    /// If the node is not a running child process, or it has not exited within `limit` (it is then
+    /// killed).
+    pub async fn terminate(
+        &mut self,
+        county: &str,
+        limit: Duration,
+    ) -> (std::process::ExitStatus, Duration) {
+        let node = self.node_mut(county);
+        let mut child = match node.running.take() {
+            Some(Running::Process { child, .. }) => child,
+            Some(running @ Running::InProcess { .. }) => {
+                node.running = Some(running);
+                panic!("node {county} runs in this process: stop it instead")
+            }
+            None => panic!("node {county} is not running"),
+        };
+        let started = std::time::Instant::now();
+        let kill = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("the kill command runs");
+        assert!(kill.success(), "kill -TERM {} failed: {kill}", child.id());
+        loop {
+            if let Some(status) = child
+                .try_wait()
+                .expect("the child process can be waited for")
+            {
+                return (status, started.elapsed());
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "node {county} did not exit within {limit:?} of SIGTERM; its log:\n{}",
+                    node.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Kills `county`'s child process with SIGKILL and reaps it.
     pub fn kill(&mut self, county: &str) {
         let node = self.node_mut(county);

@@ -105,6 +105,23 @@ async fn a_peer_detects_a_log_restored_from_an_older_copy() {
     fed.restart(BAOTA).await;
     let mut baota = fed.operator(BAOTA).await;
     assert_eq!(alarms(&mut baota, ANSAI).await, found);
+
+    // Once 安塞区 has announced its restore, 宝塔区's operator accepts its log as it is now: the
+    // alarms are acknowledged and further exchange raises none.
+    let request = pb::AcceptPeerLogRequest { peer: ANSAI.into() };
+    let info = baota
+        .client()
+        .accept_peer_log(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(info.alarms.is_empty(), "{info:?}");
+    send_delivered(&mut baota, "contact_letter", ANSAI).await;
+    send_delivered(&mut baota, "contact_letter", ANSAI).await;
+    assert!(
+        alarms(&mut baota, ANSAI).await.is_empty(),
+        "the new starting point holds"
+    );
     fed.shutdown().await;
 }
 

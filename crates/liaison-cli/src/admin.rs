@@ -303,6 +303,23 @@ pub async fn export_audit(
 /// The largest bundle the CLI accepts from the node.
 const MAX_BUNDLE_BYTES: usize = 1 << 30;
 
+pub async fn accept_peer_log(node: &NodeArgs, peer: &str) -> Result<(), Failure> {
+    let mut admin = open(node).await?;
+    let request = pb::AcceptPeerLogRequest {
+        peer: peer.to_owned(),
+    };
+    let info = admin
+        .accept_peer_log(request)
+        .await
+        .map_err(refused)?
+        .into_inner();
+    println!(
+        "accepted the log of {} {} as it is now; its next checkpoint is the new starting point",
+        info.county, info.name
+    );
+    Ok(())
+}
+
 pub async fn peers(node: &NodeArgs, out: Output) -> Result<(), Failure> {
     let mut admin = open(node).await?;
     let peers = admin

@@ -55,10 +55,15 @@ pub struct Output {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the node: serve peers and the admin interface, deliver the outbox.
+    /// Run the node: serve peers and the admin interface, deliver the outbox. SIGTERM or SIGINT
+    /// stop it, letting work in progress finish for a few seconds; it then exits 0.
     Serve {
         #[command(flatten)]
         node: NodeArgs,
+        /// Log lines as human-readable text or as JSON objects, one per line (with the span of
+        /// the notice concerned). LIAISON_LOG sets the level filter, e.g. `info` or `debug`.
+        #[arg(long, env = "LIAISON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
     /// Sign a notice written in a JSON or TOML file and put it in the outbox (发函).
     Send {
@@ -186,6 +191,14 @@ enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// After a peer county announced that it restored its log from a backup: acknowledge the
+    /// alarms about it and take its next checkpoint as the new starting point.
+    AcceptPeerLog {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// The peer's county code.
+        peer: String,
+    },
     /// Audit bundles: export a period of the log, verify a bundle offline (审计).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -286,19 +299,33 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-fn init_logging(default: &str) {
+/// How `liaison serve` writes its log to standard error.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per event: timestamp, level, fields, target, and the spans it is in.
+    Json,
+}
+
+fn init_logging(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIAISON_LOG")
         .unwrap_or_else(|_| default.into());
-    let _ = tracing_subscriber::fmt()
+    // Colours only on a terminal: a log file or the journal gets plain text.
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Serve { node } => {
-            init_logging("info");
+        Command::Serve { node, log_format } => {
+            init_logging("info", log_format);
             serve(&node).await
         }
         Command::Send { node, file, out } => admin::send(&node, &file, None, out).await,
@@ -325,6 +352,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Retry { node, id, out } => admin::retry(&node, &id, out).await,
         Command::Cancel { node, id, out } => admin::cancel(&node, &id, out).await,
         Command::Peers { node, out } => admin::peers(&node, out).await,
+        Command::AcceptPeerLog { node, peer } => admin::accept_peer_log(&node, &peer).await,
         Command::Due { node, limit, out } => admin::due(&node, "owed", false, limit, out).await,
         Command::Awaited { node, limit, out } => {
             admin::due(&node, "awaited", false, limit, out).await
@@ -368,7 +396,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keys(cmd) => keys::keys(cmd),
         Command::Pki(cmd) => keys::pki(cmd),
         Command::Demo { dir } => {
-            init_logging("warn");
+            init_logging("warn", LogFormat::Text);
             demo::run(dir).await
         }
     }
@@ -390,7 +418,9 @@ async fn serve(node: &NodeArgs) -> Result<(), Failure> {
     let admin = bind(admin_addr).await?;
     node.run(exchange, admin, shutdown_signal())
         .await
-        .map_err(|e| Failure::new(EXIT_FAILURE, e.to_string()))
+        .map_err(|e| Failure::new(EXIT_FAILURE, e.to_string()))?;
+    tracing::info!("liaison serve exits (code 0)");
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -408,10 +438,15 @@ async fn shutdown_signal() {
     };
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
+    let signal = tokio::select! {
+        _ = ctrl_c => "SIGINT",
+        _ = term => "SIGTERM",
+    };
+    tracing::info!(
+        signal,
+        grace_secs = liaison_node::SHUTDOWN_GRACE.as_secs(),
+        "stop requested"
+    );
 }
 
 fn main() -> ExitCode {

@@ -684,6 +684,39 @@ impl pb::admin_server::Admin for AdminService {
         }))
     }
 
+    async fn accept_peer_log(
+        &self,
+        request: Request<pb::AcceptPeerLogRequest>,
+    ) -> Result<Response<pb::PeerInfo>, Status> {
+        operator_only(&request, "accept a peer's log")?;
+        let text = request.into_inner().peer;
+        let peer = CountyCode::parse(text.trim())
+            .map_err(|e| Status::invalid_argument(format!("peer: {e}")))?;
+        if self.state.config.directory.get(peer).is_none() {
+            return Err(Status::not_found(format!(
+                "peer: {peer} is not in this node's directory"
+            )));
+        }
+        let now = self.state.clock.now_ms();
+        let acknowledged = self
+            .state
+            .store
+            .accept_peer_log(peer, now)
+            .await
+            .map_err(storage)?;
+        tracing::warn!(peer = %peer, acknowledged, "operator accepted the peer's log as it is now; its next checkpoint is the new starting point");
+        let peers = self
+            .peers(Request::new(pb::PeersRequest {}))
+            .await?
+            .into_inner()
+            .peers;
+        let info = peers
+            .into_iter()
+            .find(|p| p.county == peer.as_str())
+            .unwrap_or_default();
+        Ok(Response::new(info))
+    }
+
     async fn peers(
         &self,
         _request: Request<pb::PeersRequest>,
@@ -711,7 +744,7 @@ impl pb::admin_server::Admin for AdminService {
                 last_error: self.state.peer_error(p.county).unwrap_or_default(),
                 alarms: alarms
                     .iter()
-                    .filter(|a| a.peer == p.county)
+                    .filter(|a| a.peer == p.county && a.acknowledged_at_ms.is_none())
                     .map(|a| {
                         format!(
                             "{} {}: {}",

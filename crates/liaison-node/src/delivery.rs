@@ -13,9 +13,10 @@ use liaison_proto::v1 as pb;
 use liaison_store::{OutboundRecord, OutboundStatus};
 use tokio::sync::{Notify, watch};
 use tonic::transport::{Channel, Endpoint};
-use tracing::{info, warn};
+use tracing::{info, info_span, warn};
 
 use crate::NodeState;
+use crate::metrics::Direction;
 
 /// Largest request the sender builds: several envelopes, well under the receiver's limit.
 const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
@@ -26,6 +27,11 @@ pub(crate) const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
 /// for window updates.
 pub(crate) const STREAM_WINDOW: u32 = 8 * 1024 * 1024;
 pub(crate) const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+
+/// How long a stopping node still waits for the answer to a delivery call it already sent, so
+/// that the receipts are recorded now rather than fetched again by redelivery after the restart.
+/// Short, so that a peer that hangs does not hold up a stop: what is abandoned stays pending.
+const IN_FLIGHT_DRAIN: Duration = Duration::from_secs(3);
 
 /// Wakes a peer's worker: new notices to send, or an operator asked for a retry now.
 #[derive(Debug, Default)]
@@ -94,6 +100,10 @@ pub(crate) async fn run_peer(
     let mut failures: u32 = 0;
     let mut wait_until: Option<tokio::time::Instant> = None;
     loop {
+        // Checked first: a change already seen (while draining a call) does not wake `changed()`.
+        if *shutdown.borrow() {
+            return;
+        }
         if let Some(deadline) = wait_until {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => wait_until = None,
@@ -151,15 +161,25 @@ pub(crate) async fn run_peer(
             wait_until = Some(tokio::time::Instant::now() + settings.max_backoff);
             continue;
         }
-        // The whole call is bounded, the connection and TLS handshake included, and gives way to
-        // shutdown: a peer that hangs must hold up neither the others nor a stop.
-        let call = tokio::time::timeout(
-            settings.timeout,
-            client.deliver(pb::DeliverRequest { envelopes }),
-        );
-        let outcome = tokio::select! {
-            outcome = call => outcome,
-            _ = shutdown.changed() => return,
+        // The whole call is bounded, the connection and TLS handshake included. On shutdown the
+        // answer is awaited a little longer only: a peer that hangs must hold up neither the
+        // others nor a stop.
+        let outcome = {
+            let call = tokio::time::timeout(
+                settings.timeout,
+                client.deliver(pb::DeliverRequest { envelopes }),
+            );
+            tokio::pin!(call);
+            tokio::select! {
+                outcome = &mut call => outcome,
+                _ = shutdown.changed() => match tokio::time::timeout(IN_FLIGHT_DRAIN, &mut call).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        info!(peer = %peer, notices = batch.len(), "stopping: abandoned a delivery call that got no answer; its notices stay pending");
+                        return;
+                    }
+                },
+            }
         };
         let attempts = match outcome {
             Err(_) => {
@@ -216,7 +236,10 @@ pub(crate) async fn run_peer(
         for ((record, _), attempt) in batch.iter().zip(attempts) {
             record_attempt(&state, record, attempt, next_attempt_at_ms);
         }
-        if let Some(note) = newest {
+        // A stopping node leaves the checkpoint to the next receipt's, which vouches for it.
+        if let Some(note) = newest
+            && !*shutdown.borrow()
+        {
             crate::witness::witness(&state, &peer_entry, &mut client, &note).await;
         }
         // One flush for the batch; a receipt lost in a crash is fetched again by redelivery.
@@ -286,9 +309,14 @@ fn record_attempt(
     next_attempt_at_ms: i64,
 ) {
     let id = record.id;
+    let peer = record.recipient;
+    let _span = info_span!("notice", notice_id = %id, peer = %peer).entered();
+    let metrics = &state.metrics;
     let result = match attempt {
         Attempt::Receipt(receipt) => {
             let r = receipt.receipt.clone();
+            metrics.attempt(peer, true);
+            metrics.receipt(peer, state.clock.now_ms() - record.issued_at_ms);
             let bytes = receipt.to_bytes();
             let leaf = receipt.leaf_hash(LeafKind::ReceivedReceipt);
             let result = state
@@ -309,15 +337,17 @@ fn record_attempt(
                     Ok(())
                 });
             match &r.outcome {
-                Outcome::Accepted => info!(notice_id = %id, peer = %record.recipient, "delivered"),
+                Outcome::Accepted => info!("delivered"),
                 Outcome::Rejected(rej) => {
-                    warn!(notice_id = %id, peer = %record.recipient, code = rej.code.name(), reason = %rej.reason, "rejected by peer")
+                    metrics.rejection(Direction::Received, rej.code);
+                    warn!(code = rej.code.name(), reason = %rej.reason, "rejected by peer");
                 }
             }
             result
         }
         Attempt::Failed(why) => {
-            info!(notice_id = %id, peer = %record.recipient, error = %why, "delivery failed; will retry");
+            metrics.attempt(peer, false);
+            info!(error = %why, "delivery failed; will retry");
             state.store.change_outbound(&id, None, |rec| {
                 // An operator may have cancelled it meanwhile; a failed attempt changes nothing then.
                 if rec.status.is_pending() {
@@ -331,7 +361,7 @@ fn record_attempt(
         }
     };
     if let Err(e) = result {
-        warn!(notice_id = %id, error = %e, "cannot record the delivery attempt");
+        warn!(error = %e, "cannot record the delivery attempt");
     }
 }
 

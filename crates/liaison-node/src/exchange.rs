@@ -11,8 +11,9 @@ use liaison_core::{RejectCode, Rejection, SignedReceipt};
 use liaison_proto::v1 as pb;
 use liaison_store::{InboundItem, InboundOutcome, InboundRecord, IssuedReceipt, LogHead};
 use tonic::{Request, Response, Status};
-use tracing::{info, warn};
+use tracing::{Span, field, info, info_span, warn};
 
+use crate::metrics::Direction;
 use crate::{NodeState, pki};
 
 /// Serves `Exchange` for one node.
@@ -65,8 +66,11 @@ impl ExchangeService {
     ) -> SignedReceipt {
         // Name the notice in the receipt when its header can at least be read.
         let header = Header::decode(&envelope.header).ok();
+        self.state
+            .metrics
+            .rejection(Direction::Sent, rejection.code);
+        // The notice's span (see `notice_span`) names it.
         warn!(
-            notice_id = header.as_ref().map(|h| h.id.to_string()),
             sender = header.as_ref().map(|h| h.sender.to_string()),
             code = rejection.code.name(),
             reason = %rejection.reason,
@@ -172,7 +176,7 @@ impl ExchangeService {
             {
                 Ok(due) => (due, None),
                 Err(e) => {
-                    warn!(notice_id = %h.id, error = %e, "cannot compute the reply deadline");
+                    warn!(error = %e, "cannot compute the reply deadline");
                     (None, Some(e.to_string()))
                 }
             };
@@ -200,6 +204,15 @@ impl ExchangeService {
     }
 }
 
+/// The span of one envelope's handling, carrying its notice id when the header can be read.
+fn notice_span(envelope: &pb::Envelope) -> Span {
+    let span = info_span!("notice", notice_id = field::Empty);
+    if let Ok(header) = Header::decode(&envelope.header) {
+        span.record("notice_id", field::display(header.id));
+    }
+    span
+}
+
 #[tonic::async_trait]
 impl pb::exchange_server::Exchange for ExchangeService {
     async fn deliver(
@@ -217,11 +230,13 @@ impl pb::exchange_server::Exchange for ExchangeService {
         let mut items = Vec::new();
         let mut decisions = Vec::with_capacity(envelopes.len());
         for envelope in envelopes {
-            decisions.push(self.decide(envelope, &tls_is, now_ms, &mut items)?);
+            let span = notice_span(&envelope);
+            let decision = span.in_scope(|| self.decide(envelope, &tls_is, now_ms, &mut items))?;
+            decisions.push((span, decision));
         }
         let redelivered = decisions
             .iter()
-            .any(|d| matches!(d, Decision::AlreadyStored(_)));
+            .any(|(_, d)| matches!(d, Decision::AlreadyStored(_)));
         if items.is_empty() && redelivered {
             // What was found may have been stored by a concurrent call and not be on disk yet.
             self.state
@@ -243,14 +258,16 @@ impl pb::exchange_server::Exchange for ExchangeService {
             self.state.wake(sender, true);
         }
         let mut receipts = Vec::with_capacity(decisions.len());
-        for decision in decisions {
+        for (span, decision) in decisions {
+            let _entered = span.enter();
             let receipt = match decision {
                 Decision::Refused(receipt) => receipt.to_wire(),
                 Decision::AlreadyStored(receipt) => receipt,
                 Decision::Accept { index } => match &outcomes[index] {
                     InboundOutcome::Stored { receipt } => {
                         let r = &items[index].record;
-                        info!(notice_id = %r.id, sender = %r.sender, kind = r.kind.name(), "accepted a notice");
+                        self.state.metrics.accepted(r.sender);
+                        info!(sender = %r.sender, kind = r.kind.name(), "accepted a notice");
                         SignedReceipt::from_bytes(receipt)
                             .map_err(|e| {
                                 Status::internal(format!("issued receipt unreadable: {e}"))

@@ -3,7 +3,9 @@
 //!
 //! [`Node::start`] checks everything it needs (keys, certificates, store) before it serves;
 //! [`Node::run`] serves on listeners the caller bound, until the `shutdown` future completes, so
-//! that tests and the demo can start nodes on port 0 and stop them.
+//! that tests and the demo can start nodes on port 0 and stop them. Besides the `Admin` service, the
+//! admin listener serves gRPC health (`grpc.health.v1.Health`), gRPC reflection and Prometheus
+//! metrics (`GET /metrics`, HTTP/1.1 or HTTP/2), none of which needs a token.
 
 mod admin;
 mod audit;
@@ -12,6 +14,7 @@ pub mod config;
 mod delivery;
 mod exchange;
 pub mod federation;
+mod metrics;
 pub mod pki;
 mod report;
 mod tracker;
@@ -32,9 +35,10 @@ use liaison_store::OutboundRecord;
 use liaison_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tracing::{info, warn};
+use tracing::{info, info_span, warn};
 
 pub use admin::{DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT};
 use clock::Clock;
@@ -61,6 +65,8 @@ pub enum NodeError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot set up gRPC reflection: {0}")]
+    Reflection(String),
     #[error("{service} service failed: {source}")]
     Serve {
         service: &'static str,
@@ -78,6 +84,7 @@ pub(crate) struct NodeState {
     pub(crate) clock: Arc<dyn Clock>,
     signals: HashMap<CountyCode, Arc<PeerSignal>>,
     peer_errors: Mutex<HashMap<CountyCode, String>>,
+    pub(crate) metrics: metrics::Metrics,
 }
 
 /// Why a notice could not be put in the outbox.
@@ -134,7 +141,8 @@ impl NodeState {
                 notice.leaf_hash(LeafKind::SentNotice),
             )
             .await?;
-        info!(notice_id = %id, peer = %recipient, kind = kind.name(), "queued a notice");
+        info_span!("notice", notice_id = %id)
+            .in_scope(|| info!(peer = %recipient, kind = kind.name(), "queued a notice"));
         self.wake(recipient, false);
         Ok(record)
     }
@@ -235,6 +243,8 @@ impl Node {
             .peers()
             .map(|p| (p.county, Arc::new(PeerSignal::default())))
             .collect();
+        let metrics =
+            metrics::Metrics::new(config.directory.peers().map(|p| p.county), &tls.cert_pem);
         let state = NodeState {
             config,
             key,
@@ -243,6 +253,7 @@ impl Node {
             clock,
             signals,
             peer_errors: Mutex::new(HashMap::new()),
+            metrics,
         };
         Ok(Self {
             state: Arc::new(state),
@@ -266,8 +277,11 @@ impl Node {
         &self.auditor_token
     }
 
-    /// Serves the exchange service on `exchange` and the admin service on `admin`, and delivers
-    /// the outbox, until `shutdown` completes. In-flight calls finish before it returns.
+    /// Serves the exchange service on `exchange` and the admin listener (the `Admin` service,
+    /// gRPC health and reflection, and `GET /metrics`) on `admin`, and delivers the outbox, until
+    /// `shutdown` completes. Then it stops taking new work and lets work in progress finish for at
+    /// most [`SHUTDOWN_GRACE`]: calls being served, and delivery calls already sent (whose receipts
+    /// it records).
     pub async fn run(
         self,
         exchange: TcpListener,
@@ -292,15 +306,15 @@ impl Node {
             })
             .max_decoding_message_size(delivery::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(delivery::MAX_MESSAGE_BYTES);
-        let admin_service = pb::admin_server::AdminServer::with_interceptor(
-            admin::AdminService {
-                state: state.clone(),
-            },
-            admin::TokenCheck {
-                operator: Arc::new(self.admin_token),
-                auditor: Arc::new(self.auditor_token),
-            },
-        );
+        let admin_routes = admin_routes(&state, self.admin_token, self.auditor_token)?;
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_service_status(
+                pb::admin_server::SERVICE_NAME,
+                tonic_health::ServingStatus::Serving,
+            )
+            .await;
+        let admin_routes = admin_routes.add_service(health_service);
         info!(
             county = %state.config.county,
             exchange = ?exchange.local_addr().ok(),
@@ -324,8 +338,10 @@ impl Node {
                     let _ = stop_exchange.changed().await;
                 },
             );
+        // HTTP/1.1 too, for `GET /metrics` from any scraper; gRPC still needs HTTP/2.
         let admin_server = Server::builder()
-            .add_service(admin_service)
+            .accept_http1(true)
+            .add_routes(admin_routes)
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(admin).with_nodelay(Some(true)),
                 async move {
@@ -343,13 +359,29 @@ impl Node {
                 .collect(),
         );
         shutdown.await;
-        info!(county = %state.config.county, "shutting down");
+        let stopping = tokio::time::Instant::now();
+        let grace_ends = stopping + SHUTDOWN_GRACE;
+        info!(
+            county = %state.config.county,
+            grace_secs = SHUTDOWN_GRACE.as_secs(),
+            "shutting down: no new work; letting work in progress finish"
+        );
+        for service in ["", pb::admin_server::SERVICE_NAME] {
+            health
+                .set_service_status(service, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
         let _ = stop_tx.send(true);
-        for worker in workers {
-            let _ = worker.await;
+        for mut worker in workers {
+            if tokio::time::timeout_at(grace_ends, &mut worker)
+                .await
+                .is_err()
+            {
+                warn!("a worker was still busy after the grace period; stopping it");
+                worker.abort();
+            }
         }
         let mut result = Ok(());
-        let grace_ends = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         for (service, mut task) in [("exchange", exchange_task), ("admin", admin_task)] {
             // Calls in progress may finish; a connection that sends nothing is not waited for.
             let finished = tokio::time::timeout_at(grace_ends, &mut task).await;
@@ -370,8 +402,57 @@ impl Node {
         if let Err(e) = state.store_flush().await {
             warn!(error = %e, "final flush failed");
         }
+        match &result {
+            Ok(()) => info!(
+                county = %state.config.county,
+                took_ms = stopping.elapsed().as_millis() as u64,
+                "stopped; everything acknowledged is on disk"
+            ),
+            Err(e) => warn!(county = %state.config.county, error = %e, "stopped with an error"),
+        }
         result
     }
+}
+
+/// What the admin listener serves besides gRPC health: the `Admin` service behind the token check,
+/// gRPC reflection (v1 and v1alpha) of the liaison and health protocols, and `GET /metrics`.
+fn admin_routes(
+    state: &Arc<NodeState>,
+    admin_token: String,
+    auditor_token: String,
+) -> Result<Routes, NodeError> {
+    let admin_service = pb::admin_server::AdminServer::with_interceptor(
+        admin::AdminService {
+            state: state.clone(),
+        },
+        admin::TokenCheck {
+            operator: Arc::new(admin_token),
+            auditor: Arc::new(auditor_token),
+        },
+    );
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(liaison_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(pb::admin_server::SERVICE_NAME)
+            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.reflection.v1.ServerReflection")
+            .with_service_name("grpc.reflection.v1alpha.ServerReflection")
+    };
+    let reflection_error =
+        |e: tonic_reflection::server::Error| NodeError::Reflection(e.to_string());
+    let reflection_v1 = reflection().build_v1().map_err(reflection_error)?;
+    let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_error)?;
+    let metrics_state = state.clone();
+    let router = Routes::new(admin_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .into_axum_router()
+        .route(
+            "/metrics",
+            axum::routing::get(move || metrics::serve(metrics_state.clone())),
+        );
+    Ok(Routes::from(router))
 }
 
 /// Aborts tasks when dropped.

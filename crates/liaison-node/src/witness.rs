@@ -74,6 +74,7 @@ async fn alarm(state: &NodeState, peer: &Peer, kind: &str, detail: String) {
         at_ms: state.clock.now_ms(),
         kind: kind.into(),
         detail,
+        acknowledged_at_ms: None,
     };
     if let Err(e) = state.store.raise_alarm(&alarm).await {
         error!(peer = %peer.county, error = %e, "cannot record the alarm");

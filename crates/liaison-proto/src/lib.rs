@@ -6,3 +6,8 @@
 pub mod v1 {
     tonic::include_proto!("liaison.v1");
 }
+
+/// The encoded `google.protobuf.FileDescriptorSet` of every file in `proto/liaison/v1` (and what
+/// they import), for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/liaison_descriptor.bin"));

@@ -113,6 +113,9 @@ pub struct Alarm {
     /// "rollback", "fork" or "bad_checkpoint".
     pub kind: String,
     pub detail: String,
+    /// When an operator acknowledged it (e.g. after the peer announced a restore from backup).
+    #[serde(default)]
+    pub acknowledged_at_ms: Option<i64>,
 }
 
 /// A listing's filters; `None` means any.
@@ -376,8 +379,16 @@ impl Store {
     }
 
     /// Writes everything to disk.
+    ///
+    /// sled 0.34's `flush_async` runs on sled's own small thread pool, and enough concurrent calls
+    /// fill that pool so that the write they all wait for never runs (spacejam/sled#1308). The
+    /// synchronous flush on tokio's blocking pool has no such limit; concurrent callers share the
+    /// disk write.
     pub async fn flush(&self) -> Result<()> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StoreError::Refused(format!("flush task failed: {e}")))??;
         Ok(())
     }
 
@@ -504,6 +515,17 @@ impl Store {
     pub fn backlog(&self, peer: CountyCode) -> Result<u64> {
         let mut n = 0;
         for item in self.tree.scan_prefix(key(b'Q', &[peer.as_bytes()])) {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// How many outbound notices have `status`, counted from the status index (for metrics: it
+    /// reads one key per such notice, no record).
+    pub fn count_outbound(&self, status: OutboundStatus) -> Result<u64> {
+        let mut n = 0;
+        for item in self.tree.scan_prefix(key(b'S', &[&[status.tag()]])).keys() {
             item?;
             n += 1;
         }
@@ -771,6 +793,24 @@ impl Store {
         let k = key(b'A', &[&alarm.at_ms.to_be_bytes(), &seq.to_be_bytes()]);
         self.tree.insert(k, encode(alarm))?;
         self.flush().await
+    }
+
+    /// Acknowledges every alarm about `peer` and forgets its held checkpoint, so that its next
+    /// checkpoint is taken as the new starting point. Returns how many alarms were acknowledged.
+    pub async fn accept_peer_log(&self, peer: CountyCode, at_ms: i64) -> Result<usize> {
+        let mut acknowledged = 0;
+        for item in self.tree.scan_prefix([b'A']) {
+            let (k, v) = item?;
+            let mut alarm: Alarm = decode(&k, &v)?;
+            if alarm.peer == peer && alarm.acknowledged_at_ms.is_none() {
+                alarm.acknowledged_at_ms = Some(at_ms);
+                self.tree.insert(k, encode(&alarm))?;
+                acknowledged += 1;
+            }
+        }
+        self.tree.remove(key(b'W', &[peer.as_bytes()]))?;
+        self.flush().await?;
+        Ok(acknowledged)
     }
 
     /// Every alarm, oldest first.

@@ -412,3 +412,29 @@ async fn a_receipt_received_twice_is_logged_once() {
     }
     assert_eq!(store.log_head().unwrap().size, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_durable_writes_all_complete() {
+    // Many flushes at once once filled sled's own flush pool and hung every writer.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..64u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .enqueue(&outbound(n, "610603"), b"e", [n as u8; 32])
+                .await
+        }));
+    }
+    let all = async {
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), all)
+        .await
+        .expect("every durable write returns");
+    assert_eq!(store.backlog(county("610603")).unwrap(), 64);
+    assert_eq!(store.log_head().unwrap().size, 64);
+}
