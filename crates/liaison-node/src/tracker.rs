@@ -131,21 +131,18 @@ async fn remind(
     {
         Ok(reminder) => {
             info!(notice_id = %record.id, reminder = %reminder.id, peer = %record.recipient, "sent a reminder (催办)");
-            let now = state.clock.now_ms();
-            state.store.change_outbound(&record.id, None, |r| {
-                r.reminded_at_ms = Some(now);
-                Ok(())
-            })?;
         }
         Err(crate::SendError::Storage(e)) => return Err(e),
         Err(e) => {
-            // Usually the agreement does not allow reminders; say so once and do not try again.
+            // Usually the agreement does not allow reminders: say so once, and do not try again.
             warn!(notice_id = %record.id, peer = %record.recipient, error = %e, kind = NoticeKind::Reminder.name(), "cannot send a reminder");
-            state.store.change_outbound(&record.id, None, |r| {
-                r.reminded_at_ms = Some(i64::MIN);
-                Ok(())
-            })?;
         }
     }
+    // The time of the attempt, sent or not: one reminder (or one warning) per overdue notice.
+    let now = state.clock.now_ms();
+    state.store.change_outbound(&record.id, None, |r| {
+        r.reminded_at_ms = Some(now);
+        Ok(())
+    })?;
     Ok(())
 }

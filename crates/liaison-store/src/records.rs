@@ -86,7 +86,7 @@ pub struct OutboundRecord {
     /// The deadline state last logged by the tracker.
     #[serde(default)]
     pub flagged: Option<DeadlineState>,
-    /// When this node sent a reminder (催办) about the overdue reply.
+    /// When this node sent (or tried to send) a reminder (催办) about the overdue reply.
     #[serde(default)]
     pub reminded_at_ms: Option<i64>,
 }
