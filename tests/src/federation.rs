@@ -479,6 +479,18 @@ impl TestNode {
     }
 }
 
+/// `config` with web-console accounts appended: each (name, role, password), the password hashed
+/// with argon2 as `liaison console hash-password` does.
+pub fn with_console_accounts(mut config: String, accounts: &[(&str, &str, &str)]) -> String {
+    for (name, role, password) in accounts {
+        let hash = liaison_node::console::hash_password(password).expect("a password hash");
+        config.push_str(&format!(
+            "\n[[console.accounts]]\nname = \"{name}\"\nrole = \"{role}\"\npassword_hash = \"{hash}\"\n"
+        ));
+    }
+    config
+}
+
 /// The snake-case names of every kind but `kind`.
 pub fn kinds_except(kind: NoticeKind) -> Vec<String> {
     NoticeKind::ALL

@@ -10,6 +10,7 @@
 //! shared manual clock ([`FederationBuilder::manual_clock`]) set to fixed instants ([`cst`]).
 
 pub mod binary;
+pub mod browser;
 pub mod cst;
 pub mod drafts;
 pub mod federation;

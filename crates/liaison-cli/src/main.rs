@@ -205,6 +205,9 @@ enum Command {
     /// Make the files of a whole federation: CA, keys, certificates and node.toml for each county.
     #[command(subcommand)]
     Federation(FederationCommand),
+    /// The web console on the admin listener (/console/): accounts and passwords.
+    #[command(subcommand)]
+    Console(ConsoleCommand),
     /// Signing keys (Ed25519).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -218,6 +221,13 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum ConsoleCommand {
+    /// Read a password from standard input (its first line) and print its argon2 hash, for
+    /// `password_hash` in a `[[console.accounts]]` entry of node.toml.
+    HashPassword,
 }
 
 #[derive(Subcommand)]
@@ -393,6 +403,23 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             base_port,
             agreement_effective,
         }) => federation::init(&dir, counties, host, base_port, &agreement_effective),
+        Command::Console(ConsoleCommand::HashPassword) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| Failure::new(EXIT_BAD_INPUT, format!("cannot read stdin: {e}")))?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                return Err(Failure::new(
+                    EXIT_BAD_INPUT,
+                    "no password on standard input".to_owned(),
+                ));
+            }
+            let hash = liaison_node::console::hash_password(password)
+                .map_err(|e| Failure::new(EXIT_FAILURE, e))?;
+            println!("{hash}");
+            Ok(())
+        }
         Command::Keys(cmd) => keys::keys(cmd),
         Command::Pki(cmd) => keys::pki(cmd),
         Command::Demo { dir } => {

@@ -108,7 +108,7 @@ impl AdminService {
             .unwrap_or_default()
     }
 
-    fn outbound_info(&self, r: &OutboundRecord) -> Result<pb::NoticeInfo, Status> {
+    pub(crate) fn outbound_info(&self, r: &OutboundRecord) -> Result<pb::NoticeInfo, Status> {
         Ok(pb::NoticeInfo {
             notice_id: r.id.to_string(),
             direction: "outbound".into(),
@@ -172,7 +172,7 @@ impl AdminService {
         )
     }
 
-    fn inbound_info(&self, r: &InboundRecord) -> Result<pb::NoticeInfo, Status> {
+    pub(crate) fn inbound_info(&self, r: &InboundRecord) -> Result<pb::NoticeInfo, Status> {
         Ok(pb::NoticeInfo {
             notice_id: r.id.to_string(),
             direction: "inbound".into(),

@@ -50,6 +50,22 @@ pub struct Config {
     pub delivery: DeliverySettings,
     pub deadlines: DeadlineSettings,
     pub directory: Directory,
+    pub console: ConsoleSettings,
+}
+
+/// Who may sign in to the web console on the admin listener.
+#[derive(Debug, Clone, Default)]
+pub struct ConsoleSettings {
+    pub accounts: Vec<ConsoleAccount>,
+}
+
+/// One console account: an operator or an auditor, with an argon2 password hash (PHC string,
+/// made by `liaison console hash-password`).
+#[derive(Debug, Clone)]
+pub struct ConsoleAccount {
+    pub name: String,
+    pub role: crate::Role,
+    pub password_hash: String,
 }
 
 /// How the node tracks reply deadlines.
@@ -141,6 +157,23 @@ struct RawConfig {
     deadlines: RawDeadlines,
     #[serde(default)]
     peers: Vec<RawPeer>,
+    #[serde(default)]
+    console: RawConsole,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConsole {
+    #[serde(default)]
+    accounts: Vec<RawAccount>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    name: String,
+    role: String,
+    password_hash: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -418,6 +451,7 @@ impl Config {
                 peers.push(peer);
             }
         }
+        let console = check_console(&mut c, &raw.console);
         match (county, exchange_addr, admin_addr) {
             (Some(county), Some(exchange_addr), Some(admin_addr)) if c.problems.is_empty() => {
                 Ok(Self {
@@ -434,6 +468,7 @@ impl Config {
                     delivery,
                     deadlines,
                     directory: Directory::new(peers),
+                    console,
                 })
             }
             _ => Err(c.problems),
@@ -449,6 +484,48 @@ impl Config {
     pub fn auditor_token_path(&self) -> PathBuf {
         self.data_dir.join("auditor.token")
     }
+}
+
+fn check_console(c: &mut Checker, raw: &RawConsole) -> ConsoleSettings {
+    let mut accounts = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, a) in raw.accounts.iter().enumerate() {
+        let at = format!("console.accounts[{i}]");
+        let name = a.name.trim();
+        if name.is_empty() || name.chars().any(char::is_control) {
+            c.problem(
+                format!("{at}.name"),
+                "must not be empty or hold control characters",
+            );
+        } else if !seen.insert(name.to_owned()) {
+            c.problem(format!("{at}.name"), format!("{name:?} is listed twice"));
+        }
+        let role = match a.role.as_str() {
+            "operator" => Some(crate::Role::Operator),
+            "auditor" => Some(crate::Role::Auditor),
+            other => {
+                c.problem(
+                    format!("{at}.role"),
+                    format!("{other:?} is not \"operator\" or \"auditor\""),
+                );
+                None
+            }
+        };
+        let hash_ok = c
+            .check(
+                format!("{at}.password_hash"),
+                crate::console::check_password_hash(&a.password_hash),
+            )
+            .is_some();
+        if let (Some(role), true) = (role, hash_ok) {
+            accounts.push(ConsoleAccount {
+                name: name.to_owned(),
+                role,
+                password_hash: a.password_hash.clone(),
+            });
+        }
+    }
+    ConsoleSettings { accounts }
 }
 
 fn check_deadlines(
@@ -665,6 +742,40 @@ agreement = {{ effective = "2026-01-01", allowed_kinds = ["case_notice", "reply_
         let agreement = peer.agreement.as_ref().unwrap();
         assert!(agreement.allowed_kinds.contains(&NoticeKind::CaseNotice));
         assert!(!agreement.allowed_kinds.contains(&NoticeKind::Bulletin));
+    }
+
+    #[test]
+    fn console_accounts_are_checked_with_every_problem_named() {
+        let hash = crate::console::hash_password("pass").unwrap();
+        let text = minimal(&format!(
+            r#"
+[[console.accounts]]
+name = "wang"
+role = "operator"
+password_hash = "{hash}"
+[[console.accounts]]
+name = "wang"
+role = "admin"
+password_hash = "plain-text"
+"#
+        ));
+        let problems = Config::parse(&text, Path::new("/etc/liaison")).unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "console.accounts[1].name",
+                "console.accounts[1].role",
+                "console.accounts[1].password_hash"
+            ],
+            "{problems:?}"
+        );
+        let good = minimal(&format!(
+            "[[console.accounts]]\nname = \"li\"\nrole = \"auditor\"\npassword_hash = \"{hash}\"\n"
+        ));
+        let config = Config::parse(&good, Path::new("/etc/liaison")).unwrap();
+        assert_eq!(config.console.accounts.len(), 1);
+        assert_eq!(config.console.accounts[0].role, crate::Role::Auditor);
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! [`Node::run`] serves on listeners the caller bound, until the `shutdown` future completes, so
 //! that tests and the demo can start nodes on port 0 and stop them. Besides the `Admin` service, the
 //! admin listener serves gRPC health (`grpc.health.v1.Health`), gRPC reflection and Prometheus
-//! metrics (`GET /metrics`, HTTP/1.1 or HTTP/2), none of which needs a token.
+//! metrics (`GET /metrics`, HTTP/1.1 or HTTP/2), none of which needs a token, and the web console
+//! (`/console/`, see [`console`]), which needs a sign-in.
 
 mod admin;
 mod audit;
 pub mod clock;
 pub mod config;
+pub mod console;
 mod delivery;
 mod exchange;
 pub mod federation;
@@ -40,7 +42,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tracing::{info, info_span, warn};
 
-pub use admin::{DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT};
+pub use admin::{DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, Role};
 use clock::Clock;
 use config::Config;
 use delivery::PeerSignal;
@@ -85,6 +87,7 @@ pub(crate) struct NodeState {
     signals: HashMap<CountyCode, Arc<PeerSignal>>,
     peer_errors: Mutex<HashMap<CountyCode, String>>,
     pub(crate) metrics: metrics::Metrics,
+    pub(crate) console: console::Sessions,
 }
 
 /// Why a notice could not be put in the outbox.
@@ -254,6 +257,7 @@ impl Node {
             signals,
             peer_errors: Mutex::new(HashMap::new()),
             metrics,
+            console: console::Sessions::default(),
         };
         Ok(Self {
             state: Arc::new(state),
@@ -451,7 +455,8 @@ fn admin_routes(
         .route(
             "/metrics",
             axum::routing::get(move || metrics::serve(metrics_state.clone())),
-        );
+        )
+        .merge(console::router(state.clone()));
     Ok(Routes::from(router))
 }
 

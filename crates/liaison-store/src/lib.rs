@@ -126,6 +126,23 @@ pub struct ListFilter {
     pub limit: usize,
 }
 
+/// Which ids a page of a listing may hold: below `before` (the cursor of the previous page) and
+/// not below `from` (e.g. the first id of a day). Ids begin with their issue time, so a date
+/// range is an id range.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdRange {
+    pub before: Option<NoticeId>,
+    pub from: Option<NoticeId>,
+}
+
+/// One page of a listing, newest first; `next` is the cursor of the following page, if the scan
+/// stopped before the end of the index.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<NoticeId>,
+}
+
 /// The node's store.
 #[derive(Clone)]
 pub struct Store {
@@ -908,4 +925,118 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// Index keys under `prefix` whose ids lie in `ids`, newest first.
+    fn index_range(
+        &self,
+        prefix: &[u8],
+        ids: IdRange,
+    ) -> impl DoubleEndedIterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + '_ {
+        let bound = |id: &NoticeId| {
+            let mut k = prefix.to_vec();
+            k.extend_from_slice(id.as_bytes());
+            k
+        };
+        let low = ids.from.as_ref().map_or_else(|| prefix.to_vec(), bound);
+        let high = match &ids.before {
+            Some(id) => std::ops::Bound::Excluded(bound(id)),
+            None => {
+                // Every key under `prefix` sorts below `prefix` followed by 0xff bytes.
+                let mut k = prefix.to_vec();
+                k.extend_from_slice(&[0xff; 17]);
+                std::ops::Bound::Excluded(k)
+            }
+        };
+        self.tree
+            .range::<Vec<u8>, _>((std::ops::Bound::Included(low), high))
+            .rev()
+    }
+
+    /// A page of outbound notices, newest first, from the index `filter` selects, with ids in
+    /// `ids`, keeping those `keep` accepts. It scans at most `max_scan` index entries, so a page
+    /// stays fast however many notices are stored; `next` continues where it stopped.
+    pub fn page_outbound(
+        &self,
+        filter: &ListFilter,
+        ids: IdRange,
+        max_scan: usize,
+        keep: impl Fn(&OutboundRecord) -> bool,
+    ) -> Result<Page<OutboundRecord>> {
+        let prefix = match (filter.peer, filter.status) {
+            (Some(peer), _) => key(b'P', &[peer.as_bytes()]),
+            (None, Some(status)) => key(b'S', &[&[status.tag()]]),
+            (None, None) => vec![b'O'],
+        };
+        let mut items = Vec::new();
+        let mut scanned = 0;
+        for item in self.index_range(&prefix, ids) {
+            let (k, _) = item?;
+            let Some(id) = id_from_suffix(&k) else {
+                continue;
+            };
+            if items.len() >= filter.limit || scanned >= max_scan {
+                return Ok(Page {
+                    items,
+                    next: Some(cursor_including(id)),
+                });
+            }
+            scanned += 1;
+            let Some(record) = self.outbound(&id)? else {
+                continue;
+            };
+            if filter.status.is_none_or(|s| s == record.status) && keep(&record) {
+                items.push(record);
+            }
+        }
+        Ok(Page { items, next: None })
+    }
+
+    /// A page of inbound notices, newest first; as [`Store::page_outbound`].
+    pub fn page_inbound(
+        &self,
+        peer: Option<CountyCode>,
+        limit: usize,
+        ids: IdRange,
+        max_scan: usize,
+        keep: impl Fn(&InboundRecord) -> bool,
+    ) -> Result<Page<InboundRecord>> {
+        let prefix = match peer {
+            Some(peer) => key(b'p', &[peer.as_bytes()]),
+            None => vec![b'I'],
+        };
+        let mut items = Vec::new();
+        let mut scanned = 0;
+        for item in self.index_range(&prefix, ids) {
+            let (k, _) = item?;
+            let Some(id) = id_from_suffix(&k) else {
+                continue;
+            };
+            if items.len() >= limit || scanned >= max_scan {
+                return Ok(Page {
+                    items,
+                    next: Some(cursor_including(id)),
+                });
+            }
+            scanned += 1;
+            if let Some(record) = self.inbound(&id)?
+                && keep(&record)
+            {
+                items.push(record);
+            }
+        }
+        Ok(Page { items, next: None })
+    }
+}
+
+/// The cursor of a page that starts with `id` (not yet shown): `before` is exclusive, so one more.
+fn cursor_including(id: NoticeId) -> NoticeId {
+    let mut bytes = *id.as_bytes();
+    for b in bytes.iter_mut().rev() {
+        let (v, carry) = b.overflowing_add(1);
+        *b = v;
+        if !carry {
+            break;
+        }
+    }
+    NoticeId::from_bytes(bytes)
 }

@@ -1,0 +1,135 @@
+//! Tiny helpers for building HTML by hand: escaping, URL encoding, and the page frame.
+
+use std::fmt::Write as _;
+
+use liaison_core::NoticeKind;
+use liaison_core::clock::format_cst;
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub(crate) fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a query-string value.
+pub(crate) fn url(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+/// A time in China Standard Time, or "-".
+pub(crate) fn time(ms: i64) -> String {
+    if ms == 0 { "-".into() } else { format_cst(ms) }
+}
+
+/// A deadline as the law states it: 24:00 of its last day, not 00:00 of the next.
+pub(crate) fn due_time(ms: i64) -> String {
+    if ms == 0 {
+        return "-".into();
+    }
+    let last_day = liaison_core::clock::cst_date(ms)
+        .filter(|d| liaison_core::clock::cst_midnight_ms(*d) == ms)
+        .and_then(|d| d.previous_day());
+    match last_day {
+        Some(day) => format!("{day} 24:00 CST"),
+        None => format_cst(ms),
+    }
+}
+
+/// "个案信息通报 case_notice", or the raw text.
+pub(crate) fn kind_label(kind: &str) -> String {
+    match kind.parse::<NoticeKind>() {
+        Ok(k) => format!("{} {}", k.chinese(), k.name()),
+        Err(_) => kind.to_owned(),
+    }
+}
+
+pub(crate) fn status_label(status: &str) -> String {
+    let chinese = match status {
+        "queued" => "排队待发",
+        "in_flight" => "发送中",
+        "delivered" => "已送达",
+        "rejected" => "被拒收",
+        "cancelled" => "已撤销",
+        "received" => "已收到",
+        _ => "",
+    };
+    format!("{chinese} {status}").trim().to_owned()
+}
+
+pub(crate) fn state_label(state: &str) -> String {
+    let chinese = match state {
+        "open" => "未到期",
+        "due_soon" => "即将到期",
+        "overdue" => "已超期",
+        "answered_on_time" => "按期复函",
+        "answered_late" => "超期复函",
+        "no_reply_required" => "无需复函",
+        "unknown" => "期限未知",
+        _ => "",
+    };
+    format!("{chinese} {state}").trim().to_owned()
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:0;background:#f6f6f4;color:#222}\
+header{background:#8b1a1a;color:#fff;padding:.5em 1em;display:flex;gap:1.2em;align-items:center;flex-wrap:wrap}\
+header a{color:#fff;text-decoration:none;font-weight:bold}header form{margin-left:auto}\
+main{padding:1em}table{border-collapse:collapse;background:#fff;width:100%}\
+th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top;font-size:.92em}\
+th{background:#eee}.overdue{background:#fde2e2}.due_soon{background:#fff4cc}\
+.msg{padding:.6em;border:1px solid #2a7;background:#e6f7ee;margin:.5em 0}\
+.err{padding:.6em;border:1px solid #c33;background:#fde2e2;margin:.5em 0;white-space:pre-wrap}\
+form.filters{display:flex;flex-wrap:wrap;gap:.6em;align-items:end;margin-bottom:1em}\
+form.filters label{display:flex;flex-direction:column;font-size:.85em}\
+textarea{width:100%;min-height:24em;font-family:monospace}pre{background:#fff;border:1px solid #ccc;padding:.6em;overflow:auto}\
+dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;background:#fff;padding:.6em;border:1px solid #ccc}dt{font-weight:bold}";
+
+/// A whole page: `nav` is the signed-in header (empty on the sign-in page).
+pub(crate) fn page(title: &str, nav: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\"><title>{} · liaison</title>\
+         <style>{STYLE}</style></head><body>{nav}<main><h1>{}</h1>{body}</main></body></html>",
+        esc(title),
+        esc(title)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_every_character_that_could_open_markup() {
+        assert_eq!(
+            esc("<script>alert('x') & \"y\"</script>"),
+            "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
+        );
+        assert_eq!(esc("刘红梅"), "刘红梅");
+    }
+
+    #[test]
+    fn url_encodes_all_but_unreserved_characters() {
+        assert_eq!(url("a b&c=宝"), "a%20b%26c%3D%E5%AE%9D");
+    }
+}
