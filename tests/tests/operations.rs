@@ -763,3 +763,50 @@ agreement = {{ effective = "2026-01-01", allowed_kinds = ["all"], contact_person
         std::net::TcpListener::bind(addr).unwrap_or_else(|e| panic!("{addr} is not free: {e}"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_show_last_success_and_the_certificate_and_key_expiry_dates() {
+    let fed = Federation::start(&liaison_tests::THREE_COUNTIES).await;
+    let mut baota = fed.operator(BAOTA).await;
+    let mut ansai = fed.operator(ANSAI).await;
+    let sent = baota.send(&drafts::draft("case_notice", Some(ANSAI))).await;
+    baota.wait_for_status(&sent.notice_id, "delivered").await;
+
+    let at_baota = baota
+        .client()
+        .peers(pb::PeersRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .peers;
+    let ansai_seen = at_baota.iter().find(|p| p.county == ANSAI).unwrap();
+    assert!(ansai_seen.last_success_at_ms > 0, "{ansai_seen:?}");
+    assert_eq!(
+        ansai_seen.key_expires_at_ms, 0,
+        "the federation's keys have no end date"
+    );
+
+    let at_ansai = ansai
+        .client()
+        .peers(pb::PeersRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .peers;
+    let baota_seen = at_ansai.iter().find(|p| p.county == BAOTA).unwrap();
+    // Certificates are made for two years from the moment the federation is made, so the expiry
+    // is well after this bound whenever the test runs.
+    assert!(
+        baota_seen.certificate_expires_at_ms > cst_ms(2028, 1, 1, 0, 0),
+        "宝塔区's two-year certificate, seen on its delivery: {baota_seen:?}"
+    );
+    let yanchang = at_ansai
+        .iter()
+        .find(|p| p.county == liaison_tests::YANCHANG)
+        .unwrap();
+    assert_eq!(
+        yanchang.certificate_expires_at_ms, 0,
+        "not seen yet: 延长县 has not delivered"
+    );
+    fed.shutdown().await;
+}

@@ -636,6 +636,9 @@ pub fn peers(peers: &[pb::PeerInfo], out: Output) {
                     "agreement_effective": some_str(&p.agreement_effective), "backlog": p.backlog,
                     "last_error": some_str(&p.last_error),
                     "alarms": p.alarms,
+                    "last_success_at_ms": some_ms(p.last_success_at_ms),
+                    "certificate_expires_at_ms": some_ms(p.certificate_expires_at_ms),
+                    "key_expires_at_ms": some_ms(p.key_expires_at_ms),
                 })
             })
             .collect();

@@ -725,6 +725,7 @@ impl pb::admin_server::Admin for AdminService {
         let mut peers = Vec::new();
         for p in self.state.config.directory.peers() {
             let a = p.agreement.as_ref();
+            let seen = self.state.peer_seen(p.county);
             peers.push(pb::PeerInfo {
                 county: p.county.to_string(),
                 name: p.name.clone(),
@@ -754,6 +755,18 @@ impl pb::admin_server::Admin for AdminService {
                         )
                     })
                     .collect(),
+                last_success_at_ms: seen.last_success_at_ms.unwrap_or(0),
+                certificate_expires_at_ms: seen.certificate_expires_at_ms.unwrap_or(0),
+                // The signing keys end when the last one ends; a key without an end never does.
+                key_expires_at_ms: if p.keys.iter().any(|k| k.valid_until_ms.is_none()) {
+                    0
+                } else {
+                    p.keys
+                        .iter()
+                        .filter_map(|k| k.valid_until_ms)
+                        .max()
+                        .unwrap_or(0)
+                },
             });
         }
         Ok(Response::new(pb::PeersResponse { peers }))

@@ -251,11 +251,20 @@ impl pb::exchange_server::Exchange for ExchangeService {
             .accept_inbound(&items, |record, head| self.issue_receipt(record, head))
             .await
             .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
-        // A peer that delivers to us is up again: deliver what waits for it without its back-off.
-        if let Some(sender) = items.first().map(|i| i.record.sender)
-            && self.state.peer_error(sender).is_some()
-        {
-            self.state.wake(sender, true);
+        if let Some(sender) = items.first().map(|i| i.record.sender) {
+            // Accepted notices passed the TLS check, so the client certificate is the sender's.
+            let expiry = certs
+                .as_ref()
+                .and_then(|certs| certs.first())
+                .and_then(|cert| crate::metrics::certificate_not_after(cert.as_ref()));
+            if let Some(seconds) = expiry {
+                self.state
+                    .set_peer_certificate_expiry(sender, seconds.saturating_mul(1000));
+            }
+            // A peer that delivers to us is up again: deliver what waits for it without its back-off.
+            if self.state.peer_error(sender).is_some() {
+                self.state.wake(sender, true);
+            }
         }
         let mut receipts = Vec::with_capacity(decisions.len());
         for (span, decision) in decisions {

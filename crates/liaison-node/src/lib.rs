@@ -86,8 +86,16 @@ pub(crate) struct NodeState {
     pub(crate) clock: Arc<dyn Clock>,
     signals: HashMap<CountyCode, Arc<PeerSignal>>,
     peer_errors: Mutex<HashMap<CountyCode, String>>,
+    peer_seen: Mutex<HashMap<CountyCode, PeerSeen>>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) console: console::Sessions,
+}
+
+/// What a node has seen of a peer since it started, for operators.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PeerSeen {
+    pub(crate) last_success_at_ms: Option<i64>,
+    pub(crate) certificate_expires_at_ms: Option<i64>,
 }
 
 /// Why a notice could not be put in the outbox.
@@ -177,13 +185,34 @@ impl NodeState {
         }
     }
 
+    /// Records how the last delivery to `peer` went: an error, or success now.
     pub(crate) fn set_peer_error(&self, peer: CountyCode, error: Option<String>) {
+        let succeeded = error.is_none();
         if let Ok(mut errors) = self.peer_errors.lock() {
             match error {
                 Some(e) => errors.insert(peer, e),
                 None => errors.remove(&peer),
             };
         }
+        if succeeded && let Ok(mut seen) = self.peer_seen.lock() {
+            seen.entry(peer).or_default().last_success_at_ms = Some(self.clock.now_ms());
+        }
+    }
+
+    /// Records when the TLS certificate a peer presented expires.
+    pub(crate) fn set_peer_certificate_expiry(&self, peer: CountyCode, expires_at_ms: i64) {
+        if let Ok(mut seen) = self.peer_seen.lock() {
+            seen.entry(peer).or_default().certificate_expires_at_ms = Some(expires_at_ms);
+        }
+    }
+
+    /// What this node has seen of a peer since it started.
+    pub(crate) fn peer_seen(&self, peer: CountyCode) -> PeerSeen {
+        self.peer_seen
+            .lock()
+            .ok()
+            .and_then(|seen| seen.get(&peer).copied())
+            .unwrap_or_default()
     }
 
     pub(crate) fn peer_error(&self, peer: CountyCode) -> Option<String> {
@@ -256,6 +285,7 @@ impl Node {
             clock,
             signals,
             peer_errors: Mutex::new(HashMap::new()),
+            peer_seen: Mutex::new(HashMap::new()),
             metrics,
             console: console::Sessions::default(),
         };

@@ -1390,6 +1390,11 @@ async fn due(State(state): State<Arc<NodeState>>, headers: HeaderMap) -> Respons
     who.page(StatusCode::OK, title, &body)
 }
 
+/// A time for a table cell, or `none` when it is 0 (unknown or not set).
+fn optional_time(ms: i64, none: &str) -> String {
+    if ms == 0 { none.to_owned() } else { time(ms) }
+}
+
 async fn peers(State(state): State<Arc<NodeState>>, headers: HeaderMap) -> Response {
     let Some(who) = authed(&state, &headers) else {
         return to_login();
@@ -1410,8 +1415,9 @@ async fn peers(State(state): State<Arc<NodeState>>, headers: HeaderMap) -> Respo
     };
     let mut body = String::from(
         "<table><thead><tr><th>县区 County</th><th>地址 Endpoint</th><th>待发 Backlog</th>\
-         <th>最早未送达 Oldest undelivered</th><th>最近错误 Last error</th><th>警报 Alarms</th>\
-         <th>联系人 Contact</th><th>电话 Phone</th><th>协议生效 Agreement effective</th><th>允许种类 Allowed kinds</th></tr></thead><tbody>",
+         <th>最早未送达 Oldest undelivered</th><th>最近成功 Last success</th><th>最近错误 Last error</th><th>警报 Alarms</th>\
+         <th>联系人 Contact</th><th>电话 Phone</th><th>协议生效 Agreement effective</th><th>允许种类 Allowed kinds</th>\
+         <th>证书到期 Certificate expires</th><th>密钥到期 Key expires</th></tr></thead><tbody>",
     );
     for p in &peers {
         let oldest = CountyCode::parse(&p.county)
@@ -1429,16 +1435,22 @@ async fn peers(State(state): State<Arc<NodeState>>, headers: HeaderMap) -> Respo
         let kinds: Vec<String> = p.allowed_kinds.iter().map(|k| kind_label(k)).collect();
         let _ = write!(
             body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{oldest}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{oldest}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&format!("{} {}", p.county, p.name)),
             esc(&p.endpoint),
             p.backlog,
+            esc(&optional_time(p.last_success_at_ms, "-")),
             esc(&p.last_error),
             esc(&p.alarms.join("\n")),
             esc(&p.contact_person),
             esc(&p.phone),
             esc(&p.agreement_effective),
             esc(&kinds.join(", ")),
+            esc(&optional_time(
+                p.certificate_expires_at_ms,
+                "未知 not seen yet"
+            )),
+            esc(&optional_time(p.key_expires_at_ms, "无期限 no end date")),
         );
     }
     body.push_str("</tbody></table>");
