@@ -69,6 +69,8 @@ pub enum NodeError {
     },
     #[error("cannot set up gRPC reflection: {0}")]
     Reflection(String),
+    #[error("{}", .0.join("\n"))]
+    Several(Vec<String>),
     #[error("{service} service failed: {source}")]
     Serve {
         service: &'static str,
@@ -258,10 +260,23 @@ fn read_or_make_token(path: &Path) -> Result<String, NodeError> {
 impl Node {
     /// Loads what the node needs and opens its store. Fails, naming the file, if anything is missing.
     pub fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Self, NodeError> {
-        let key_text =
-            std::fs::read_to_string(&config.signing_key).map_err(io_error(&config.signing_key))?;
-        let key = NodeKey::new(pki::signing_key_from_pem(&key_text, &config.signing_key)?);
-        let tls = pki::load_tls_files(&config.tls_cert, &config.tls_key, &config.tls_ca)?;
+        // Both the signing key and the TLS files are checked before either is reported, so that
+        // an administrator sees every missing or broken file at once.
+        let key = std::fs::read_to_string(&config.signing_key)
+            .map_err(io_error(&config.signing_key))
+            .and_then(|text| {
+                Ok(NodeKey::new(pki::signing_key_from_pem(
+                    &text,
+                    &config.signing_key,
+                )?))
+            });
+        let tls = pki::load_tls_files(&config.tls_cert, &config.tls_key, &config.tls_ca)
+            .map_err(NodeError::from);
+        let (key, tls) = match (key, tls) {
+            (Ok(key), Ok(tls)) => (key, tls),
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(e),
+            (Err(a), Err(b)) => return Err(NodeError::Several(vec![a.to_string(), b.to_string()])),
+        };
         std::fs::create_dir_all(&config.data_dir).map_err(io_error(&config.data_dir))?;
         let store_dir = config.data_dir.join("store");
         let store = Store::open(&store_dir).map_err(|source| NodeError::Store {
