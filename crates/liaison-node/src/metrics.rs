@@ -15,6 +15,7 @@ use liaison_store::{OutboundStatus, Side, StoreError};
 use tracing::warn;
 
 use crate::NodeState;
+use crate::pki::der_take;
 
 /// The `Content-Type` of the text exposition format.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -365,26 +366,6 @@ fn first_certificate_der(pem: &str) -> Option<Vec<u8>> {
         .next()?
         .ok()
         .map(|c| c.as_ref().to_vec())
-}
-
-/// Splits one DER element off `input`: (tag, contents, rest).
-fn der_take(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, mut rest) = rest.split_first()?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 || rest.len() < count {
-            return None;
-        }
-        let (len_bytes, after) = rest.split_at(count);
-        rest = after;
-        len_bytes
-            .iter()
-            .fold(0usize, |len, &b| (len << 8) | usize::from(b))
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
 }
 
 const SEQUENCE: u8 = 0x30;

@@ -677,7 +677,7 @@ fn distinguished_name_from_der(mut rdns: &[u8]) -> Result<DistinguishedName, &'s
 }
 
 /// Splits one DER element off `input`: (tag, contents, rest).
-fn der_take(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn der_take(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&first, mut rest) = rest.split_first()?;
     let len = if first < 0x80 {
