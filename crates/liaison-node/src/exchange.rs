@@ -58,14 +58,16 @@ impl ExchangeService {
         }
     }
 
+    /// A signed rejection of the envelope with these header and signature bytes.
     fn rejection(
         &self,
-        envelope: &pb::Envelope,
+        header_bytes: &[u8],
+        signature: &[u8],
         rejection: Rejection,
         now_ms: i64,
     ) -> SignedReceipt {
         // Name the notice in the receipt when its header can at least be read.
-        let header = Header::decode(&envelope.header).ok();
+        let header = Header::decode(header_bytes).ok();
         self.state
             .metrics
             .rejection(Direction::Sent, rejection.code);
@@ -80,7 +82,7 @@ impl ExchangeService {
             &self.state.key,
             Receipt {
                 notice_id: header.as_ref().map(|h| h.id),
-                envelope_sha256: envelope_sha256(&envelope.header, &envelope.signature),
+                envelope_sha256: envelope_sha256(header_bytes, signature),
                 recipient: self.state.config.county,
                 sender: header.map(|h| h.sender),
                 received_at_ms: now_ms,
@@ -140,12 +142,17 @@ impl ExchangeService {
         if let Some(receipt) = self.stored_receipt(&envelope, tls_is)? {
             return Ok(Decision::AlreadyStored(receipt));
         }
-        let admitted = match trust::admit(recipient, envelope.clone(), tls_is, now_ms) {
+        // Only the header and signature are kept for a rejection, not the payload.
+        let (header_bytes, signature) = (envelope.header.clone(), envelope.signature.clone());
+        let admitted = match trust::admit(recipient, envelope, tls_is, now_ms) {
             Ok(admitted) => admitted,
             Err(rejection) => {
-                return Ok(Decision::Refused(
-                    self.rejection(&envelope, rejection, now_ms),
-                ));
+                return Ok(Decision::Refused(self.rejection(
+                    &header_bytes,
+                    &signature,
+                    rejection,
+                    now_ms,
+                )));
             }
         };
         let h = &admitted.notice.header;
@@ -160,9 +167,12 @@ impl ExchangeService {
                     recipient: o.recipient,
                 });
             if let Err(rejection) = trust::check_reply(h.kind, h.sender, original) {
-                return Ok(Decision::Refused(
-                    self.rejection(&envelope, rejection, now_ms),
-                ));
+                return Ok(Decision::Refused(self.rejection(
+                    &header_bytes,
+                    &signature,
+                    rejection,
+                    now_ms,
+                )));
             }
         }
         let digest = admitted.notice.envelope_sha256();
@@ -288,10 +298,11 @@ impl pb::exchange_server::Exchange for ExchangeService {
                         .to_wire(),
                     InboundOutcome::IdConflict => {
                         let item = &items[index];
-                        let envelope =
+                        let notice =
                             liaison_core::SignedNotice::from_envelope_bytes(&item.envelope)
-                                .map(|n| n.to_envelope())
-                                .unwrap_or_default();
+                                .map_err(|e| {
+                                    Status::internal(format!("envelope unreadable: {e}"))
+                                })?;
                         let rejection = Rejection::new(
                             RejectCode::DuplicateId,
                             format!(
@@ -299,7 +310,8 @@ impl pb::exchange_server::Exchange for ExchangeService {
                                 item.record.id
                             ),
                         );
-                        self.rejection(&envelope, rejection, now_ms).to_wire()
+                        self.rejection(&notice.header_bytes, &notice.signature, rejection, now_ms)
+                            .to_wire()
                     }
                 },
             };
