@@ -454,9 +454,7 @@ async fn sigterm_mid_delivery_exits_0_within_the_grace_period_and_loses_nothing_
             ids
         })
     };
-    // 宝塔区's operator queues 48 notices, from two windows at once. (Not more for now: with seven
-    // or more store flushes at once, sled 0.34's `flush_async` fills sled's thread pool and hangs
-    // for good, spacejam/sled#1308; `Store::flush` still uses it.)
+    // 宝塔区's operator queues 48 notices, from two windows at once.
     let mut senders = Vec::new();
     for _ in 0..2 {
         let mut baota = baota.clone();
@@ -508,10 +506,12 @@ async fn sigterm_mid_delivery_exits_0_within_the_grace_period_and_loses_nothing_
     }
     let (outbound, inbound) = {
         let store = fed.open_store(BAOTA);
-        let outbound: Vec<_> = store.all_outbound().map(Result::unwrap).collect();
+        let outbound = store.all_outbound().unwrap();
         let inbound: BTreeSet<String> = store
             .all_inbound()
-            .map(|r| r.unwrap().id.to_string())
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id.to_string())
             .collect();
         (outbound, inbound)
     };

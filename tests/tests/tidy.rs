@@ -61,14 +61,23 @@ const CRATES: [&str; 5] = [
 ];
 
 #[test]
-fn only_liaison_store_depends_on_sled() {
+fn only_liaison_store_depends_on_rusqlite() {
     for krate in CRATES {
         assert_eq!(
-            depends_on(&manifest(krate), "sled"),
+            depends_on(&manifest(krate), "rusqlite"),
             krate == "liaison-store",
-            "{krate} and sled"
+            "{krate} and rusqlite"
         );
     }
+}
+
+#[test]
+fn no_crate_of_the_workspace_is_built_with_sled() {
+    let lock = std::fs::read_to_string(workspace().join("Cargo.lock")).expect("Cargo.lock");
+    assert!(
+        !lock.contains("name = \"sled\""),
+        "sled lost acknowledged notices at a power cut; the store is SQLite"
+    );
 }
 
 #[test]
@@ -97,7 +106,13 @@ fn only_liaison_proto_holds_generated_code() {
 #[test]
 fn liaison_core_does_no_io_and_has_no_runtime() {
     let core = manifest("liaison-core");
-    for forbidden in ["tokio", "sled", "tonic", "liaison-store", "liaison-node"] {
+    for forbidden in [
+        "tokio",
+        "rusqlite",
+        "tonic",
+        "liaison-store",
+        "liaison-node",
+    ] {
         assert!(
             !depends_on(&core, forbidden),
             "liaison-core depends on {forbidden}"

@@ -294,6 +294,21 @@ pub enum DeadlineState {
 }
 
 impl DeadlineState {
+    /// Every state.
+    pub const ALL: [DeadlineState; 6] = [
+        Self::Open,
+        Self::DueSoon,
+        Self::Overdue,
+        Self::AnsweredOnTime,
+        Self::AnsweredLate,
+        Self::NoReplyRequired,
+    ];
+
+    /// Parses [`DeadlineState::name`].
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     /// The snake-case name used in listings and JSON.
     pub fn name(self) -> &'static str {
         match self {

@@ -17,8 +17,39 @@ pub struct Draft {
     /// An urgent notice (紧急事宜) is due for a reply within 5 days instead of 10.
     #[serde(default)]
     pub urgent: bool,
+    /// Names the notice for the node: a send with a key that an earlier notice was queued with
+    /// queues nothing and answers with that notice, so a send can be repeated safely when its
+    /// outcome is unknown. Not part of the notice: it is never signed or sent to the peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<String>,
     /// What the notice says.
     pub body: NoticeBody,
+}
+
+/// The longest client key a node accepts, in characters.
+pub const MAX_CLIENT_KEY_CHARS: usize = 200;
+
+/// A client key as the node keeps it: trimmed, `None` when empty; refused, naming `client_key`,
+/// when longer than [`MAX_CLIENT_KEY_CHARS`] or holding control characters.
+pub fn normalize_client_key(key: &str) -> Result<Option<String>, FieldError> {
+    let key = key.trim();
+    if key.is_empty() {
+        return Ok(None);
+    }
+    let chars = key.chars().count();
+    if chars > MAX_CLIENT_KEY_CHARS {
+        return Err(FieldError::new(
+            "client_key",
+            format!("is {chars} characters long; at most {MAX_CLIENT_KEY_CHARS} are allowed"),
+        ));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            "client_key",
+            "must not contain control characters (line breaks, tabs and the like)",
+        ));
+    }
+    Ok(Some(key.to_owned()))
 }
 
 /// The draft's members, with the body kept as JSON so that its errors can be traced to a path.
@@ -29,6 +60,8 @@ struct RawDraft {
     recipient: Option<CountyCode>,
     #[serde(default)]
     urgent: bool,
+    #[serde(default)]
+    client_key: Option<String>,
     body: serde_json::Value,
 }
 
@@ -72,10 +105,15 @@ pub fn parse_draft_json(text: &str) -> Result<Draft, FieldError> {
     deserializer
         .end()
         .map_err(|e| FieldError::new("draft", e.to_string()))?;
+    let client_key = match raw.client_key.as_deref() {
+        Some(key) => normalize_client_key(key)?,
+        None => None,
+    };
     let body = NoticeBody::from_json_value(raw.body).map_err(|e| e.under("body"))?;
     let draft = Draft {
         recipient: raw.recipient,
         urgent: raw.urgent,
+        client_key,
         body,
     };
     draft.validate()?;
@@ -230,6 +268,33 @@ mod tests {
             "{}",
             refusal(text)
         );
+    }
+
+    #[test]
+    fn client_key_is_trimmed_and_an_empty_one_is_none() {
+        let draft = parse_draft_json(&reply(r#""client_key": "  order-17 ","#)).unwrap();
+        assert_eq!(draft.client_key.as_deref(), Some("order-17"));
+        assert_eq!(
+            parse_draft_json(&reply(r#""client_key": " ","#))
+                .unwrap()
+                .client_key,
+            None
+        );
+        assert_eq!(parse_draft_json(&reply("")).unwrap().client_key, None);
+    }
+
+    #[test]
+    fn client_key_too_long_or_with_control_characters_is_refused_naming_client_key() {
+        let long = "k".repeat(MAX_CLIENT_KEY_CHARS + 1);
+        let text = reply(&format!(r#""client_key": "{long}","#));
+        assert!(refusal(&text).starts_with("client_key: is 201 characters"), "{}", refusal(&text));
+        let longest = "键".repeat(MAX_CLIENT_KEY_CHARS);
+        let text = reply(&format!(r#""client_key": "{longest}","#));
+        assert!(parse_draft_json(&text).is_ok(), "counted in characters, not bytes");
+        let text = reply(r#""client_key": "a\nb","#);
+        assert!(refusal(&text).starts_with("client_key: must not contain control"), "{}", refusal(&text));
+        let text = reply(r#""client_key": 7,"#);
+        assert!(refusal(&text).starts_with("client_key: invalid type"), "{}", refusal(&text));
     }
 
     #[test]

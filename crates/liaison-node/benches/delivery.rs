@@ -58,6 +58,7 @@ async fn fill_outbox(dir: &Path, from: CountyCode, to: CountyCode) {
                 &record,
                 &notice.envelope_bytes(),
                 notice.leaf_hash(LeafKind::SentNotice),
+                None,
             )
             .await
             .expect("enqueue");

@@ -1,5 +1,5 @@
 //! The operator's `Admin` service on loopback: write and answer notices, list the outbox and inbox,
-//! show, retry and cancel. Every call must carry the node's admin token.
+//! show, retry and cancel, take backups. Every call must carry the node's admin token.
 
 use std::sync::Arc;
 
@@ -153,6 +153,7 @@ impl AdminService {
                 String::new()
             },
             answered_at_ms: r.answered_at_ms.unwrap_or(0),
+            already_queued: false,
         })
     }
 
@@ -239,7 +240,7 @@ impl AdminService {
     async fn change(
         &self,
         id: &NoticeId,
-        change: impl Fn(&mut OutboundRecord) -> Result<(), String>,
+        change: impl FnOnce(&mut OutboundRecord) -> Result<(), String> + Send + 'static,
     ) -> Result<OutboundRecord, Status> {
         match self.state.store.update_outbound(id, None, change).await {
             Ok(r) => Ok(r),
@@ -321,9 +322,15 @@ impl pb::admin_server::Admin for AdminService {
                 "recipient: {recipient} is not a peer in this node's directory"
             )));
         }
-        let record = self
+        let (record, new) = self
             .state
-            .send_notice(recipient, draft.urgent, in_reply_to, &draft.body)
+            .send_notice(
+                recipient,
+                draft.urgent,
+                in_reply_to,
+                &draft.body,
+                draft.client_key.as_deref(),
+            )
             .await
             .map_err(|e| match e {
                 SendError::NotAllowed(why) => {
@@ -332,7 +339,12 @@ impl pb::admin_server::Admin for AdminService {
                 SendError::Storage(e) => storage(e),
                 SendError::Random(why) => Status::internal(why),
             })?;
-        Ok(Response::new(self.outbound_info(&record)?))
+        if !new {
+            info!(notice_id = %record.id, "a send repeated a client key; answered with the notice queued before");
+        }
+        let mut info = self.outbound_info(&record)?;
+        info.already_queued = !new;
+        Ok(Response::new(info))
     }
 
     async fn list_outbox(
@@ -458,7 +470,7 @@ impl pb::admin_server::Admin for AdminService {
         operator_only(&request, "retry notices")?;
         let id = parse_id(&request.get_ref().notice_id)?;
         let record = self
-            .change(&id, |r| match r.status {
+            .change(&id, move |r| match r.status {
                 OutboundStatus::Queued | OutboundStatus::InFlight => {
                     r.next_attempt_at_ms = 0;
                     Ok(())
@@ -481,7 +493,7 @@ impl pb::admin_server::Admin for AdminService {
         operator_only(&request, "cancel notices")?;
         let id = parse_id(&request.get_ref().notice_id)?;
         let record = self
-            .change(&id, |r| match r.status {
+            .change(&id, move |r| match r.status {
                 OutboundStatus::Queued | OutboundStatus::InFlight => {
                     r.status = OutboundStatus::Cancelled;
                     Ok(())
@@ -599,12 +611,11 @@ impl pb::admin_server::Admin for AdminService {
         let now = self.state.clock.now_ms();
         let store = &self.state.store;
         let mut report = report::Report::new(req.from_ms, req.to_ms, now);
-        for record in store.all_inbound() {
-            report.add_inbound(&record.map_err(storage)?);
+        for record in store.all_inbound().map_err(storage)? {
+            report.add_inbound(&record);
         }
         let policy = &self.state.config.deadlines.policy;
-        for record in store.all_outbound() {
-            let record = record.map_err(storage)?;
+        for record in store.all_outbound().map_err(storage)? {
             report.add_outbound(&record, policy.rule(record.kind).is_some());
         }
         let rows = report
@@ -769,7 +780,64 @@ impl pb::admin_server::Admin for AdminService {
                 },
             });
         }
-        Ok(Response::new(pb::PeersResponse { peers }))
+        let health = self.state.store.health();
+        Ok(Response::new(pb::PeersResponse {
+            peers,
+            storage_failing: health.failing.unwrap_or_default(),
+            storage_failed_commits: health.failed_commits,
+        }))
+    }
+
+    async fn backup(
+        &self,
+        request: Request<pb::BackupRequest>,
+    ) -> Result<Response<pb::BackupResponse>, Status> {
+        operator_only(&request, "take backups")?;
+        let text = request.into_inner().out_path;
+        let path = std::path::Path::new(text.trim());
+        if path.as_os_str().is_empty() {
+            return Err(Status::invalid_argument(
+                "out_path: required (the file to write the backup to)",
+            ));
+        }
+        // The node's working directory is no concern of the caller's.
+        if !path.is_absolute() {
+            return Err(Status::invalid_argument(format!(
+                "out_path: {} is not an absolute path",
+                path.display()
+            )));
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.is_dir()) {
+            return Err(Status::failed_precondition(format!(
+                "out_path: there is no directory {} on the node's machine",
+                dir.display()
+            )));
+        }
+        let started = std::time::Instant::now();
+        let head = self
+            .state
+            .store
+            .backup(path)
+            .await
+            .map_err(|e| match e {
+                liaison_store::StoreError::Refused(why) => Status::already_exists(why),
+                liaison_store::StoreError::Io(e) => Status::failed_precondition(format!(
+                    "out_path: cannot write {}: {e}",
+                    path.display()
+                )),
+                other => storage(other),
+            })?;
+        info!(
+            path = %path.display(),
+            log_size = head.size,
+            took_ms = started.elapsed().as_millis() as u64,
+            "took a backup of the store"
+        );
+        Ok(Response::new(pb::BackupResponse {
+            log_size: head.size,
+            root_hex: hex::encode(head.root),
+            path: path.display().to_string(),
+        }))
     }
 }
 

@@ -53,14 +53,12 @@ fn select(
     let store = &state.store;
     let in_period = |t: i64| (req.from_ms..req.to_ms).contains(&t);
     let mut chosen = BTreeSet::new();
-    for record in store.all_outbound() {
-        let r = record?;
+    for r in store.all_outbound()? {
         if in_period(r.receipt_at_ms.unwrap_or(r.issued_at_ms)) {
             chosen.insert((true, r.id, r.recipient));
         }
     }
-    for record in store.all_inbound() {
-        let r = record?;
+    for r in store.all_inbound()? {
         if in_period(r.received_at_ms) {
             chosen.insert((false, r.id, r.sender));
         }
@@ -198,7 +196,8 @@ pub(crate) fn export(state: &NodeState, req: &ExportRequest) -> Result<Bundle, E
 
     let head = store.log_head()?;
     let checkpoint = state.sign_checkpoint(head);
-    store.record_checkpoint(head.size, &checkpoint)?;
+    // Export runs on the blocking pool, where waiting for the store's writer is allowed.
+    tokio::runtime::Handle::current().block_on(store.record_checkpoint(head.size, &checkpoint))?;
     let tree = MemoryTree::new(store.leaf_hashes(head.size)?);
     let proof_error = |e: liaison_core::merkle::MerkleError| ExportError::Log(e.to_string());
 
@@ -236,8 +235,7 @@ pub(crate) fn export(state: &NodeState, req: &ExportRequest) -> Result<Bundle, E
     }
 
     let earlier: Vec<(u64, String)> = store
-        .checkpoints()
-        .collect::<Result<Vec<_>, _>>()?
+        .checkpoints()?
         .into_iter()
         .filter(|(size, _)| *size > 0 && *size < head.size)
         .collect();

@@ -10,7 +10,7 @@ use liaison_core::tlog::LeafKind;
 use liaison_core::trust::Peer;
 use liaison_core::{CountyCode, SignedNotice, SignedReceipt};
 use liaison_proto::v1 as pb;
-use liaison_store::{OutboundRecord, OutboundStatus};
+use liaison_store::{OutboundRecord, OutboundStatus, OutboundUpdate};
 use tokio::sync::{Notify, watch};
 use tonic::transport::{Channel, Endpoint};
 use tracing::{info, info_span, warn};
@@ -215,16 +215,17 @@ pub(crate) async fn run_peer(
             Attempt::Failed(why) => Some(why.clone()),
             Attempt::Receipt(_) => None,
         });
-        let delay = if first_error.is_some() {
-            failures = failures.saturating_add(1);
+        let next_backoff = || {
             backoff(
-                failures,
+                failures.saturating_add(1),
                 settings.initial_backoff,
                 settings.max_backoff,
                 random_unit(),
             )
+        };
+        let delay = if first_error.is_some() {
+            next_backoff()
         } else {
-            failures = 0;
             Duration::ZERO
         };
         let next_attempt_at_ms = state.clock.now_ms() + delay.as_millis() as i64;
@@ -233,21 +234,42 @@ pub(crate) async fn run_peer(
             Attempt::Receipt(r) => r.receipt.checkpoint.clone(),
             Attempt::Failed(_) => None,
         });
-        for ((record, _), attempt) in batch.iter().zip(attempts) {
-            record_attempt(&state, record, attempt, next_attempt_at_ms);
-        }
-        // A stopping node leaves the checkpoint to the next receipt's, which vouches for it.
-        if let Some(note) = newest
-            && !*shutdown.borrow()
-        {
-            crate::witness::witness(&state, &peer_entry, &mut client, &note).await;
-        }
-        // One flush for the batch; a receipt lost in a crash is fetched again by redelivery.
-        if let Err(e) = state.store.flush().await {
-            warn!(peer = %peer, error = %e, "cannot flush delivery results");
-        }
+        let updates = batch
+            .iter()
+            .zip(attempts)
+            .map(|((record, _), attempt)| {
+                record_attempt(&state, record, attempt, next_attempt_at_ms)
+            })
+            .collect();
+        // One transaction (one fsync) for the batch's results.
+        let first_error = match state.store.update_outbound_batch(updates).await {
+            Ok(results) => {
+                for e in results.into_iter().filter_map(Result::err) {
+                    warn!(peer = %peer, error = %e, "cannot record a delivery attempt");
+                }
+                // A stopping node leaves the checkpoint to the next receipt's, which vouches for it.
+                if let Some(note) = newest
+                    && !*shutdown.borrow()
+                {
+                    crate::witness::witness(&state, &peer_entry, &mut client, &note).await;
+                }
+                first_error
+            }
+            // The receipts are not kept, so the notices stay pending and are delivered again
+            // once storage works (the peer answers with the same receipts); until then, back
+            // off instead of delivering in a loop.
+            Err(e) => Some(format!("cannot record the delivery results: {e}")),
+        };
         if first_error.is_some() {
+            let delay = if delay.is_zero() {
+                next_backoff()
+            } else {
+                delay
+            };
+            failures = failures.saturating_add(1);
             wait_until = Some(tokio::time::Instant::now() + delay);
+        } else {
+            failures = 0;
         }
         state.set_peer_error(peer, first_error);
     }
@@ -302,40 +324,24 @@ fn check_receipt(peer: &Peer, notice: &SignedNotice, wire: pb::SignedReceipt) ->
     Attempt::Receipt(Box::new(receipt))
 }
 
+/// The change to the outbox that one delivery attempt makes.
 fn record_attempt(
     state: &NodeState,
     record: &OutboundRecord,
     attempt: Attempt,
     next_attempt_at_ms: i64,
-) {
+) -> OutboundUpdate {
     let id = record.id;
     let peer = record.recipient;
     let _span = info_span!("notice", notice_id = %id, peer = %peer).entered();
     let metrics = &state.metrics;
-    let result = match attempt {
+    match attempt {
         Attempt::Receipt(receipt) => {
             let r = receipt.receipt.clone();
             metrics.attempt(peer, true);
             metrics.receipt(peer, state.clock.now_ms() - record.issued_at_ms);
             let bytes = receipt.to_bytes();
             let leaf = receipt.leaf_hash(LeafKind::ReceivedReceipt);
-            let result = state
-                .store
-                .change_outbound(&id, Some((&bytes, leaf)), |rec| {
-                    rec.attempts += 1;
-                    rec.receipt_at_ms = Some(r.received_at_ms);
-                    rec.reply_due_at_ms = r.reply_due_at_ms;
-                    rec.last_error = None;
-                    match &r.outcome {
-                        Outcome::Accepted => rec.status = OutboundStatus::Delivered,
-                        Outcome::Rejected(rej) => {
-                            rec.status = OutboundStatus::Rejected;
-                            rec.reject_code = Some(rej.code);
-                            rec.reject_reason = Some(rej.reason.clone());
-                        }
-                    }
-                    Ok(())
-                });
             match &r.outcome {
                 Outcome::Accepted => info!("delivered"),
                 Outcome::Rejected(rej) => {
@@ -343,25 +349,45 @@ fn record_attempt(
                     warn!(code = rej.code.name(), reason = %rej.reason, "rejected by peer");
                 }
             }
-            result
+            OutboundUpdate {
+                id,
+                receipt: Some((bytes, leaf)),
+                change: Box::new(move |rec| {
+                    rec.attempts += 1;
+                    rec.receipt_at_ms = Some(r.received_at_ms);
+                    rec.reply_due_at_ms = r.reply_due_at_ms;
+                    rec.last_error = None;
+                    match r.outcome {
+                        Outcome::Accepted => rec.status = OutboundStatus::Delivered,
+                        Outcome::Rejected(rej) => {
+                            rec.status = OutboundStatus::Rejected;
+                            rec.reject_code = Some(rej.code);
+                            rec.reject_reason = Some(rej.reason);
+                        }
+                    }
+                    Ok(())
+                }),
+            }
         }
         Attempt::Failed(why) => {
             metrics.attempt(peer, false);
             info!(error = %why, "delivery failed; will retry");
-            state.store.change_outbound(&id, None, |rec| {
-                // An operator may have cancelled it meanwhile; a failed attempt changes nothing then.
-                if rec.status.is_pending() {
-                    rec.status = OutboundStatus::InFlight;
-                    rec.attempts += 1;
-                    rec.last_error = Some(why.clone());
-                    rec.next_attempt_at_ms = next_attempt_at_ms;
-                }
-                Ok(())
-            })
+            OutboundUpdate {
+                id,
+                receipt: None,
+                change: Box::new(move |rec| {
+                    // An operator may have cancelled it meanwhile; a failed attempt changes
+                    // nothing then.
+                    if rec.status.is_pending() {
+                        rec.status = OutboundStatus::InFlight;
+                        rec.attempts += 1;
+                        rec.last_error = Some(why);
+                        rec.next_attempt_at_ms = next_attempt_at_ms;
+                    }
+                    Ok(())
+                }),
+            }
         }
-    };
-    if let Err(e) = result {
-        warn!(error = %e, "cannot record the delivery attempt");
     }
 }
 

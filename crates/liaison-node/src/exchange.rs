@@ -35,19 +35,19 @@ enum Decision {
 impl ExchangeService {
     /// The receipt for a notice just stored, carrying this node's signed checkpoint of its log
     /// with the notice in it.
-    fn issue_receipt(&self, record: &InboundRecord, head: LogHead) -> IssuedReceipt {
-        let checkpoint = self.state.sign_checkpoint(head);
+    fn issue_receipt(state: &NodeState, record: &InboundRecord, head: LogHead) -> IssuedReceipt {
+        let checkpoint = state.sign_checkpoint(head);
         let receipt = SignedReceipt::sign(
-            &self.state.key,
+            &state.key,
             Receipt {
                 notice_id: Some(record.id),
                 envelope_sha256: record.envelope_sha256,
-                recipient: self.state.config.county,
+                recipient: state.config.county,
                 sender: Some(record.sender),
                 received_at_ms: record.received_at_ms,
                 outcome: Outcome::Accepted,
                 reply_due_at_ms: record.reply_due_at_ms,
-                key_id: self.state.key.key_id(),
+                key_id: state.key.key_id(),
                 checkpoint: Some(checkpoint.clone()),
             },
         );
@@ -244,21 +244,14 @@ impl pb::exchange_server::Exchange for ExchangeService {
             let decision = span.in_scope(|| self.decide(envelope, &tls_is, now_ms, &mut items))?;
             decisions.push((span, decision));
         }
-        let redelivered = decisions
-            .iter()
-            .any(|(_, d)| matches!(d, Decision::AlreadyStored(_)));
-        if items.is_empty() && redelivered {
-            // What was found may have been stored by a concurrent call and not be on disk yet.
-            self.state
-                .store
-                .flush()
-                .await
-                .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
-        }
+        // A stored receipt found by the redelivery check was read from committed, so durable, data.
+        let state = self.state.clone();
         let outcomes = self
             .state
             .store
-            .accept_inbound(&items, |record, head| self.issue_receipt(record, head))
+            .accept_inbound(&items, move |record, head| {
+                Self::issue_receipt(&state, record, head)
+            })
             .await
             .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
         if let Some(sender) = items.first().map(|i| i.record.sender) {
@@ -337,7 +330,11 @@ impl pb::exchange_server::Exchange for ExchangeService {
             )));
         }
         let proof = liaison_core::merkle::consistency_proof(
-            &self.state.store.leaves(),
+            &self
+                .state
+                .store
+                .leaves()
+                .map_err(|e| Status::unavailable(format!("storage: {e}")))?,
             req.old_size,
             req.new_size,
         )

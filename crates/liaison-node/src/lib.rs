@@ -40,7 +40,7 @@ use tokio::sync::watch;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tracing::{info, info_span, warn};
+use tracing::{error, info, info_span, warn};
 
 pub use admin::{DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, Role};
 use clock::Clock;
@@ -71,6 +71,8 @@ pub enum NodeError {
     Reflection(String),
     #[error("{}", .0.join("\n"))]
     Several(Vec<String>),
+    #[error("stopping: {0}")]
+    Close(liaison_store::StoreError),
     #[error("{service} service failed: {source}")]
     Serve {
         service: &'static str,
@@ -113,14 +115,22 @@ pub(crate) enum SendError {
 
 impl NodeState {
     /// Signs a notice to `recipient` and puts it in the outbox; returns once it is durable.
-    /// The caller has checked the body and the reply reference.
+    /// The caller has checked the body and the reply reference. With a `client_key` that an
+    /// earlier notice was queued with, that notice is returned and nothing new is signed; the
+    /// flag says whether the notice is new.
     pub(crate) async fn send_notice(
         &self,
         recipient: CountyCode,
         urgent: bool,
         in_reply_to: Option<NoticeId>,
         body: &NoticeBody,
-    ) -> Result<OutboundRecord, SendError> {
+        client_key: Option<&str>,
+    ) -> Result<(OutboundRecord, bool), SendError> {
+        if let Some(key) = client_key
+            && let Some(existing) = self.store.outbound_by_client_key(key)?
+        {
+            return Ok((existing, false));
+        }
         let kind = body.kind();
         let peer = self.config.directory.get(recipient).ok_or_else(|| {
             SendError::NotAllowed(format!(
@@ -147,17 +157,23 @@ impl NodeState {
             body.encode(),
         );
         let record = OutboundRecord::queued(id, recipient, kind, urgent, now, in_reply_to);
-        self.store
+        let enqueued = self
+            .store
             .enqueue(
                 &record,
                 &notice.envelope_bytes(),
                 notice.leaf_hash(LeafKind::SentNotice),
+                client_key,
             )
             .await?;
+        // A concurrent send with the same key got there first: its notice stands.
+        if let liaison_store::Enqueued::Existing(existing) = enqueued {
+            return Ok((existing, false));
+        }
         info_span!("notice", notice_id = %id)
             .in_scope(|| info!(peer = %recipient, kind = kind.name(), "queued a notice"));
         self.wake(recipient, false);
-        Ok(record)
+        Ok((record, true))
     }
 
     /// This node's signed checkpoint (C2SP signed note) of its log at `head`.
@@ -448,8 +464,11 @@ impl Node {
                 Err(e) => warn!(service, error = %e, "server task ended abnormally"),
             }
         }
-        if let Err(e) = state.store_flush().await {
-            warn!(error = %e, "final flush failed");
+        if let Err(e) = state.store.close().await {
+            error!(error = %e, "the store's final write failed: what was acknowledged is on disk, but the log head record may be behind; the next start checks the store");
+            if result.is_ok() {
+                result = Err(NodeError::Close(e));
+            }
         }
         match &result {
             Ok(()) => info!(
@@ -513,12 +532,6 @@ impl Drop for AbortOnDrop {
         for task in &self.0 {
             task.abort();
         }
-    }
-}
-
-impl NodeState {
-    async fn store_flush(&self) -> Result<(), liaison_store::StoreError> {
-        self.store.flush().await
     }
 }
 

@@ -62,7 +62,8 @@ pub(crate) async fn check(state: &NodeState) -> Result<(), StoreError> {
                 }
                 state
                     .store
-                    .change_inbound(&id, |r| r.flagged = Some(current))?;
+                    .update_inbound(&id, move |r| r.flagged = Some(current))
+                    .await?;
             }
             Side::Awaited => {
                 let Some(record) = state.store.outbound(&id)? else {
@@ -79,10 +80,13 @@ pub(crate) async fn check(state: &NodeState) -> Result<(), StoreError> {
                             "reply due soon: awaiting the other county's reply"
                         ),
                     }
-                    state.store.change_outbound(&id, None, |r| {
-                        r.flagged = Some(current);
-                        Ok(())
-                    })?;
+                    state
+                        .store
+                        .update_outbound(&id, None, move |r| {
+                            r.flagged = Some(current);
+                            Ok(())
+                        })
+                        .await?;
                 }
                 if current == DeadlineState::Overdue
                     && settings.send_reminders
@@ -93,19 +97,18 @@ pub(crate) async fn check(state: &NodeState) -> Result<(), StoreError> {
             }
         }
     }
-    sign_checkpoint_if_grown(state)?;
-    state.store.flush().await
+    sign_checkpoint_if_grown(state).await
 }
 
 /// Signs a checkpoint of the log when it grew since the last one, so that a node that only sends
 /// still publishes signed checkpoints.
-fn sign_checkpoint_if_grown(state: &NodeState) -> Result<(), StoreError> {
+async fn sign_checkpoint_if_grown(state: &NodeState) -> Result<(), StoreError> {
     let head = state.store.log_head()?;
     let latest = state.store.latest_checkpoint()?.map_or(0, |(size, _)| size);
     if head.size > latest {
         let note = state.sign_checkpoint(head);
         if !note.is_empty() {
-            state.store.record_checkpoint(head.size, &note)?;
+            state.store.record_checkpoint(head.size, &note).await?;
         }
     }
     Ok(())
@@ -126,10 +129,10 @@ async fn remind(
         )),
     });
     match state
-        .send_notice(record.recipient, false, None, &body)
+        .send_notice(record.recipient, false, None, &body, None)
         .await
     {
-        Ok(reminder) => {
+        Ok((reminder, _)) => {
             info!(notice_id = %record.id, reminder = %reminder.id, peer = %record.recipient, "sent a reminder (催办)");
         }
         Err(crate::SendError::Storage(e)) => return Err(e),
@@ -140,9 +143,12 @@ async fn remind(
     }
     // The time of the attempt, sent or not: one reminder (or one warning) per overdue notice.
     let now = state.clock.now_ms();
-    state.store.change_outbound(&record.id, None, |r| {
-        r.reminded_at_ms = Some(now);
-        Ok(())
-    })?;
+    state
+        .store
+        .update_outbound(&record.id, None, move |r| {
+            r.reminded_at_ms = Some(now);
+            Ok(())
+        })
+        .await?;
     Ok(())
 }

@@ -134,7 +134,7 @@ pub(crate) async fn witness(
             }
         }
     }
-    if let Err(e) = state.store.set_peer_checkpoint(peer.county, note) {
+    if let Err(e) = state.store.set_peer_checkpoint(peer.county, note).await {
         warn!(peer = %peer.county, error = %e, "cannot keep the peer's checkpoint");
     }
 }

@@ -1,60 +1,60 @@
-//! Durable storage for a liaison node: the outbox, the inbox, signed receipts, reply links and the
-//! indexes that listings and delivery use. The only crate that imports sled.
+//! Durable storage for a liaison node: the outbox, the inbox, signed receipts, reply links, the
+//! append-only log and the indexes that listings and delivery use, in one SQLite database. The
+//! only crate that imports rusqlite.
 //!
-//! Everything lives in one sled tree under one-byte key prefixes, so that each change to a notice
-//! and its indexes is a single atomic transaction. Writes that a caller relies on for durability
-//! (`enqueue`, `accept_inbound`, `update_outbound`) return only after the log is flushed to disk;
-//! `accept_inbound` takes a whole batch and flushes once, so a batch costs one disk flush.
-//!
-//! Key layout (ids are the 16 big-endian bytes of a UUIDv7, so key order is time order):
-//!
-//! | prefix | rest | value |
-//! |---|---|---|
-//! | `O` | id | outbound record (JSON) |
-//! | `E` | id | outbound envelope bytes, as signed |
-//! | `R` | id | signed receipt received for an outbound notice |
-//! | `Q` | peer code (6) + id | pending delivery (queued or in flight) |
-//! | `P` | peer code (6) + id | outbound, by recipient |
-//! | `S` | status tag (1) + id | outbound, by status |
-//! | `I` | id | inbound record (JSON) |
-//! | `e` | id | inbound envelope: the received header, payload and signature bytes, unchanged |
-//! | `r` | id | signed receipt this node issued for an inbound notice |
-//! | `p` | peer code (6) + id | inbound, by sender |
-//! | `L` | original id + reply id | a reply links to the notice it answers |
-//! | `X` | id | received notice whose due time could not be computed, not yet answered |
-//! | `D` | due time (8, big-endian, offset) + side (`i` owed, `o` awaited) + id | reply still due |
-//! | `M` | name | metadata: `schema_version`, `log` (the log's compact range) |
-//! | `H` | leaf index (8, big-endian) | leaf hash of the append-only log |
-//! | `N` | leaf kind tag (1) + id | leaf index of that notice's envelope or receipt |
-//! | `B` | leaf index (8, big-endian) | leaf kind tag (1) + id: what the leaf records |
-//! | `K` | tree size (8, big-endian) | a checkpoint this node signed (signed note text) |
-//! | `W` | peer code (6) | the newest checkpoint of that peer this node holds (signed note text) |
-//! | `A` | time (8) + sequence (8) | an alarm about a peer's log (JSON) |
+//! The database (`liaison.db` in the store's directory) runs in WAL mode with
+//! `synchronous=FULL`, so a commit returns only once the WAL is fsynced: a write the store
+//! acknowledged survives a power cut. All writes go through one writer thread that commits the
+//! writes waiting for it in one transaction (a group commit: a batch costs one fsync) and never
+//! runs on the async runtime's threads; reads use a small pool of read connections and see only
+//! committed data. A failed commit leaves nothing behind. Beside the database, the log head
+//! record ([`sidecar`]) keeps the size and root of the durable log, so that a store that lost
+//! entries (damage, a lost write, an old copy) is refused at open by [`Store::open`] instead of
+//! starting without them. Tables and migrations: [`schema`].
 //!
 //! The append-only log (RFC 6962) gets a leaf for every envelope and receipt the node sends or
 //! receives, in the same transaction that stores the envelope or receipt.
 
+mod check;
 mod records;
+pub mod schema;
+pub mod sidecar;
+mod writer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use liaison_core::merkle::{CompactRange, Hash, LeafHashes};
 use liaison_core::tlog::LeafKind;
-use liaison_core::{CountyCode, NoticeId};
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use liaison_core::{CountyCode, DeadlineState, NoticeId, NoticeKind, RejectCode};
+use rusqlite::types::Type;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use sha2::{Digest, Sha256};
 
+pub use check::RESTORE_ADVICE;
 pub use records::{InboundRecord, OutboundRecord, OutboundStatus};
+pub use schema::SCHEMA_VERSION;
 
-/// The layout version this code reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+use writer::Writer;
+
+/// The database's file name in the store's directory.
+pub const DB_FILE: &str = "liaison.db";
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage error: {0}")]
-    Sled(#[from] sled::Error),
+    Sqlite(#[from] rusqlite::Error),
+    #[error("storage error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the store cannot write: {0}")]
+    Unavailable(String),
+    #[error("the store is closed")]
+    Closed,
     #[error("stored record {key} is corrupt: {problem}")]
     Corrupt { key: String, problem: String },
+    #[error("the store is damaged:\n  - {}\n{RESTORE_ADVICE}", .0.join("\n  - "))]
+    Damaged(Vec<String>),
     #[error(
         "the data directory has schema version {found}; this build reads version {SCHEMA_VERSION}"
     )]
@@ -63,6 +63,13 @@ pub enum StoreError {
     NoSuchNotice(NoticeId),
     #[error("{0}")]
     Refused(String),
+}
+
+impl StoreError {
+    /// Whether the disk or the database failed (as opposed to a refusal of the request).
+    fn is_storage_failure(&self) -> bool {
+        matches!(self, Self::Sqlite(_) | Self::Io(_) | Self::Unavailable(_))
+    }
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -106,7 +113,7 @@ pub struct IssuedReceipt {
 }
 
 /// Something wrong with a peer's log, kept until an administrator deals with it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alarm {
     pub peer: CountyCode,
     pub at_ms: i64,
@@ -114,7 +121,6 @@ pub struct Alarm {
     pub kind: String,
     pub detail: String,
     /// When an operator acknowledged it (e.g. after the peer announced a restore from backup).
-    #[serde(default)]
     pub acknowledged_at_ms: Option<i64>,
 }
 
@@ -143,60 +149,6 @@ pub struct Page<T> {
     pub next: Option<NoticeId>,
 }
 
-/// The node's store.
-#[derive(Clone)]
-pub struct Store {
-    db: sled::Db,
-    tree: sled::Tree,
-}
-
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").finish_non_exhaustive()
-    }
-}
-
-fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
-    k.push(prefix);
-    for p in parts {
-        k.extend_from_slice(p);
-    }
-    k
-}
-
-fn id_key(prefix: u8, id: &NoticeId) -> Vec<u8> {
-    key(prefix, &[id.as_bytes()])
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    // Records hold only plain data, which always serialises.
-    serde_json::to_vec(value).unwrap_or_default()
-}
-
-fn decode<T: serde::de::DeserializeOwned>(k: &[u8], bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        key: String::from_utf8_lossy(&k[..1]).into_owned(),
-        problem: e.to_string(),
-    })
-}
-
-fn id_from_suffix(k: &[u8]) -> Option<NoticeId> {
-    let tail: [u8; 16] = k.get(k.len().checked_sub(16)?..)?.try_into().ok()?;
-    Some(NoticeId::from_bytes(tail))
-}
-
-fn tx_err(e: TransactionError<StoreError>) -> StoreError {
-    match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => StoreError::Sled(e),
-    }
-}
-
-fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
-    ConflictableTransactionError::Abort(e)
-}
-
 /// Whose reply a due-index entry waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Side {
@@ -204,15 +156,6 @@ pub enum Side {
     Owed,
     /// The other county owes the reply: a notice this county sent.
     Awaited,
-}
-
-impl Side {
-    fn tag(self) -> u8 {
-        match self {
-            Self::Owed => b'i',
-            Self::Awaited => b'o',
-        }
-    }
 }
 
 /// One reply still due, from the due index.
@@ -223,808 +166,386 @@ pub struct DueEntry {
     pub id: NoticeId,
 }
 
-fn due_key(due_at_ms: i64, side: Side, id: &NoticeId) -> Vec<u8> {
-    // Offset so that the order of the bytes is the order of the (signed) times.
-    let ordered = (due_at_ms as u64) ^ (1 << 63);
-    key(
-        b'D',
-        &[&ordered.to_be_bytes(), &[side.tag()], id.as_bytes()],
-    )
+/// What became of an [`Store::enqueue`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Newly queued.
+    New,
+    /// A notice with the same client key was queued before: this one, and nothing was written.
+    Existing(OutboundRecord),
 }
 
-fn parse_due_key(k: &[u8]) -> Option<DueEntry> {
-    let time: [u8; 8] = k.get(1..9)?.try_into().ok()?;
-    let side = match *k.get(9)? {
-        b'i' => Side::Owed,
-        b'o' => Side::Awaited,
-        _ => return None,
-    };
-    Some(DueEntry {
-        due_at_ms: (u64::from_be_bytes(time) ^ (1 << 63)) as i64,
-        side,
-        id: id_from_suffix(k)?,
-    })
+/// One change of [`Store::update_outbound_batch`].
+pub struct OutboundUpdate {
+    pub id: NoticeId,
+    /// A signed receipt received for it, with its leaf hash; logged once.
+    pub receipt: Option<(Vec<u8>, Hash)>,
+    /// Changes the record; may refuse with a message, and then nothing of this change is written.
+    pub change: ChangeFn<OutboundRecord>,
 }
 
-/// The due-index key of an outbound notice whose reply is still awaited.
-fn awaited_key(r: &OutboundRecord) -> Option<Vec<u8>> {
-    let due = r.reply_due_at_ms?;
-    (r.answered_at_ms.is_none() && r.status == OutboundStatus::Delivered)
-        .then(|| due_key(due, Side::Awaited, &r.id))
-}
-
-/// The due-index key of an inbound notice whose reply this county still owes.
-fn owed_key(r: &InboundRecord) -> Option<Vec<u8>> {
-    let due = r.reply_due_at_ms?;
-    r.answered_at_ms
-        .is_none()
-        .then(|| due_key(due, Side::Owed, &r.id))
-}
-
-fn log_key() -> Vec<u8> {
-    key(b'M', &[b"log"])
-}
-
-fn read_log(
-    tx: &TransactionalTree,
-) -> std::result::Result<CompactRange, ConflictableTransactionError<StoreError>> {
-    match tx.get(log_key())? {
-        None => Ok(CompactRange::new()),
-        Some(bytes) => CompactRange::from_bytes(&bytes).map_err(|e| {
-            abort(StoreError::Corrupt {
-                key: "M/log".into(),
-                problem: e.to_string(),
-            })
-        }),
+impl std::fmt::Debug for OutboundUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundUpdate")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
-/// Appends a leaf to the log in the same transaction as the item it records.
-fn append_leaf(
-    tx: &TransactionalTree,
-    kind: LeafKind,
-    id: &NoticeId,
-    leaf: Hash,
-) -> std::result::Result<LogHead, ConflictableTransactionError<StoreError>> {
-    let mut range = read_log(tx)?;
-    let index = range.size();
-    range.append(leaf).map_err(|e| {
-        abort(StoreError::Corrupt {
-            key: "M/log".into(),
-            problem: e.to_string(),
-        })
-    })?;
-    tx.insert(key(b'H', &[&index.to_be_bytes()]), &leaf)?;
-    tx.insert(
-        key(b'N', &[&[kind.tag()], id.as_bytes()]),
-        &index.to_be_bytes(),
+/// A change to a record, run on the store's writer.
+pub type ChangeFn<R> = Box<dyn FnOnce(&mut R) -> std::result::Result<(), String> + Send>;
+
+/// Whether the store can write, for operators and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageHealth {
+    /// Why the last commit failed; `None` while writes succeed.
+    pub failing: Option<String>,
+    /// Commits that failed since the store was opened.
+    pub failed_commits: u64,
+}
+
+/// The node's store.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    writer: Writer,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.inner.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A read connection, back to the pool when dropped.
+struct Reader<'a> {
+    conn: Option<Connection>,
+    pool: &'a Mutex<Vec<Connection>>,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < MAX_IDLE_READERS {
+                pool.push(conn);
+            }
+        }
+    }
+}
+
+const MAX_IDLE_READERS: usize = 8;
+
+fn open_connection(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+/// The write connection's settings: WAL, every commit fsynced, foreign keys enforced.
+fn configure_writer(conn: &Connection) -> Result<()> {
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unavailable(format!(
+            "the database refused WAL mode (journal_mode is {mode})"
+        )));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
     )?;
-    tx.insert(
-        key(b'B', &[&index.to_be_bytes()]),
-        key(kind.tag(), &[id.as_bytes()]),
-    )?;
-    tx.insert(log_key(), range.to_bytes())?;
+    Ok(())
+}
+
+fn corrupt(column: usize, problem: impl Into<String>) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        Type::Text,
+        Box::new(CorruptValue(problem.into())),
+    )
+}
+
+#[derive(Debug)]
+struct CorruptValue(String);
+impl std::fmt::Display for CorruptValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for CorruptValue {}
+
+fn get_id(row: &Row, i: usize) -> rusqlite::Result<NoticeId> {
+    let bytes: [u8; 16] = row.get(i)?;
+    Ok(NoticeId::from_bytes(bytes))
+}
+
+fn get_opt_id(row: &Row, i: usize) -> rusqlite::Result<Option<NoticeId>> {
+    let bytes: Option<[u8; 16]> = row.get(i)?;
+    Ok(bytes.map(NoticeId::from_bytes))
+}
+
+fn get_county(row: &Row, i: usize) -> rusqlite::Result<CountyCode> {
+    let text: String = row.get(i)?;
+    CountyCode::parse(&text).map_err(|e| corrupt(i, e.to_string()))
+}
+
+fn get_kind(row: &Row, i: usize) -> rusqlite::Result<NoticeKind> {
+    let text: String = row.get(i)?;
+    text.parse()
+        .map_err(|_| corrupt(i, format!("unknown kind {text:?}")))
+}
+
+fn get_flagged(row: &Row, i: usize) -> rusqlite::Result<Option<DeadlineState>> {
+    let text: Option<String> = row.get(i)?;
+    text.map(|t| DeadlineState::parse(&t).ok_or_else(|| corrupt(i, format!("unknown state {t:?}"))))
+        .transpose()
+}
+
+const OUTBOUND_COLUMNS: &str = "id, recipient, kind, urgent, issued_at_ms, in_reply_to, status, \
+     attempts, last_error, next_attempt_at_ms, receipt_at_ms, reject_code, reject_reason, \
+     reply_due_at_ms, answered_at_ms, flagged, reminded_at_ms";
+
+fn outbound_from_row(row: &Row) -> rusqlite::Result<OutboundRecord> {
+    let status: String = row.get(6)?;
+    let reject_code: Option<i32> = row.get(11)?;
+    Ok(OutboundRecord {
+        id: get_id(row, 0)?,
+        recipient: get_county(row, 1)?,
+        kind: get_kind(row, 2)?,
+        urgent: row.get(3)?,
+        issued_at_ms: row.get(4)?,
+        in_reply_to: get_opt_id(row, 5)?,
+        status: OutboundStatus::parse(&status)
+            .ok_or_else(|| corrupt(6, format!("unknown status {status:?}")))?,
+        attempts: row.get(7)?,
+        last_error: row.get(8)?,
+        next_attempt_at_ms: row.get(9)?,
+        receipt_at_ms: row.get(10)?,
+        reject_code: reject_code
+            .map(|c| RejectCode::from_wire(c).ok_or_else(|| corrupt(11, format!("code {c}"))))
+            .transpose()?,
+        reject_reason: row.get(12)?,
+        reply_due_at_ms: row.get(13)?,
+        answered_at_ms: row.get(14)?,
+        flagged: get_flagged(row, 15)?,
+        reminded_at_ms: row.get(16)?,
+    })
+}
+
+fn write_outbound(conn: &Connection, r: &OutboundRecord, insert: bool) -> rusqlite::Result<()> {
+    let sql = if insert {
+        "INSERT INTO outbound (id, recipient, kind, urgent, issued_at_ms, in_reply_to, status, \
+         attempts, last_error, next_attempt_at_ms, receipt_at_ms, reject_code, reject_reason, \
+         reply_due_at_ms, answered_at_ms, flagged, reminded_at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+    } else {
+        "UPDATE outbound SET recipient = ?2, kind = ?3, urgent = ?4, issued_at_ms = ?5, \
+         in_reply_to = ?6, status = ?7, attempts = ?8, last_error = ?9, \
+         next_attempt_at_ms = ?10, receipt_at_ms = ?11, reject_code = ?12, reject_reason = ?13, \
+         reply_due_at_ms = ?14, answered_at_ms = ?15, flagged = ?16, reminded_at_ms = ?17 \
+         WHERE id = ?1"
+    };
+    conn.prepare_cached(sql)?.execute(params![
+        r.id.as_bytes(),
+        r.recipient.as_str(),
+        r.kind.name(),
+        r.urgent,
+        r.issued_at_ms,
+        r.in_reply_to.as_ref().map(|i| i.as_bytes()),
+        r.status.name(),
+        r.attempts,
+        r.last_error,
+        r.next_attempt_at_ms,
+        r.receipt_at_ms,
+        r.reject_code.map(|c| c.to_wire() as i32),
+        r.reject_reason,
+        r.reply_due_at_ms,
+        r.answered_at_ms,
+        r.flagged.map(|f| f.name()),
+        r.reminded_at_ms,
+    ])?;
+    Ok(())
+}
+
+const INBOUND_COLUMNS: &str = "id, sender, kind, urgent, issued_at_ms, in_reply_to, \
+     received_at_ms, envelope_sha256, reply_due_at_ms, deadline_error, answered_at_ms, flagged";
+
+fn inbound_from_row(row: &Row) -> rusqlite::Result<InboundRecord> {
+    Ok(InboundRecord {
+        id: get_id(row, 0)?,
+        sender: get_county(row, 1)?,
+        kind: get_kind(row, 2)?,
+        urgent: row.get(3)?,
+        issued_at_ms: row.get(4)?,
+        in_reply_to: get_opt_id(row, 5)?,
+        received_at_ms: row.get(6)?,
+        envelope_sha256: row.get(7)?,
+        reply_due_at_ms: row.get(8)?,
+        deadline_error: row.get(9)?,
+        answered_at_ms: row.get(10)?,
+        flagged: get_flagged(row, 11)?,
+    })
+}
+
+fn write_inbound(conn: &Connection, r: &InboundRecord, insert: bool) -> rusqlite::Result<()> {
+    let sql = if insert {
+        "INSERT INTO inbound (id, sender, kind, urgent, issued_at_ms, in_reply_to, \
+         received_at_ms, envelope_sha256, reply_due_at_ms, deadline_error, answered_at_ms, \
+         flagged) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    } else {
+        "UPDATE inbound SET sender = ?2, kind = ?3, urgent = ?4, issued_at_ms = ?5, \
+         in_reply_to = ?6, received_at_ms = ?7, envelope_sha256 = ?8, reply_due_at_ms = ?9, \
+         deadline_error = ?10, answered_at_ms = ?11, flagged = ?12 WHERE id = ?1"
+    };
+    conn.prepare_cached(sql)?.execute(params![
+        r.id.as_bytes(),
+        r.sender.as_str(),
+        r.kind.name(),
+        r.urgent,
+        r.issued_at_ms,
+        r.in_reply_to.as_ref().map(|i| i.as_bytes()),
+        r.received_at_ms,
+        r.envelope_sha256,
+        r.reply_due_at_ms,
+        r.deadline_error,
+        r.answered_at_ms,
+        r.flagged.map(|f| f.name()),
+    ])?;
+    Ok(())
+}
+
+fn read_outbound(conn: &Connection, id: &NoticeId) -> rusqlite::Result<Option<OutboundRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {OUTBOUND_COLUMNS} FROM outbound WHERE id = ?1"
+    ))?
+    .query_row([id.as_bytes()], outbound_from_row)
+    .optional()
+}
+
+fn read_inbound(conn: &Connection, id: &NoticeId) -> rusqlite::Result<Option<InboundRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {INBOUND_COLUMNS} FROM inbound WHERE id = ?1"
+    ))?
+    .query_row([id.as_bytes()], inbound_from_row)
+    .optional()
+}
+
+/// The blob tables: envelopes and receipts, each with the checksum [`Store::open`] verifies.
+#[derive(Clone, Copy)]
+enum Blob {
+    OutboundEnvelope,
+    OutboundReceipt,
+    InboundEnvelope,
+    InboundReceipt,
+}
+
+impl Blob {
+    fn table(self) -> &'static str {
+        match self {
+            Self::OutboundEnvelope => "outbound_envelope",
+            Self::OutboundReceipt => "outbound_receipt",
+            Self::InboundEnvelope => "inbound_envelope",
+            Self::InboundReceipt => "inbound_receipt",
+        }
+    }
+}
+
+fn put_blob(conn: &Connection, blob: Blob, id: &NoticeId, bytes: &[u8]) -> rusqlite::Result<()> {
+    conn.prepare_cached(&format!(
+        "INSERT INTO {} (id, bytes, sha256) VALUES (?1, ?2, ?3)",
+        blob.table()
+    ))?
+    .execute(params![
+        id.as_bytes(),
+        bytes,
+        Sha256::digest(bytes).as_slice()
+    ])?;
+    Ok(())
+}
+
+fn get_blob(conn: &Connection, blob: Blob, id: &NoticeId) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.prepare_cached(&format!("SELECT bytes FROM {} WHERE id = ?1", blob.table()))?
+        .query_row([id.as_bytes()], |r| r.get(0))
+        .optional()
+}
+
+/// The log's size and root, from its compact range.
+pub(crate) fn read_log_head(conn: &Connection) -> Result<LogHead> {
+    let range = read_range(conn)?;
     Ok(LogHead {
         size: range.size(),
         root: range.root(),
     })
 }
 
+fn read_range(conn: &Connection) -> Result<CompactRange> {
+    let bytes: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT compact FROM log_range WHERE one = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    match bytes {
+        None => Ok(CompactRange::new()),
+        Some(bytes) => CompactRange::from_bytes(&bytes).map_err(|e| StoreError::Corrupt {
+            key: "log_range".into(),
+            problem: e.to_string(),
+        }),
+    }
+}
+
+/// Appends a leaf to the log in the same transaction as the item it records.
+fn append_leaf(conn: &Connection, kind: LeafKind, id: &NoticeId, leaf: Hash) -> Result<LogHead> {
+    let mut range = read_range(conn)?;
+    let index = range.size();
+    range.append(leaf).map_err(|e| StoreError::Corrupt {
+        key: "log_range".into(),
+        problem: e.to_string(),
+    })?;
+    conn.prepare_cached(
+        "INSERT INTO log_leaf (idx, hash, kind, notice_id) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![index, leaf, kind.tag(), id.as_bytes()])?;
+    conn.prepare_cached(
+        "INSERT INTO log_range (one, compact) VALUES (1, ?1) \
+         ON CONFLICT (one) DO UPDATE SET compact = excluded.compact",
+    )?
+    .execute([range.to_bytes()])?;
+    Ok(LogHead {
+        size: range.size(),
+        root: range.root(),
+    })
+}
+
+fn link_reply(conn: &Connection, original: &NoticeId, reply: &NoticeId) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO reply_link (original, reply) VALUES (?1, ?2)")?
+        .execute([original.as_bytes(), reply.as_bytes()])?;
+    Ok(())
+}
+
 /// The log's leaves, read from the store, for computing proofs.
 pub struct StoredLeaves<'a> {
-    tree: &'a sled::Tree,
+    conn: Reader<'a>,
 }
 
 impl LeafHashes for StoredLeaves<'_> {
     fn leaf(&self, index: u64) -> Option<Hash> {
-        let value = self.tree.get(key(b'H', &[&index.to_be_bytes()])).ok()??;
-        value.as_ref().try_into().ok()
-    }
-}
-
-/// Writes an inbound record and keeps the due index in step with `old`.
-fn put_inbound(
-    tx: &TransactionalTree,
-    old: Option<&InboundRecord>,
-    new: &InboundRecord,
-) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
-    if let Some(k) = old.and_then(owed_key) {
-        tx.remove(k)?;
-    }
-    if let Some(k) = owed_key(new) {
-        tx.insert(k, &[])?;
-    }
-    if new.deadline_error.is_some() && new.answered_at_ms.is_none() {
-        tx.insert(id_key(b'X', &new.id), &[])?;
-    } else {
-        tx.remove(id_key(b'X', &new.id))?;
-    }
-    tx.insert(id_key(b'I', &new.id), encode(new))?;
-    Ok(())
-}
-
-/// Writes an outbound record and keeps its indexes in step with `old`.
-fn put_outbound(
-    tx: &TransactionalTree,
-    old: Option<&OutboundRecord>,
-    new: &OutboundRecord,
-) -> std::result::Result<(), ConflictableTransactionError<StoreError>> {
-    let id = new.id.as_bytes();
-    if let Some(k) = old.and_then(awaited_key) {
-        tx.remove(k)?;
-    }
-    if let Some(k) = awaited_key(new) {
-        tx.insert(k, &[])?;
-    }
-    if let Some(old) = old {
-        tx.remove(key(b'S', &[&[old.status.tag()], id]))?;
-        if old.status.is_pending() && !new.status.is_pending() {
-            tx.remove(key(b'Q', &[old.recipient.as_bytes(), id]))?;
-        }
-    }
-    if new.status.is_pending() {
-        tx.insert(key(b'Q', &[new.recipient.as_bytes(), id]), &[])?;
-    }
-    tx.insert(key(b'S', &[&[new.status.tag()], id]), &[])?;
-    tx.insert(key(b'P', &[new.recipient.as_bytes(), id]), &[])?;
-    tx.insert(id_key(b'O', &new.id), encode(new))?;
-    Ok(())
-}
-
-impl Store {
-    /// Opens (or creates) the store in `dir`.
-    pub fn open(dir: &Path) -> Result<Self> {
-        let db = sled::Config::new()
-            .path(dir)
-            .flush_every_ms(Some(500))
-            .open()?;
-        let tree = db.open_tree("liaison")?;
-        let version_key = key(b'M', &[b"schema_version"]);
-        match tree.get(&version_key)? {
-            None => {
-                tree.insert(&version_key, SCHEMA_VERSION.to_string().as_bytes())?;
-                db.flush()?;
-            }
-            Some(v) if v.as_ref() == SCHEMA_VERSION.to_string().as_bytes() => {}
-            Some(v) => {
-                return Err(StoreError::SchemaVersion {
-                    found: String::from_utf8_lossy(&v).into_owned(),
-                });
-            }
-        }
-        Ok(Self { db, tree })
-    }
-
-    /// Writes everything to disk.
-    ///
-    /// sled 0.34's `flush_async` runs on sled's own small thread pool, and enough concurrent calls
-    /// fill that pool so that the write they all wait for never runs (spacejam/sled#1308). The
-    /// synchronous flush on tokio's blocking pool has no such limit; concurrent callers share the
-    /// disk write.
-    pub async fn flush(&self) -> Result<()> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .map_err(|e| StoreError::Refused(format!("flush task failed: {e}")))??;
-        Ok(())
-    }
-
-    /// Puts a signed notice in the outbox; returns once it is on disk.
-    /// `leaf` is the envelope's leaf hash as a sent notice; it is appended to the log.
-    pub async fn enqueue(
-        &self,
-        record: &OutboundRecord,
-        envelope: &[u8],
-        leaf: Hash,
-    ) -> Result<()> {
-        self.tree
-            .transaction(|tx| {
-                if tx.get(id_key(b'O', &record.id))?.is_some() {
-                    return Err(abort(StoreError::Refused(format!(
-                        "notice {} is already in the outbox",
-                        record.id
-                    ))));
-                }
-                put_outbound(tx, None, record)?;
-                tx.insert(id_key(b'E', &record.id), envelope)?;
-                append_leaf(tx, LeafKind::SentNotice, &record.id, leaf)?;
-                if let Some(original) = record.in_reply_to {
-                    tx.insert(key(b'L', &[original.as_bytes(), record.id.as_bytes()]), &[])?;
-                    let k = id_key(b'I', &original);
-                    if let Some(v) = tx.get(&k)? {
-                        let old: InboundRecord = decode(&k, &v).map_err(abort)?;
-                        if old.answered_at_ms.is_none() {
-                            let new = InboundRecord {
-                                answered_at_ms: Some(record.issued_at_ms),
-                                ..old.clone()
-                            };
-                            put_inbound(tx, Some(&old), &new)?;
-                        }
-                    }
-                }
-                Ok(())
-            })
-            .map_err(tx_err)?;
-        self.flush().await
-    }
-
-    /// The outbound record with `id`.
-    pub fn outbound(&self, id: &NoticeId) -> Result<Option<OutboundRecord>> {
-        let k = id_key(b'O', id);
-        self.tree.get(&k)?.map(|v| decode(&k, &v)).transpose()
-    }
-
-    /// The signed envelope of an outbound notice.
-    pub fn outbound_envelope(&self, id: &NoticeId) -> Result<Option<Vec<u8>>> {
-        Ok(self.tree.get(id_key(b'E', id))?.map(|v| v.to_vec()))
-    }
-
-    /// The signed receipt received for an outbound notice.
-    pub fn outbound_receipt(&self, id: &NoticeId) -> Result<Option<Vec<u8>>> {
-        Ok(self.tree.get(id_key(b'R', id))?.map(|v| v.to_vec()))
-    }
-
-    /// Changes an outbound record with `change`, atomically with its indexes, and stores `receipt`
-    /// with it if given. `change` may refuse with a message; it may run more than once.
-    /// Returns the record as stored, once it is on disk.
-    pub async fn update_outbound(
-        &self,
-        id: &NoticeId,
-        receipt: Option<(&[u8], Hash)>,
-        change: impl Fn(&mut OutboundRecord) -> std::result::Result<(), String>,
-    ) -> Result<OutboundRecord> {
-        let record = self.change_outbound(id, receipt, change)?;
-        self.flush().await?;
-        Ok(record)
-    }
-
-    /// [`Store::update_outbound`] without waiting for the disk: for changes that may be lost in a
-    /// crash without harm, such as a receipt that a redelivery would fetch again. Call
-    /// [`Store::flush`] after a batch of them.
-    pub fn change_outbound(
-        &self,
-        id: &NoticeId,
-        receipt: Option<(&[u8], Hash)>,
-        change: impl Fn(&mut OutboundRecord) -> std::result::Result<(), String>,
-    ) -> Result<OutboundRecord> {
-        self.tree
-            .transaction(|tx| {
-                let k = id_key(b'O', id);
-                let old: OutboundRecord = match tx.get(&k)? {
-                    Some(v) => decode(&k, &v).map_err(abort)?,
-                    None => return Err(abort(StoreError::NoSuchNotice(*id))),
-                };
-                let mut new = old.clone();
-                change(&mut new).map_err(|why| abort(StoreError::Refused(why)))?;
-                put_outbound(tx, Some(&old), &new)?;
-                // A receipt is logged once: a redelivery returns the same receipt again.
-                if let Some((receipt, leaf)) = receipt
-                    && tx.get(id_key(b'R', id))?.is_none()
-                {
-                    tx.insert(id_key(b'R', id), receipt)?;
-                    append_leaf(tx, LeafKind::ReceivedReceipt, id, leaf)?;
-                }
-                Ok(new)
-            })
-            .map_err(tx_err)
-    }
-
-    /// Pending outbound notices for `peer`, oldest first.
-    pub fn pending_for(&self, peer: CountyCode, limit: usize) -> Result<Vec<OutboundRecord>> {
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix(key(b'Q', &[peer.as_bytes()])) {
-            let (k, _) = item?;
-            if out.len() >= limit {
-                break;
-            }
-            if let Some(record) = id_from_suffix(&k)
-                .map(|id| self.outbound(&id))
-                .transpose()?
-                .flatten()
-            {
-                out.push(record);
-            }
-        }
-        Ok(out)
-    }
-
-    /// How many notices to `peer` wait for delivery.
-    pub fn backlog(&self, peer: CountyCode) -> Result<u64> {
-        let mut n = 0;
-        for item in self.tree.scan_prefix(key(b'Q', &[peer.as_bytes()])) {
-            item?;
-            n += 1;
-        }
-        Ok(n)
-    }
-
-    /// How many outbound notices have `status`, counted from the status index (for metrics: it
-    /// reads one key per such notice, no record).
-    pub fn count_outbound(&self, status: OutboundStatus) -> Result<u64> {
-        let mut n = 0;
-        for item in self.tree.scan_prefix(key(b'S', &[&[status.tag()]])).keys() {
-            item?;
-            n += 1;
-        }
-        Ok(n)
-    }
-
-    /// Stores a batch of inbound notices with their receipts; returns once the batch is on disk.
-    /// A redelivered envelope is not stored again: its earlier receipt is returned instead.
-    /// `issue` makes the receipt for each newly stored notice, given the log's head just after the
-    /// notice was appended (so the receipt can carry a checkpoint that includes it); the receipt is
-    /// appended to the log too. `issue` may run more than once per notice.
-    pub async fn accept_inbound(
-        &self,
-        items: &[InboundItem],
-        issue: impl Fn(&InboundRecord, LogHead) -> IssuedReceipt,
-    ) -> Result<Vec<InboundOutcome>> {
-        let outcomes = self
-            .tree
-            .transaction(|tx| {
-                let mut outcomes = Vec::with_capacity(items.len());
-                for item in items {
-                    let rec = &item.record;
-                    let k = id_key(b'I', &rec.id);
-                    if let Some(existing) = tx.get(&k)? {
-                        let existing: InboundRecord = decode(&k, &existing).map_err(abort)?;
-                        if existing.envelope_sha256 == rec.envelope_sha256 {
-                            let receipt = tx
-                                .get(id_key(b'r', &rec.id))?
-                                .map(|v| v.to_vec())
-                                .unwrap_or_default();
-                            outcomes.push(InboundOutcome::AlreadyStored { receipt });
-                        } else {
-                            outcomes.push(InboundOutcome::IdConflict);
-                        }
-                        continue;
-                    }
-                    put_inbound(tx, None, rec)?;
-                    tx.insert(id_key(b'e', &rec.id), item.envelope.as_slice())?;
-                    let head = append_leaf(tx, LeafKind::ReceivedNotice, &rec.id, item.leaf)?;
-                    let receipt = issue(rec, head);
-                    tx.insert(id_key(b'r', &rec.id), receipt.bytes.as_slice())?;
-                    append_leaf(tx, LeafKind::IssuedReceipt, &rec.id, receipt.leaf)?;
-                    if let Some((size, note)) = &receipt.checkpoint {
-                        tx.insert(key(b'K', &[&size.to_be_bytes()]), note.as_bytes())?;
-                    }
-                    tx.insert(key(b'p', &[rec.sender.as_bytes(), rec.id.as_bytes()]), &[])?;
-                    if let Some(original) = rec.in_reply_to {
-                        tx.insert(key(b'L', &[original.as_bytes(), rec.id.as_bytes()]), &[])?;
-                        let k = id_key(b'O', &original);
-                        if let Some(v) = tx.get(&k)? {
-                            let old: OutboundRecord = decode(&k, &v).map_err(abort)?;
-                            if old.answered_at_ms.is_none() {
-                                let new = OutboundRecord {
-                                    answered_at_ms: Some(rec.issued_at_ms),
-                                    ..old.clone()
-                                };
-                                put_outbound(tx, Some(&old), &new)?;
-                            }
-                        }
-                    }
-                    outcomes.push(InboundOutcome::Stored {
-                        receipt: receipt.bytes,
-                    });
-                }
-                Ok(outcomes)
-            })
-            .map_err(tx_err)?;
-        // Also when nothing new was stored: a redelivery racing the first delivery may have found
-        // a notice that is stored but not yet on disk, and its receipt must not go out before it is.
-        if !items.is_empty() {
-            self.flush().await?;
-        }
-        Ok(outcomes)
-    }
-
-    /// The inbound record with `id`.
-    pub fn inbound(&self, id: &NoticeId) -> Result<Option<InboundRecord>> {
-        let k = id_key(b'I', id);
-        self.tree.get(&k)?.map(|v| decode(&k, &v)).transpose()
-    }
-
-    /// The envelope of an inbound notice: its header, payload and signature bytes as received.
-    pub fn inbound_envelope(&self, id: &NoticeId) -> Result<Option<Vec<u8>>> {
-        Ok(self.tree.get(id_key(b'e', id))?.map(|v| v.to_vec()))
-    }
-
-    /// The signed receipt this node issued for an inbound notice.
-    pub fn inbound_receipt(&self, id: &NoticeId) -> Result<Option<Vec<u8>>> {
-        Ok(self.tree.get(id_key(b'r', id))?.map(|v| v.to_vec()))
-    }
-
-    /// Notices (sent or received) that answer `id`, oldest first.
-    pub fn replies_to(&self, id: &NoticeId) -> Result<Vec<NoticeId>> {
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix(id_key(b'L', id)) {
-            let (k, _) = item?;
-            out.extend(id_from_suffix(&k));
-        }
-        Ok(out)
-    }
-
-    /// Changes an inbound record (e.g. the tracker's flag), atomically with the due index. Not
-    /// flushed: such changes are recomputed after a crash.
-    pub fn change_inbound(
-        &self,
-        id: &NoticeId,
-        change: impl Fn(&mut InboundRecord),
-    ) -> Result<InboundRecord> {
-        self.tree
-            .transaction(|tx| {
-                let k = id_key(b'I', id);
-                let old: InboundRecord = match tx.get(&k)? {
-                    Some(v) => decode(&k, &v).map_err(abort)?,
-                    None => return Err(abort(StoreError::NoSuchNotice(*id))),
-                };
-                let mut new = old.clone();
-                change(&mut new);
-                put_inbound(tx, Some(&old), &new)?;
-                Ok(new)
-            })
-            .map_err(tx_err)
-    }
-
-    /// Replies still due, soonest first, with a due time before `before_ms`; at most `limit`.
-    /// Reads only the due index, never every notice.
-    pub fn due(&self, side: Option<Side>, before_ms: i64, limit: usize) -> Result<Vec<DueEntry>> {
-        let mut out = Vec::new();
-        for item in self.tree.range(
-            due_key(i64::MIN, Side::Owed, &NoticeId::from_bytes([0; 16]))
-                ..due_key(before_ms, Side::Owed, &NoticeId::from_bytes([0; 16])),
-        ) {
-            let (k, _) = item?;
-            if out.len() >= limit {
-                break;
-            }
-            if let Some(entry) = parse_due_key(&k)
-                && side.is_none_or(|s| s == entry.side)
-            {
-                out.push(entry);
-            }
-        }
-        Ok(out)
-    }
-
-    /// The log's current size and root.
-    pub fn log_head(&self) -> Result<LogHead> {
-        let range = match self.tree.get(log_key())? {
-            None => CompactRange::new(),
-            Some(bytes) => CompactRange::from_bytes(&bytes).map_err(|e| StoreError::Corrupt {
-                key: "M/log".into(),
-                problem: e.to_string(),
-            })?,
-        };
-        Ok(LogHead {
-            size: range.size(),
-            root: range.root(),
-        })
-    }
-
-    /// The log's leaves, for proofs.
-    pub fn leaves(&self) -> StoredLeaves<'_> {
-        StoredLeaves { tree: &self.tree }
-    }
-
-    /// The leaf index of a notice's envelope or receipt.
-    pub fn leaf_index(&self, kind: LeafKind, id: &NoticeId) -> Result<Option<u64>> {
-        let Some(v) = self.tree.get(key(b'N', &[&[kind.tag()], id.as_bytes()]))? else {
-            return Ok(None);
-        };
-        let bytes: [u8; 8] = v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-            key: "N".into(),
-            problem: "leaf index is not 8 bytes".into(),
-        })?;
-        Ok(Some(u64::from_be_bytes(bytes)))
-    }
-
-    /// What leaf `index` records: its kind and the notice it belongs to.
-    pub fn leaf_owner(&self, index: u64) -> Result<Option<(LeafKind, NoticeId)>> {
-        let Some(v) = self.tree.get(key(b'B', &[&index.to_be_bytes()]))? else {
-            return Ok(None);
-        };
-        let corrupt = || StoreError::Corrupt {
-            key: format!("B/{index}"),
-            problem: "not a leaf kind and id".into(),
-        };
-        let kind = v
-            .first()
-            .copied()
-            .and_then(LeafKind::from_tag)
-            .ok_or_else(corrupt)?;
-        let id: [u8; 16] = v
-            .get(1..)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(corrupt)?;
-        Ok(Some((kind, NoticeId::from_bytes(id))))
-    }
-
-    /// The hashes of the first `size` leaves, in order.
-    pub fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>> {
-        let mut out = Vec::with_capacity(size as usize);
-        for item in self.tree.scan_prefix([b'H']).take(size as usize) {
-            let (_, v) = item?;
-            out.push(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-                key: "H".into(),
-                problem: "leaf hash is not 32 bytes".into(),
-            })?);
-        }
-        if out.len() as u64 != size {
-            return Err(StoreError::Corrupt {
-                key: "H".into(),
-                problem: format!("{} leaves stored, {size} expected", out.len()),
-            });
-        }
-        Ok(out)
-    }
-
-    /// Keeps a checkpoint this node signed (at tree size `size`).
-    pub fn record_checkpoint(&self, size: u64, note: &str) -> Result<()> {
-        self.tree
-            .insert(key(b'K', &[&size.to_be_bytes()]), note.as_bytes())?;
-        Ok(())
-    }
-
-    /// The checkpoints this node signed, by tree size, smallest first.
-    pub fn checkpoints(&self) -> impl Iterator<Item = Result<(u64, String)>> + '_ {
-        self.tree.scan_prefix([b'K']).map(|item| {
-            let (k, v) = item?;
-            let size: [u8; 8] =
-                k.get(1..9)
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| StoreError::Corrupt {
-                        key: "K".into(),
-                        problem: "tree size is not 8 bytes".into(),
-                    })?;
-            Ok((
-                u64::from_be_bytes(size),
-                String::from_utf8_lossy(&v).into_owned(),
-            ))
-        })
-    }
-
-    /// The newest checkpoint this node signed.
-    pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>> {
-        self.checkpoints().last().transpose()
-    }
-
-    /// The newest checkpoint of `peer` this node holds.
-    pub fn peer_checkpoint(&self, peer: CountyCode) -> Result<Option<String>> {
-        Ok(self
-            .tree
-            .get(key(b'W', &[peer.as_bytes()]))?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
-    }
-
-    /// Holds `note` as the newest checkpoint of `peer`.
-    pub fn set_peer_checkpoint(&self, peer: CountyCode, note: &str) -> Result<()> {
-        self.tree
-            .insert(key(b'W', &[peer.as_bytes()]), note.as_bytes())?;
-        Ok(())
-    }
-
-    /// Records an alarm; it stays until the store is reset.
-    pub async fn raise_alarm(&self, alarm: &Alarm) -> Result<()> {
-        let seq = self.db.generate_id()?;
-        let k = key(b'A', &[&alarm.at_ms.to_be_bytes(), &seq.to_be_bytes()]);
-        self.tree.insert(k, encode(alarm))?;
-        self.flush().await
-    }
-
-    /// Acknowledges every alarm about `peer` and forgets its held checkpoint, so that its next
-    /// checkpoint is taken as the new starting point. Returns how many alarms were acknowledged.
-    pub async fn accept_peer_log(&self, peer: CountyCode, at_ms: i64) -> Result<usize> {
-        let mut acknowledged = 0;
-        for item in self.tree.scan_prefix([b'A']) {
-            let (k, v) = item?;
-            let mut alarm: Alarm = decode(&k, &v)?;
-            if alarm.peer == peer && alarm.acknowledged_at_ms.is_none() {
-                alarm.acknowledged_at_ms = Some(at_ms);
-                self.tree.insert(k, encode(&alarm))?;
-                acknowledged += 1;
-            }
-        }
-        self.tree.remove(key(b'W', &[peer.as_bytes()]))?;
-        self.flush().await?;
-        Ok(acknowledged)
-    }
-
-    /// Every alarm, oldest first.
-    pub fn alarms(&self) -> Result<Vec<Alarm>> {
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix([b'A']) {
-            let (k, v) = item?;
-            out.push(decode(&k, &v)?);
-        }
-        Ok(out)
-    }
-
-    /// Received notices, not yet answered, whose due time could not be computed.
-    pub fn deadline_errors(&self, limit: usize) -> Result<Vec<InboundRecord>> {
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix([b'X']).take(limit) {
-            let (k, _) = item?;
-            if let Some(record) = id_from_suffix(&k)
-                .map(|id| self.inbound(&id))
-                .transpose()?
-                .flatten()
-            {
-                out.push(record);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Every outbound record, oldest first; for reports.
-    pub fn all_outbound(&self) -> impl Iterator<Item = Result<OutboundRecord>> + '_ {
-        self.tree.scan_prefix([b'O']).map(|item| {
-            let (k, v) = item?;
-            decode(&k, &v)
-        })
-    }
-
-    /// Every inbound record, oldest first; for reports.
-    pub fn all_inbound(&self) -> impl Iterator<Item = Result<InboundRecord>> + '_ {
-        self.tree.scan_prefix([b'I']).map(|item| {
-            let (k, v) = item?;
-            decode(&k, &v)
-        })
-    }
-
-    /// Outbound notices, newest first.
-    pub fn list_outbound(&self, filter: &ListFilter) -> Result<Vec<OutboundRecord>> {
-        let prefix = match (filter.peer, filter.status) {
-            (Some(peer), _) => key(b'P', &[peer.as_bytes()]),
-            (None, Some(status)) => key(b'S', &[&[status.tag()]]),
-            (None, None) => vec![b'O'],
-        };
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix(&prefix).rev() {
-            if out.len() >= filter.limit {
-                break;
-            }
-            let (k, _) = item?;
-            let Some(record) = id_from_suffix(&k)
-                .map(|id| self.outbound(&id))
-                .transpose()?
-                .flatten()
-            else {
-                continue;
-            };
-            if filter.status.is_none_or(|s| s == record.status) {
-                out.push(record);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Inbound notices, newest first.
-    pub fn list_inbound(
-        &self,
-        peer: Option<CountyCode>,
-        limit: usize,
-    ) -> Result<Vec<InboundRecord>> {
-        let prefix = match peer {
-            Some(peer) => key(b'p', &[peer.as_bytes()]),
-            None => vec![b'I'],
-        };
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix(&prefix).rev() {
-            if out.len() >= limit {
-                break;
-            }
-            let (k, _) = item?;
-            if let Some(record) = id_from_suffix(&k)
-                .map(|id| self.inbound(&id))
-                .transpose()?
-                .flatten()
-            {
-                out.push(record);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Index keys under `prefix` whose ids lie in `ids`, newest first.
-    fn index_range(
-        &self,
-        prefix: &[u8],
-        ids: IdRange,
-    ) -> impl DoubleEndedIterator<Item = sled::Result<(sled::IVec, sled::IVec)>> + '_ {
-        let bound = |id: &NoticeId| {
-            let mut k = prefix.to_vec();
-            k.extend_from_slice(id.as_bytes());
-            k
-        };
-        let low = ids.from.as_ref().map_or_else(|| prefix.to_vec(), bound);
-        let high = match &ids.before {
-            Some(id) => std::ops::Bound::Excluded(bound(id)),
-            None => {
-                // Every key under `prefix` sorts below `prefix` followed by 0xff bytes.
-                let mut k = prefix.to_vec();
-                k.extend_from_slice(&[0xff; 17]);
-                std::ops::Bound::Excluded(k)
-            }
-        };
-        self.tree
-            .range::<Vec<u8>, _>((std::ops::Bound::Included(low), high))
-            .rev()
-    }
-
-    /// A page of outbound notices, newest first, from the index `filter` selects, with ids in
-    /// `ids`, keeping those `keep` accepts. It scans at most `max_scan` index entries, so a page
-    /// stays fast however many notices are stored; `next` continues where it stopped.
-    pub fn page_outbound(
-        &self,
-        filter: &ListFilter,
-        ids: IdRange,
-        max_scan: usize,
-        keep: impl Fn(&OutboundRecord) -> bool,
-    ) -> Result<Page<OutboundRecord>> {
-        let prefix = match (filter.peer, filter.status) {
-            (Some(peer), _) => key(b'P', &[peer.as_bytes()]),
-            (None, Some(status)) => key(b'S', &[&[status.tag()]]),
-            (None, None) => vec![b'O'],
-        };
-        let mut items = Vec::new();
-        let mut scanned = 0;
-        for item in self.index_range(&prefix, ids) {
-            let (k, _) = item?;
-            let Some(id) = id_from_suffix(&k) else {
-                continue;
-            };
-            if items.len() >= filter.limit || scanned >= max_scan {
-                return Ok(Page {
-                    items,
-                    next: Some(cursor_including(id)),
-                });
-            }
-            scanned += 1;
-            let Some(record) = self.outbound(&id)? else {
-                continue;
-            };
-            if filter.status.is_none_or(|s| s == record.status) && keep(&record) {
-                items.push(record);
-            }
-        }
-        Ok(Page { items, next: None })
-    }
-
-    /// A page of inbound notices, newest first; as [`Store::page_outbound`].
-    pub fn page_inbound(
-        &self,
-        peer: Option<CountyCode>,
-        limit: usize,
-        ids: IdRange,
-        max_scan: usize,
-        keep: impl Fn(&InboundRecord) -> bool,
-    ) -> Result<Page<InboundRecord>> {
-        let prefix = match peer {
-            Some(peer) => key(b'p', &[peer.as_bytes()]),
-            None => vec![b'I'],
-        };
-        let mut items = Vec::new();
-        let mut scanned = 0;
-        for item in self.index_range(&prefix, ids) {
-            let (k, _) = item?;
-            let Some(id) = id_from_suffix(&k) else {
-                continue;
-            };
-            if items.len() >= limit || scanned >= max_scan {
-                return Ok(Page {
-                    items,
-                    next: Some(cursor_including(id)),
-                });
-            }
-            scanned += 1;
-            if let Some(record) = self.inbound(&id)?
-                && keep(&record)
-            {
-                items.push(record);
-            }
-        }
-        Ok(Page { items, next: None })
+        self.conn
+            .prepare_cached("SELECT hash FROM log_leaf WHERE idx = ?1")
+            .ok()?
+            .query_row([index], |r| r.get::<_, [u8; 32]>(0))
+            .ok()
     }
 }
 
@@ -1039,4 +560,810 @@ fn cursor_including(id: NoticeId) -> NoticeId {
         }
     }
     NoticeId::from_bytes(bytes)
+}
+
+fn limit_param(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match e.sqlite_error_code() {
+        Some(DatabaseCorrupt | NotADatabase) => check::damaged(path, e),
+        _ => StoreError::Sqlite(e),
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, after checking it: a store that is damaged or
+    /// lacks log entries it once held is refused with [`StoreError::Damaged`].
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(DB_FILE);
+        let recorded = sidecar::read(dir)?;
+        let has_data = std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
+        if !has_data {
+            if let Some(held) = recorded.filter(|r| r.size > 0) {
+                return Err(StoreError::Damaged(vec![format!(
+                    "{} is missing or empty, but the store held {} log entries",
+                    path.display(),
+                    held.size
+                )]));
+            }
+        } else if let Some(problem) = check::header_problem(&path) {
+            return Err(StoreError::Damaged(vec![problem]));
+        }
+        let sqlite = |e: StoreError| match e {
+            StoreError::Sqlite(e) => open_error(&path, e),
+            other => other,
+        };
+        let mut conn =
+            open_connection(&path, OpenFlags::default()).map_err(|e| open_error(&path, e))?;
+        configure_writer(&conn).map_err(sqlite)?;
+        schema::migrate(&mut conn).map_err(sqlite)?;
+        let problems = check::problems(&conn, recorded);
+        if !problems.is_empty() {
+            return Err(StoreError::Damaged(problems));
+        }
+        if recorded.is_none() {
+            sidecar::write_once(dir, read_log_head(&conn)?)?;
+        }
+        // The database and WAL files' directory entries are durable before anything is promised.
+        std::fs::File::open(dir)?.sync_all()?;
+        let sidecar = sidecar::Sidecar::start(dir)?;
+        let writer = Writer::start(conn, sidecar)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                dir: dir.to_owned(),
+                writer,
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The directory the store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    fn reader(&self) -> Result<Reader<'_>> {
+        let pooled = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let conn = open_connection(
+                    &self.inner.dir.join(DB_FILE),
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.execute_batch("PRAGMA query_only = ON;")?;
+                conn
+            }
+        };
+        Ok(Reader {
+            conn: Some(conn),
+            pool: &self.inner.readers,
+        })
+    }
+
+    /// Whether writes currently succeed.
+    pub fn health(&self) -> StorageHealth {
+        let health = self
+            .inner
+            .writer
+            .health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        StorageHealth {
+            failing: health.failing.clone(),
+            failed_commits: health.failed_commits,
+        }
+    }
+
+    /// Finishes the writes already submitted, folds the WAL into the database and records the
+    /// log head; an error means the last state may not be on disk.
+    pub async fn close(&self) -> Result<()> {
+        self.inner.writer.close().await
+    }
+
+    /// Puts a signed notice in the outbox; returns once it is on disk.
+    /// `leaf` is the envelope's leaf hash as a sent notice; it is appended to the log.
+    /// With a `client_key` that an earlier notice was queued with, nothing is written and that
+    /// notice is returned instead.
+    pub async fn enqueue(
+        &self,
+        record: &OutboundRecord,
+        envelope: &[u8],
+        leaf: Hash,
+        client_key: Option<&str>,
+    ) -> Result<Enqueued> {
+        let record = record.clone();
+        let envelope = envelope.to_vec();
+        let client_key = client_key.map(str::to_owned);
+        self.inner
+            .writer
+            .write(move |conn| {
+                if let Some(key) = &client_key
+                    && let Some(existing) = outbound_by_client_key(conn, key)?
+                {
+                    return Ok(Enqueued::Existing(existing));
+                }
+                if read_outbound(conn, &record.id)?.is_some() {
+                    return Err(StoreError::Refused(format!(
+                        "notice {} is already in the outbox",
+                        record.id
+                    )));
+                }
+                write_outbound(conn, &record, true)?;
+                if let Some(key) = &client_key {
+                    conn.prepare_cached("UPDATE outbound SET client_key = ?2 WHERE id = ?1")?
+                        .execute(params![record.id.as_bytes(), key])?;
+                }
+                put_blob(conn, Blob::OutboundEnvelope, &record.id, &envelope)?;
+                append_leaf(conn, LeafKind::SentNotice, &record.id, leaf)?;
+                if let Some(original) = record.in_reply_to {
+                    link_reply(conn, &original, &record.id)?;
+                    conn.prepare_cached(
+                        "UPDATE inbound SET answered_at_ms = ?2 \
+                         WHERE id = ?1 AND answered_at_ms IS NULL",
+                    )?
+                    .execute(params![original.as_bytes(), record.issued_at_ms])?;
+                }
+                Ok(Enqueued::New)
+            })
+            .await
+    }
+
+    /// The outbound notice queued with `client_key`, if any.
+    pub fn outbound_by_client_key(&self, client_key: &str) -> Result<Option<OutboundRecord>> {
+        outbound_by_client_key(&*self.reader()?, client_key)
+    }
+
+    /// The outbound record with `id`.
+    pub fn outbound(&self, id: &NoticeId) -> Result<Option<OutboundRecord>> {
+        Ok(read_outbound(&*self.reader()?, id)?)
+    }
+
+    /// The signed envelope of an outbound notice.
+    pub fn outbound_envelope(&self, id: &NoticeId) -> Result<Option<Vec<u8>>> {
+        Ok(get_blob(&*self.reader()?, Blob::OutboundEnvelope, id)?)
+    }
+
+    /// The signed receipt received for an outbound notice.
+    pub fn outbound_receipt(&self, id: &NoticeId) -> Result<Option<Vec<u8>>> {
+        Ok(get_blob(&*self.reader()?, Blob::OutboundReceipt, id)?)
+    }
+
+    /// Changes an outbound record with `change`, atomically with its indexes, and stores `receipt`
+    /// with it if given. `change` may refuse with a message. Returns the record as stored, once
+    /// it is on disk.
+    pub async fn update_outbound(
+        &self,
+        id: &NoticeId,
+        receipt: Option<(Vec<u8>, Hash)>,
+        change: impl FnOnce(&mut OutboundRecord) -> std::result::Result<(), String> + Send + 'static,
+    ) -> Result<OutboundRecord> {
+        let id = *id;
+        self.inner
+            .writer
+            .write(move |conn| apply_outbound(conn, &id, receipt, change))
+            .await
+    }
+
+    /// Several [`Store::update_outbound`]s in one transaction (one fsync), e.g. the results of
+    /// one delivery call. Each change succeeds or is refused on its own; a storage failure fails
+    /// them all and writes nothing.
+    pub async fn update_outbound_batch(
+        &self,
+        updates: Vec<OutboundUpdate>,
+    ) -> Result<Vec<Result<OutboundRecord>>> {
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.inner
+            .writer
+            .write(move |conn| {
+                let mut out = Vec::with_capacity(updates.len());
+                for u in updates {
+                    match apply_outbound(conn, &u.id, u.receipt, u.change) {
+                        Err(e) if e.is_storage_failure() => return Err(e),
+                        result => out.push(result),
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Pending outbound notices for `peer`, oldest first.
+    pub fn pending_for(&self, peer: CountyCode, limit: usize) -> Result<Vec<OutboundRecord>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {OUTBOUND_COLUMNS} FROM outbound \
+             WHERE recipient = ?1 AND status IN ('queued', 'in_flight') ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(
+            params![peer.as_str(), limit_param(limit)],
+            outbound_from_row,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// How many notices to `peer` wait for delivery.
+    pub fn backlog(&self, peer: CountyCode) -> Result<u64> {
+        Ok(self.reader()?.prepare_cached(
+            "SELECT count(*) FROM outbound WHERE recipient = ?1 AND status IN ('queued', 'in_flight')",
+        )?
+        .query_row([peer.as_str()], |r| r.get(0))?)
+    }
+
+    /// How many outbound notices have `status` (for metrics: counted from the status index).
+    pub fn count_outbound(&self, status: OutboundStatus) -> Result<u64> {
+        Ok(self
+            .reader()?
+            .prepare_cached("SELECT count(*) FROM outbound WHERE status = ?1")?
+            .query_row([status.name()], |r| r.get(0))?)
+    }
+
+    /// Stores a batch of inbound notices with their receipts in one transaction; returns once the
+    /// batch is on disk. A redelivered envelope is not stored again: its earlier receipt is
+    /// returned instead. `issue` makes the receipt for each newly stored notice, given the log's
+    /// head just after the notice was appended (so the receipt can carry a checkpoint that
+    /// includes it); the receipt is appended to the log too. If the batch cannot be stored, no
+    /// receipt is returned for any of it.
+    pub async fn accept_inbound(
+        &self,
+        items: &[InboundItem],
+        mut issue: impl FnMut(&InboundRecord, LogHead) -> IssuedReceipt + Send + 'static,
+    ) -> Result<Vec<InboundOutcome>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let items = items.to_vec();
+        self.inner
+            .writer
+            .write(move |conn| {
+                let mut outcomes = Vec::with_capacity(items.len());
+                for item in &items {
+                    let rec = &item.record;
+                    if let Some(existing) = read_inbound(conn, &rec.id)? {
+                        outcomes.push(if existing.envelope_sha256 == rec.envelope_sha256 {
+                            InboundOutcome::AlreadyStored {
+                                receipt: get_blob(conn, Blob::InboundReceipt, &rec.id)?
+                                    .unwrap_or_default(),
+                            }
+                        } else {
+                            InboundOutcome::IdConflict
+                        });
+                        continue;
+                    }
+                    write_inbound(conn, rec, true)?;
+                    put_blob(conn, Blob::InboundEnvelope, &rec.id, &item.envelope)?;
+                    let head = append_leaf(conn, LeafKind::ReceivedNotice, &rec.id, item.leaf)?;
+                    let receipt = issue(rec, head);
+                    put_blob(conn, Blob::InboundReceipt, &rec.id, &receipt.bytes)?;
+                    append_leaf(conn, LeafKind::IssuedReceipt, &rec.id, receipt.leaf)?;
+                    if let Some((size, note)) = &receipt.checkpoint {
+                        put_checkpoint(conn, *size, note)?;
+                    }
+                    if let Some(original) = rec.in_reply_to {
+                        link_reply(conn, &original, &rec.id)?;
+                        conn.prepare_cached(
+                            "UPDATE outbound SET answered_at_ms = ?2 \
+                             WHERE id = ?1 AND answered_at_ms IS NULL",
+                        )?
+                        .execute(params![original.as_bytes(), rec.issued_at_ms])?;
+                    }
+                    outcomes.push(InboundOutcome::Stored {
+                        receipt: receipt.bytes,
+                    });
+                }
+                Ok(outcomes)
+            })
+            .await
+    }
+
+    /// The inbound record with `id`.
+    pub fn inbound(&self, id: &NoticeId) -> Result<Option<InboundRecord>> {
+        Ok(read_inbound(&*self.reader()?, id)?)
+    }
+
+    /// The envelope of an inbound notice: its header, payload and signature bytes as received.
+    pub fn inbound_envelope(&self, id: &NoticeId) -> Result<Option<Vec<u8>>> {
+        Ok(get_blob(&*self.reader()?, Blob::InboundEnvelope, id)?)
+    }
+
+    /// The signed receipt this node issued for an inbound notice.
+    pub fn inbound_receipt(&self, id: &NoticeId) -> Result<Option<Vec<u8>>> {
+        Ok(get_blob(&*self.reader()?, Blob::InboundReceipt, id)?)
+    }
+
+    /// Notices (sent or received) that answer `id`, oldest first.
+    pub fn replies_to(&self, id: &NoticeId) -> Result<Vec<NoticeId>> {
+        let conn = self.reader()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT reply FROM reply_link WHERE original = ?1 ORDER BY reply")?;
+        let rows = stmt.query_map([id.as_bytes()], |r| get_id(r, 0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Changes an inbound record (e.g. the tracker's flag), atomically with the due index.
+    pub async fn update_inbound(
+        &self,
+        id: &NoticeId,
+        change: impl FnOnce(&mut InboundRecord) + Send + 'static,
+    ) -> Result<InboundRecord> {
+        let id = *id;
+        self.inner
+            .writer
+            .write(move |conn| {
+                let mut record = read_inbound(conn, &id)?.ok_or(StoreError::NoSuchNotice(id))?;
+                change(&mut record);
+                write_inbound(conn, &record, false)?;
+                Ok(record)
+            })
+            .await
+    }
+
+    /// Replies still due, soonest first, with a due time before `before_ms`; at most `limit`.
+    /// Reads only the due indexes, never every notice.
+    pub fn due(&self, side: Option<Side>, before_ms: i64, limit: usize) -> Result<Vec<DueEntry>> {
+        const OWED: &str = "SELECT reply_due_at_ms AS due, 0 AS side, id FROM inbound \
+             WHERE answered_at_ms IS NULL AND reply_due_at_ms IS NOT NULL AND reply_due_at_ms < ?1";
+        const AWAITED: &str = "SELECT reply_due_at_ms AS due, 1 AS side, id FROM outbound \
+             WHERE status = 'delivered' AND answered_at_ms IS NULL \
+             AND reply_due_at_ms IS NOT NULL AND reply_due_at_ms < ?1";
+        let sql = match side {
+            Some(Side::Owed) => format!("{OWED} ORDER BY due, id LIMIT ?2"),
+            Some(Side::Awaited) => format!("{AWAITED} ORDER BY due, id LIMIT ?2"),
+            None => format!("{OWED} UNION ALL {AWAITED} ORDER BY due, side, id LIMIT ?2"),
+        };
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![before_ms, limit_param(limit)], |r| {
+            let side: i64 = r.get(1)?;
+            Ok(DueEntry {
+                due_at_ms: r.get(0)?,
+                side: if side == 0 { Side::Owed } else { Side::Awaited },
+                id: get_id(r, 2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The log's current size and root.
+    pub fn log_head(&self) -> Result<LogHead> {
+        read_log_head(&*self.reader()?)
+    }
+
+    /// The log's leaves, for proofs.
+    pub fn leaves(&self) -> Result<StoredLeaves<'_>> {
+        Ok(StoredLeaves {
+            conn: self.reader()?,
+        })
+    }
+
+    /// The leaf index of a notice's envelope or receipt.
+    pub fn leaf_index(&self, kind: LeafKind, id: &NoticeId) -> Result<Option<u64>> {
+        Ok(self
+            .reader()?
+            .prepare_cached("SELECT idx FROM log_leaf WHERE kind = ?1 AND notice_id = ?2")?
+            .query_row(params![kind.tag(), id.as_bytes()], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// What leaf `index` records: its kind and the notice it belongs to.
+    pub fn leaf_owner(&self, index: u64) -> Result<Option<(LeafKind, NoticeId)>> {
+        let found: Option<(u8, NoticeId)> = self
+            .reader()?
+            .prepare_cached("SELECT kind, notice_id FROM log_leaf WHERE idx = ?1")?
+            .query_row([index], |r| Ok((r.get(0)?, get_id(r, 1)?)))
+            .optional()?;
+        found
+            .map(|(tag, id)| {
+                LeafKind::from_tag(tag)
+                    .map(|kind| (kind, id))
+                    .ok_or_else(|| StoreError::Corrupt {
+                        key: format!("log_leaf {index}"),
+                        problem: format!("unknown leaf kind {tag}"),
+                    })
+            })
+            .transpose()
+    }
+
+    /// The hashes of the first `size` leaves, in order.
+    pub fn leaf_hashes(&self, size: u64) -> Result<Vec<Hash>> {
+        let conn = self.reader()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT hash FROM log_leaf WHERE idx < ?1 ORDER BY idx")?;
+        let rows = stmt.query_map([size], |r| r.get::<_, [u8; 32]>(0))?;
+        let out: Vec<Hash> = rows.collect::<rusqlite::Result<_>>()?;
+        if out.len() as u64 != size {
+            return Err(StoreError::Corrupt {
+                key: "log_leaf".into(),
+                problem: format!("{} leaves stored, {size} expected", out.len()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Keeps a checkpoint this node signed (at tree size `size`).
+    pub async fn record_checkpoint(&self, size: u64, note: &str) -> Result<()> {
+        let note = note.to_owned();
+        self.inner
+            .writer
+            .write(move |conn| Ok(put_checkpoint(conn, size, &note)?))
+            .await
+    }
+
+    /// The checkpoints this node signed, by tree size, smallest first.
+    pub fn checkpoints(&self) -> Result<Vec<(u64, String)>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached("SELECT size, note FROM checkpoint ORDER BY size")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The newest checkpoint this node signed.
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>> {
+        Ok(self
+            .reader()?
+            .prepare_cached("SELECT size, note FROM checkpoint ORDER BY size DESC LIMIT 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    /// The newest checkpoint of `peer` this node holds.
+    pub fn peer_checkpoint(&self, peer: CountyCode) -> Result<Option<String>> {
+        Ok(self
+            .reader()?
+            .prepare_cached("SELECT note FROM peer_checkpoint WHERE peer = ?1")?
+            .query_row([peer.as_str()], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Holds `note` as the newest checkpoint of `peer`.
+    pub async fn set_peer_checkpoint(&self, peer: CountyCode, note: &str) -> Result<()> {
+        let note = note.to_owned();
+        self.inner
+            .writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO peer_checkpoint (peer, note) VALUES (?1, ?2) \
+                     ON CONFLICT (peer) DO UPDATE SET note = excluded.note",
+                )?
+                .execute(params![peer.as_str(), note])?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Records an alarm; it stays until acknowledged.
+    pub async fn raise_alarm(&self, alarm: &Alarm) -> Result<()> {
+        let alarm = alarm.clone();
+        self.inner
+            .writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO alarm (peer, at_ms, kind, detail, acknowledged_at_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    alarm.peer.as_str(),
+                    alarm.at_ms,
+                    alarm.kind,
+                    alarm.detail,
+                    alarm.acknowledged_at_ms
+                ])?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Acknowledges every alarm about `peer` and forgets its held checkpoint, so that its next
+    /// checkpoint is taken as the new starting point. Returns how many alarms were acknowledged.
+    pub async fn accept_peer_log(&self, peer: CountyCode, at_ms: i64) -> Result<usize> {
+        self.inner
+            .writer
+            .write(move |conn| {
+                let n = conn
+                    .prepare_cached(
+                        "UPDATE alarm SET acknowledged_at_ms = ?2 \
+                         WHERE peer = ?1 AND acknowledged_at_ms IS NULL",
+                    )?
+                    .execute(params![peer.as_str(), at_ms])?;
+                conn.prepare_cached("DELETE FROM peer_checkpoint WHERE peer = ?1")?
+                    .execute([peer.as_str()])?;
+                Ok(n)
+            })
+            .await
+    }
+
+    /// Every alarm, oldest first.
+    pub fn alarms(&self) -> Result<Vec<Alarm>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT peer, at_ms, kind, detail, acknowledged_at_ms FROM alarm ORDER BY at_ms, seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Alarm {
+                peer: get_county(r, 0)?,
+                at_ms: r.get(1)?,
+                kind: r.get(2)?,
+                detail: r.get(3)?,
+                acknowledged_at_ms: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Received notices, not yet answered, whose due time could not be computed.
+    pub fn deadline_errors(&self, limit: usize) -> Result<Vec<InboundRecord>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {INBOUND_COLUMNS} FROM inbound \
+             WHERE deadline_error IS NOT NULL AND answered_at_ms IS NULL ORDER BY id LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map([limit_param(limit)], inbound_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every outbound record, oldest first; for reports.
+    pub fn all_outbound(&self) -> Result<Vec<OutboundRecord>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {OUTBOUND_COLUMNS} FROM outbound ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([], outbound_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every inbound record, oldest first; for reports.
+    pub fn all_inbound(&self) -> Result<Vec<InboundRecord>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {INBOUND_COLUMNS} FROM inbound ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([], inbound_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Outbound notices, newest first.
+    pub fn list_outbound(&self, filter: &ListFilter) -> Result<Vec<OutboundRecord>> {
+        Ok(self
+            .page_outbound(filter, IdRange::default(), usize::MAX, |_| true)?
+            .items)
+    }
+
+    /// Inbound notices, newest first.
+    pub fn list_inbound(
+        &self,
+        peer: Option<CountyCode>,
+        limit: usize,
+    ) -> Result<Vec<InboundRecord>> {
+        Ok(self
+            .page_inbound(peer, limit, IdRange::default(), usize::MAX, |_| true)?
+            .items)
+    }
+
+    /// A page of outbound notices, newest first, matching `filter`, with ids in `ids`, keeping
+    /// those `keep` accepts. It reads at most `max_scan` notices, so a page stays fast however
+    /// many notices are stored; `next` continues where it stopped.
+    pub fn page_outbound(
+        &self,
+        filter: &ListFilter,
+        ids: IdRange,
+        max_scan: usize,
+        keep: impl Fn(&OutboundRecord) -> bool,
+    ) -> Result<Page<OutboundRecord>> {
+        let mut conditions = vec!["id < ?1", "id >= ?2"];
+        if filter.peer.is_some() {
+            conditions.push("recipient = ?3");
+        }
+        if filter.status.is_some() {
+            conditions.push("status = ?4");
+        }
+        let sql = format!(
+            "SELECT {OUTBOUND_COLUMNS} FROM outbound WHERE {} ORDER BY id DESC",
+            conditions.join(" AND ")
+        );
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let (before, from) = id_bounds(ids);
+        let mut bound = vec![
+            (1, rusqlite::types::Value::Blob(before.to_vec())),
+            (2, rusqlite::types::Value::Blob(from.to_vec())),
+        ];
+        if let Some(peer) = filter.peer {
+            bound.push((3, rusqlite::types::Value::Text(peer.as_str().to_owned())));
+        }
+        if let Some(status) = filter.status {
+            bound.push((4, rusqlite::types::Value::Text(status.name().to_owned())));
+        }
+        for (i, value) in &bound {
+            stmt.raw_bind_parameter(*i, value)?;
+        }
+        let rows = stmt.raw_query().mapped(outbound_from_row);
+        collect_page(rows, filter.limit, max_scan, keep, |r| r.id)
+    }
+
+    /// A page of inbound notices, newest first; as [`Store::page_outbound`].
+    pub fn page_inbound(
+        &self,
+        peer: Option<CountyCode>,
+        limit: usize,
+        ids: IdRange,
+        max_scan: usize,
+        keep: impl Fn(&InboundRecord) -> bool,
+    ) -> Result<Page<InboundRecord>> {
+        let sql = format!(
+            "SELECT {INBOUND_COLUMNS} FROM inbound WHERE id < ?1 AND id >= ?2{} ORDER BY id DESC",
+            if peer.is_some() {
+                " AND sender = ?3"
+            } else {
+                ""
+            }
+        );
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let (before, from) = id_bounds(ids);
+        stmt.raw_bind_parameter(1, before.as_slice())?;
+        stmt.raw_bind_parameter(2, from.as_slice())?;
+        if let Some(peer) = peer {
+            stmt.raw_bind_parameter(3, peer.as_str())?;
+        }
+        let rows = stmt.raw_query().mapped(inbound_from_row);
+        collect_page(rows, limit, max_scan, keep, |r| r.id)
+    }
+
+    /// Copies the whole store, as of one moment, to `out` while the node runs (SQLite's online
+    /// backup), fsyncs the copy and checks it. Returns the log head the copy holds.
+    pub async fn backup(&self, out: &Path) -> Result<LogHead> {
+        let store = self.clone();
+        let out = out.to_owned();
+        tokio::task::spawn_blocking(move || store.backup_blocking(&out))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("the backup task failed: {e}")))?
+    }
+
+    fn backup_blocking(&self, out: &Path) -> Result<LogHead> {
+        if out.exists() {
+            return Err(StoreError::Refused(format!(
+                "{} exists already; name a new file",
+                out.display()
+            )));
+        }
+        let partial = out.with_extension("partial");
+        let _ = std::fs::remove_file(&partial);
+        {
+            let source = self.reader()?;
+            let mut copy = Connection::open(&partial)?;
+            {
+                let backup = rusqlite::backup::Backup::new(&source, &mut copy)?;
+                backup.run_to_completion(256, std::time::Duration::ZERO, None)?;
+            }
+            // A backup is one file: no WAL beside it.
+            let _: String = copy.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
+            let problems = check::problems(&copy, None);
+            if !problems.is_empty() {
+                return Err(StoreError::Damaged(problems));
+            }
+        }
+        std::fs::File::open(&partial)?.sync_all()?;
+        std::fs::rename(&partial, out)?;
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        let copy = Connection::open_with_flags(out, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        read_log_head(&copy)
+    }
+
+    /// Replaces the store in `dir` (whose node must be stopped) with the backup at `backup`,
+    /// after checking the backup. The replaced files are kept in `dir/replaced-<unix ms>/`.
+    /// Returns the log head of the restored store.
+    pub fn restore(dir: &Path, backup: &Path, now_ms: i64) -> Result<LogHead> {
+        let copy = Connection::open_with_flags(backup, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| open_error(backup, e))?;
+        if let Some(problem) = check::header_problem(backup) {
+            return Err(StoreError::Damaged(vec![problem]));
+        }
+        let problems = check::problems(&copy, None);
+        if !problems.is_empty() {
+            return Err(StoreError::Damaged(problems));
+        }
+        let head = read_log_head(&copy)?;
+        drop(copy);
+        std::fs::create_dir_all(dir)?;
+        let aside = dir.join(format!("replaced-{now_ms}"));
+        std::fs::create_dir_all(&aside)?;
+        for name in [
+            DB_FILE.to_owned(),
+            format!("{DB_FILE}-wal"),
+            format!("{DB_FILE}-shm"),
+            sidecar::FILE_NAME.to_owned(),
+        ] {
+            let from = dir.join(&name);
+            if from.exists() {
+                std::fs::rename(&from, aside.join(&name))?;
+            }
+        }
+        let target = dir.join(DB_FILE);
+        let partial = dir.join(format!("{DB_FILE}.partial"));
+        std::fs::copy(backup, &partial)?;
+        std::fs::File::open(&partial)?.sync_all()?;
+        std::fs::rename(&partial, &target)?;
+        sidecar::write_once(dir, head)?;
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(head)
+    }
+}
+
+fn id_bounds(ids: IdRange) -> ([u8; 16], [u8; 16]) {
+    let before = ids.before.map_or([0xff; 16], |id| *id.as_bytes());
+    let from = ids.from.map_or([0; 16], |id| *id.as_bytes());
+    (before, from)
+}
+
+fn collect_page<T>(
+    rows: impl Iterator<Item = rusqlite::Result<T>>,
+    limit: usize,
+    max_scan: usize,
+    keep: impl Fn(&T) -> bool,
+    id: impl Fn(&T) -> NoticeId,
+) -> Result<Page<T>> {
+    let mut items = Vec::new();
+    for (scanned, row) in rows.enumerate() {
+        let record = row?;
+        if items.len() >= limit || scanned >= max_scan {
+            return Ok(Page {
+                next: Some(cursor_including(id(&record))),
+                items,
+            });
+        }
+        if keep(&record) {
+            items.push(record);
+        }
+    }
+    Ok(Page { items, next: None })
+}
+
+fn outbound_by_client_key(conn: &Connection, key: &str) -> Result<Option<OutboundRecord>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {OUTBOUND_COLUMNS} FROM outbound WHERE client_key = ?1"
+        ))?
+        .query_row([key], outbound_from_row)
+        .optional()?)
+}
+
+fn put_checkpoint(conn: &Connection, size: u64, note: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO checkpoint (size, note) VALUES (?1, ?2) \
+         ON CONFLICT (size) DO UPDATE SET note = excluded.note",
+    )?
+    .execute(params![size, note])?;
+    Ok(())
+}
+
+fn apply_outbound(
+    conn: &Connection,
+    id: &NoticeId,
+    receipt: Option<(Vec<u8>, Hash)>,
+    change: impl FnOnce(&mut OutboundRecord) -> std::result::Result<(), String>,
+) -> Result<OutboundRecord> {
+    let mut record = read_outbound(conn, id)?.ok_or(StoreError::NoSuchNotice(*id))?;
+    change(&mut record).map_err(StoreError::Refused)?;
+    write_outbound(conn, &record, false)?;
+    // A receipt is logged once: a redelivery returns the same receipt again.
+    if let Some((receipt, leaf)) = receipt
+        && get_blob(conn, Blob::OutboundReceipt, id)?.is_none()
+    {
+        put_blob(conn, Blob::OutboundReceipt, id, &receipt)?;
+        append_leaf(conn, LeafKind::ReceivedReceipt, id, leaf)?;
+    }
+    Ok(record)
 }

@@ -1,11 +1,9 @@
 //! What the store keeps about each notice besides its signed bytes.
 
 use liaison_core::{CountyCode, DeadlineState, NoticeId, NoticeKind, RejectCode};
-use serde::{Deserialize, Serialize};
 
 /// Where an outbound notice is in its delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OutboundStatus {
     /// Durable in the outbox, not yet tried.
     Queued,
@@ -49,20 +47,10 @@ impl OutboundStatus {
     pub fn is_pending(self) -> bool {
         matches!(self, Self::Queued | Self::InFlight)
     }
-
-    pub(crate) fn tag(self) -> u8 {
-        match self {
-            Self::Queued => b'q',
-            Self::InFlight => b'f',
-            Self::Delivered => b'd',
-            Self::Rejected => b'r',
-            Self::Cancelled => b'c',
-        }
-    }
 }
 
 /// A notice this node signed and sends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundRecord {
     pub id: NoticeId,
     pub recipient: CountyCode,
@@ -81,13 +69,10 @@ pub struct OutboundRecord {
     pub reject_reason: Option<String>,
     pub reply_due_at_ms: Option<i64>,
     /// The signed issued-at of the first reply received for it.
-    #[serde(default)]
     pub answered_at_ms: Option<i64>,
     /// The deadline state last logged by the tracker.
-    #[serde(default)]
     pub flagged: Option<DeadlineState>,
     /// When this node sent (or tried to send) a reminder (催办) about the overdue reply.
-    #[serde(default)]
     pub reminded_at_ms: Option<i64>,
 }
 
@@ -124,7 +109,7 @@ impl OutboundRecord {
 }
 
 /// A notice this node received and accepted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundRecord {
     pub id: NoticeId,
     pub sender: CountyCode,
@@ -139,12 +124,9 @@ pub struct InboundRecord {
     pub reply_due_at_ms: Option<i64>,
     /// Why no due time could be computed although a reply is required (e.g. no working-day
     /// calendar for the year); shown to operators until resolved.
-    #[serde(default)]
     pub deadline_error: Option<String>,
     /// The signed issued-at of the first reply this node sent for it.
-    #[serde(default)]
     pub answered_at_ms: Option<i64>,
     /// The deadline state last logged by the tracker.
-    #[serde(default)]
     pub flagged: Option<DeadlineState>,
 }

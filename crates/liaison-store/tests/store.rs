@@ -68,8 +68,8 @@ async fn enqueued_notices_survive_reopening_in_order() {
     let (a, b) = (outbound(1, "610603"), outbound(2, "610603"));
     {
         let store = Store::open(dir.path()).unwrap();
-        store.enqueue(&b, b"env-b", [7; 32]).await.unwrap();
-        store.enqueue(&a, b"env-a", [7; 32]).await.unwrap();
+        store.enqueue(&b, b"env-b", [7; 32], None).await.unwrap();
+        store.enqueue(&a, b"env-a", [7; 32], None).await.unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     let pending = store.pending_for(county("610603"), 10).unwrap();
@@ -84,9 +84,9 @@ async fn delivered_notice_leaves_the_queue_and_keeps_its_receipt() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let a = outbound(1, "610603");
-    store.enqueue(&a, b"env", [7; 32]).await.unwrap();
+    store.enqueue(&a, b"env", [7; 32], None).await.unwrap();
     let updated = store
-        .update_outbound(&a.id, Some((b"receipt".as_slice(), [5; 32])), |r| {
+        .update_outbound(&a.id, Some((b"receipt".to_vec(), [5; 32])), |r| {
             r.status = OutboundStatus::Delivered;
             r.receipt_at_ms = Some(9);
             Ok(())
@@ -119,13 +119,9 @@ async fn refused_change_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let a = outbound(1, "610603");
-    store.enqueue(&a, b"env", [7; 32]).await.unwrap();
+    store.enqueue(&a, b"env", [7; 32], None).await.unwrap();
     let err = store
-        .update_outbound(
-            &a.id,
-            Some((b"r".as_slice(), [5; 32])),
-            |_| Err("no".into()),
-        )
+        .update_outbound(&a.id, Some((b"r".to_vec(), [5; 32])), |_| Err("no".into()))
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "no");
@@ -138,8 +134,8 @@ async fn same_id_cannot_be_enqueued_twice() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let a = outbound(1, "610603");
-    store.enqueue(&a, b"env", [7; 32]).await.unwrap();
-    assert!(store.enqueue(&a, b"other", [7; 32]).await.is_err());
+    store.enqueue(&a, b"env", [7; 32], None).await.unwrap();
+    assert!(store.enqueue(&a, b"other", [7; 32], None).await.is_err());
     assert_eq!(store.outbound_envelope(&a.id).unwrap().unwrap(), b"env");
 }
 
@@ -211,7 +207,7 @@ async fn replies_link_back_to_their_original() {
     let mut reply = outbound(2, "610603");
     reply.kind = NoticeKind::ReplyLetter;
     reply.in_reply_to = Some(original.record.id);
-    store.enqueue(&reply, b"r", [7; 32]).await.unwrap();
+    store.enqueue(&reply, b"r", [7; 32], None).await.unwrap();
     assert_eq!(
         store.replies_to(&original.record.id).unwrap(),
         vec![reply.id]
@@ -224,7 +220,7 @@ async fn listings_filter_by_peer_newest_first() {
     let store = Store::open(dir.path()).unwrap();
     for (n, to) in [(1, "610603"), (2, "610621"), (3, "610603")] {
         store
-            .enqueue(&outbound(n, to), b"e", [7; 32])
+            .enqueue(&outbound(n, to), b"e", [7; 32], None)
             .await
             .unwrap();
     }
@@ -284,7 +280,7 @@ async fn owed_replies_are_listed_soonest_first_and_leave_the_index_when_answered
     let mut reply = outbound(4, "610603");
     reply.kind = NoticeKind::ReplyLetter;
     reply.in_reply_to = Some(soon.record.id);
-    store.enqueue(&reply, b"r", [7; 32]).await.unwrap();
+    store.enqueue(&reply, b"r", [7; 32], None).await.unwrap();
     assert_eq!(
         store
             .inbound(&soon.record.id)
@@ -301,13 +297,13 @@ async fn awaited_replies_enter_the_index_on_delivery_and_leave_it_when_a_reply_a
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let sent = outbound(1, "610603");
-    store.enqueue(&sent, b"e", [7; 32]).await.unwrap();
+    store.enqueue(&sent, b"e", [7; 32], None).await.unwrap();
     assert!(
         store.due(None, i64::MAX, 10).unwrap().is_empty(),
         "not awaited before delivery"
     );
     store
-        .update_outbound(&sent.id, Some((b"receipt".as_slice(), [5; 32])), |r| {
+        .update_outbound(&sent.id, Some((b"receipt".to_vec(), [5; 32])), |r| {
             r.status = OutboundStatus::Delivered;
             r.reply_due_at_ms = Some(-5);
             Ok(())
@@ -344,11 +340,12 @@ async fn every_envelope_and_receipt_becomes_a_leaf_in_order_and_the_log_survives
     let received = inbound(2, 9);
     {
         let store = Store::open(dir.path()).unwrap();
-        store.enqueue(&sent, b"e", [1; 32]).await.unwrap();
-        let heads = std::sync::Mutex::new(Vec::new());
+        store.enqueue(&sent, b"e", [1; 32], None).await.unwrap();
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = heads.clone();
         store
-            .accept_inbound(std::slice::from_ref(&received), |record, head| {
-                heads.lock().unwrap().push(head);
+            .accept_inbound(std::slice::from_ref(&received), move |record, head| {
+                seen.lock().unwrap().push(head);
                 issue(record, head)
             })
             .await
@@ -356,7 +353,7 @@ async fn every_envelope_and_receipt_becomes_a_leaf_in_order_and_the_log_survives
         let head = heads.lock().unwrap()[0];
         assert_eq!(head.size, 2, "the receipt's checkpoint includes the notice");
         store
-            .update_outbound(&sent.id, Some((b"receipt".as_slice(), [3; 32])), |r| {
+            .update_outbound(&sent.id, Some((b"receipt".to_vec(), [3; 32])), |r| {
                 r.status = OutboundStatus::Delivered;
                 Ok(())
             })
@@ -364,9 +361,11 @@ async fn every_envelope_and_receipt_becomes_a_leaf_in_order_and_the_log_survives
             .unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    let leaves: Vec<_> = (0..4).map(|i| store.leaves().leaf(i).unwrap()).collect();
+    let leaves: Vec<_> = (0..4)
+        .map(|i| store.leaves().unwrap().leaf(i).unwrap())
+        .collect();
     assert_eq!(leaves, vec![[1; 32], [9; 32], [9; 32], [3; 32]]);
-    assert!(store.leaves().leaf(4).is_none());
+    assert!(store.leaves().unwrap().leaf(4).is_none());
     let head = store.log_head().unwrap();
     assert_eq!(head.size, 4);
     assert_eq!(head.root, root(&leaves, 4).unwrap());
@@ -404,10 +403,11 @@ async fn a_receipt_received_twice_is_logged_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let sent = outbound(1, "610603");
-    store.enqueue(&sent, b"e", [1; 32]).await.unwrap();
+    store.enqueue(&sent, b"e", [1; 32], None).await.unwrap();
     for _ in 0..2 {
         store
-            .change_outbound(&sent.id, Some((b"receipt".as_slice(), [3; 32])), |_| Ok(()))
+            .update_outbound(&sent.id, Some((b"receipt".to_vec(), [3; 32])), |_| Ok(()))
+            .await
             .unwrap();
     }
     assert_eq!(store.log_head().unwrap().size, 2);
@@ -415,7 +415,7 @@ async fn a_receipt_received_twice_is_logged_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_durable_writes_all_complete() {
-    // Many flushes at once once filled sled's own flush pool and hung every writer.
+    // Concurrent writers share group commits; none may wait forever.
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let mut tasks = Vec::new();
@@ -423,7 +423,7 @@ async fn many_concurrent_durable_writes_all_complete() {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .enqueue(&outbound(n, "610603"), b"e", [n as u8; 32])
+                .enqueue(&outbound(n, "610603"), b"e", [n as u8; 32], None)
                 .await
         }));
     }

@@ -1,0 +1,249 @@
+//! The checks a store passes before a node may use it: SQLite's own structural check, the log
+//! against the independent log head record, every log entry against what it records, and every
+//! stored envelope and receipt against its checksum. A store that fails any of them is refused
+//! with the list of what is wrong, never opened with notices missing.
+
+use std::path::Path;
+
+use liaison_core::merkle::{CompactRange, Hash};
+use rusqlite::Connection;
+use sha2::{Digest, Sha256};
+
+use crate::{LogHead, StoreError, read_log_head};
+
+/// The advice given with every refusal.
+pub const RESTORE_ADVICE: &str = "Stop using this data directory: restore the store from the newest backup (`liaison restore --from FILE`, see docs/operations.md, \"Restoring from a backup\"); then ask each peer county to run `liaison accept-peer-log <this county's code>` once it has checked the restored node.";
+
+/// Everything wrong with the store at `conn`, given the log head `recorded` beside it.
+pub(crate) fn problems(conn: &Connection, recorded: Option<LogHead>) -> Vec<String> {
+    let mut problems = Vec::new();
+    match quick_check(conn) {
+        Ok(found) if found.is_empty() => {}
+        Ok(found) => {
+            problems.extend(found);
+            // The rest reads the damaged structure; what SQLite found is the answer.
+            return problems;
+        }
+        Err(e) => return vec![format!("the database cannot be read: {e}")],
+    }
+    if let Err(e) = check_log(conn, recorded, &mut problems) {
+        problems.push(format!("the log cannot be read: {e}"));
+    }
+    if let Err(e) = check_owners(conn, &mut problems) {
+        problems.push(format!("the notices cannot be read: {e}"));
+    }
+    if let Err(e) = check_blobs(conn, &mut problems) {
+        problems.push(format!("the stored envelopes cannot be read: {e}"));
+    }
+    problems
+}
+
+fn quick_check(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("PRAGMA quick_check(20)")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut found = Vec::new();
+    for row in rows {
+        let line = row?;
+        if line != "ok" {
+            found.push(format!("SQLite's integrity check: {line}"));
+        }
+    }
+    Ok(found)
+}
+
+fn check_log(
+    conn: &Connection,
+    recorded: Option<LogHead>,
+    problems: &mut Vec<String>,
+) -> rusqlite::Result<()> {
+    let head = match read_log_head(conn) {
+        Ok(head) => head,
+        Err(e) => {
+            problems.push(format!("the log's state is unreadable: {e}"));
+            return Ok(());
+        }
+    };
+    let (count, max): (u64, Option<u64>) =
+        conn.query_row("SELECT count(*), max(idx) FROM log_leaf", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    if count != head.size || max.map_or(0, |m| m + 1) != head.size {
+        problems.push(format!(
+            "the log says it has {} entries but {count} are stored (highest index {})",
+            head.size,
+            max.map_or_else(|| "none".to_owned(), |m| m.to_string())
+        ));
+    }
+    if let Some(recorded) = recorded
+        && recorded.size > head.size
+    {
+        problems.push(format!(
+            "log entries are missing: the store holds {} log entries, but it held {} \
+             (recorded in the log head file beside it); {} entries and the notices and receipts \
+             they record are gone",
+            head.size,
+            recorded.size,
+            recorded.size - head.size
+        ));
+    }
+    // One pass over the leaves: the root at the recorded size and at the full size.
+    let mut range = CompactRange::new();
+    let mut stmt = conn.prepare("SELECT idx, hash FROM log_leaf ORDER BY idx")?;
+    let mut rows = stmt.query([])?;
+    let mut at_recorded = (recorded.map(|r| r.size) == Some(0)).then(|| CompactRange::new().root());
+    while let Some(row) = rows.next()? {
+        let idx: u64 = row.get(0)?;
+        let hash: Vec<u8> = row.get(1)?;
+        let Ok(hash) = <Hash>::try_from(hash.as_slice()) else {
+            problems.push(format!("log entry {idx} has a hash that is not 32 bytes"));
+            return Ok(());
+        };
+        if idx != range.size() {
+            problems.push(format!(
+                "log entry {} is missing (the next stored entry is {idx})",
+                range.size()
+            ));
+            return Ok(());
+        }
+        if range.append(hash).is_err() {
+            problems.push("the log is too large to check".into());
+            return Ok(());
+        }
+        if recorded.is_some_and(|r| r.size == range.size()) {
+            at_recorded = Some(range.root());
+        }
+    }
+    if range.size() == head.size && range.root() != head.root {
+        problems.push(format!(
+            "the log's entries do not hash to the log's recorded root ({} entries)",
+            head.size
+        ));
+    }
+    if let (Some(recorded), Some(root)) = (recorded, at_recorded)
+        && root != recorded.root
+    {
+        problems.push(format!(
+            "the first {} log entries differ from those the store held (their root does not \
+             match the log head file): entries were changed or replaced",
+            recorded.size
+        ));
+    }
+    Ok(())
+}
+
+/// Every entry of the log names something stored, and everything stored has its entries.
+fn check_owners(conn: &Connection, problems: &mut Vec<String>) -> rusqlite::Result<()> {
+    let checks: [(&str, &str); 8] = [
+        (
+            "SELECT count(*) FROM log_leaf l WHERE kind = 1 AND NOT EXISTS \
+             (SELECT 1 FROM outbound_envelope e WHERE e.id = l.notice_id)",
+            "sent notices recorded in the log are missing from the outbox",
+        ),
+        (
+            "SELECT count(*) FROM log_leaf l WHERE kind = 2 AND NOT EXISTS \
+             (SELECT 1 FROM inbound_envelope e WHERE e.id = l.notice_id)",
+            "received notices recorded in the log are missing from the inbox",
+        ),
+        (
+            "SELECT count(*) FROM log_leaf l WHERE kind = 3 AND NOT EXISTS \
+             (SELECT 1 FROM inbound_receipt r WHERE r.id = l.notice_id)",
+            "receipts this node issued, recorded in the log, are missing",
+        ),
+        (
+            "SELECT count(*) FROM log_leaf l WHERE kind = 4 AND NOT EXISTS \
+             (SELECT 1 FROM outbound_receipt r WHERE r.id = l.notice_id)",
+            "receipts this node received, recorded in the log, are missing",
+        ),
+        (
+            "SELECT count(*) FROM outbound o WHERE NOT EXISTS \
+             (SELECT 1 FROM outbound_envelope e WHERE e.id = o.id) OR NOT EXISTS \
+             (SELECT 1 FROM log_leaf l WHERE l.kind = 1 AND l.notice_id = o.id)",
+            "outbox notices have no signed envelope or no log entry",
+        ),
+        (
+            "SELECT count(*) FROM inbound i WHERE NOT EXISTS \
+             (SELECT 1 FROM inbound_envelope e WHERE e.id = i.id) OR NOT EXISTS \
+             (SELECT 1 FROM inbound_receipt r WHERE r.id = i.id) OR NOT EXISTS \
+             (SELECT 1 FROM log_leaf l WHERE l.kind = 2 AND l.notice_id = i.id)",
+            "inbox notices have no envelope, no receipt or no log entry",
+        ),
+        (
+            "SELECT count(*) FROM outbound_receipt r WHERE NOT EXISTS \
+             (SELECT 1 FROM log_leaf l WHERE l.kind = 4 AND l.notice_id = r.id)",
+            "received receipts have no log entry",
+        ),
+        (
+            "SELECT count(*) FROM inbound_receipt r WHERE NOT EXISTS \
+             (SELECT 1 FROM log_leaf l WHERE l.kind = 3 AND l.notice_id = r.id)",
+            "issued receipts have no log entry",
+        ),
+    ];
+    for (sql, what) in checks {
+        let n: u64 = conn.query_row(sql, [], |r| r.get(0))?;
+        if n > 0 {
+            problems.push(format!("{n} {what}"));
+        }
+    }
+    Ok(())
+}
+
+/// Every stored envelope and receipt still has the bytes it was stored with.
+fn check_blobs(conn: &Connection, problems: &mut Vec<String>) -> rusqlite::Result<()> {
+    for (table, what) in [
+        ("outbound_envelope", "sent notice"),
+        ("outbound_receipt", "receipt received for sent notice"),
+        ("inbound_envelope", "received notice"),
+        ("inbound_receipt", "receipt issued for received notice"),
+    ] {
+        let mut stmt = conn.prepare(&format!("SELECT id, bytes, sha256 FROM {table}"))?;
+        let mut rows = stmt.query([])?;
+        let mut bad = 0u64;
+        let mut first = None;
+        while let Some(row) = rows.next()? {
+            let bytes: Vec<u8> = row.get(1)?;
+            let sum: Vec<u8> = row.get(2)?;
+            if Sha256::digest(&bytes).as_slice() != sum.as_slice() {
+                bad += 1;
+                if first.is_none() {
+                    let id: Vec<u8> = row.get(0)?;
+                    first = Some(hex::encode(id));
+                }
+            }
+        }
+        if bad > 0 {
+            problems.push(format!(
+                "{bad} stored {what} bytes were changed after they were stored (first: id {})",
+                first.unwrap_or_default()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `path` looks like a store file at all (SQLite's 16-byte header), for a clear message
+/// before SQLite reports "file is not a database".
+pub(crate) fn header_problem(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut header = [0u8; 16];
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    if len == 0 {
+        return Some(format!("{} is empty", path.display()));
+    }
+    match file.read_exact(&mut header) {
+        Ok(()) if &header == b"SQLite format 3\0" => None,
+        Ok(()) => Some(format!(
+            "{} does not start with a SQLite header: it was overwritten or damaged",
+            path.display()
+        )),
+        Err(_) => Some(format!(
+            "{} is only {len} bytes long: it was truncated",
+            path.display()
+        )),
+    }
+}
+
+/// Maps SQLite's refusal to open or read a file to a damaged-store error.
+pub(crate) fn damaged(path: &Path, e: rusqlite::Error) -> StoreError {
+    StoreError::Damaged(vec![format!("{} cannot be opened: {e}", path.display())])
+}

@@ -1,0 +1,141 @@
+//! The store's tables and indexes, and the migrations that bring an older store up to date.
+//!
+//! `PRAGMA user_version` holds the number of migrations applied. Each migration runs in the
+//! same transaction as the version bump, so a store is always at exactly one version.
+
+use rusqlite::Connection;
+
+use crate::{Result, StoreError};
+
+/// The migrations, in order; the store's version is how many of them it has applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+CREATE TABLE outbound (
+    id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    recipient TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    urgent INTEGER NOT NULL,
+    issued_at_ms INTEGER NOT NULL,
+    in_reply_to BLOB,
+    status TEXT NOT NULL
+        CHECK (status IN ('queued', 'in_flight', 'delivered', 'rejected', 'cancelled')),
+    attempts INTEGER NOT NULL,
+    last_error TEXT,
+    next_attempt_at_ms INTEGER NOT NULL,
+    receipt_at_ms INTEGER,
+    reject_code INTEGER,
+    reject_reason TEXT,
+    reply_due_at_ms INTEGER,
+    answered_at_ms INTEGER,
+    flagged TEXT,
+    reminded_at_ms INTEGER,
+    client_key TEXT UNIQUE
+);
+CREATE INDEX outbound_by_recipient ON outbound (recipient, id);
+CREATE INDEX outbound_by_status ON outbound (status, id);
+CREATE INDEX outbound_pending ON outbound (recipient, id)
+    WHERE status IN ('queued', 'in_flight');
+CREATE INDEX outbound_awaited ON outbound (reply_due_at_ms, id)
+    WHERE status = 'delivered' AND answered_at_ms IS NULL AND reply_due_at_ms IS NOT NULL;
+
+CREATE TABLE outbound_envelope (
+    id BLOB PRIMARY KEY NOT NULL REFERENCES outbound (id),
+    bytes BLOB NOT NULL,
+    sha256 BLOB NOT NULL
+);
+CREATE TABLE outbound_receipt (
+    id BLOB PRIMARY KEY NOT NULL REFERENCES outbound (id),
+    bytes BLOB NOT NULL,
+    sha256 BLOB NOT NULL
+);
+
+CREATE TABLE inbound (
+    id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    sender TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    urgent INTEGER NOT NULL,
+    issued_at_ms INTEGER NOT NULL,
+    in_reply_to BLOB,
+    received_at_ms INTEGER NOT NULL,
+    envelope_sha256 BLOB NOT NULL,
+    reply_due_at_ms INTEGER,
+    deadline_error TEXT,
+    answered_at_ms INTEGER,
+    flagged TEXT
+);
+CREATE INDEX inbound_by_sender ON inbound (sender, id);
+CREATE INDEX inbound_owed ON inbound (reply_due_at_ms, id)
+    WHERE answered_at_ms IS NULL AND reply_due_at_ms IS NOT NULL;
+CREATE INDEX inbound_deadline_error ON inbound (id)
+    WHERE deadline_error IS NOT NULL AND answered_at_ms IS NULL;
+
+CREATE TABLE inbound_envelope (
+    id BLOB PRIMARY KEY NOT NULL REFERENCES inbound (id),
+    bytes BLOB NOT NULL,
+    sha256 BLOB NOT NULL
+);
+CREATE TABLE inbound_receipt (
+    id BLOB PRIMARY KEY NOT NULL REFERENCES inbound (id),
+    bytes BLOB NOT NULL,
+    sha256 BLOB NOT NULL
+);
+
+-- A reply (sent or received) and the notice it answers, which may be unknown here.
+CREATE TABLE reply_link (
+    original BLOB NOT NULL,
+    reply BLOB NOT NULL,
+    PRIMARY KEY (original, reply)
+) WITHOUT ROWID;
+
+-- The append-only log: one leaf per envelope or receipt sent or received.
+CREATE TABLE log_leaf (
+    idx INTEGER PRIMARY KEY CHECK (idx >= 0),
+    hash BLOB NOT NULL CHECK (length(hash) = 32),
+    kind INTEGER NOT NULL CHECK (kind BETWEEN 1 AND 4),
+    notice_id BLOB NOT NULL,
+    UNIQUE (kind, notice_id)
+);
+-- The log's compact range (its size and the roots of its perfect subtrees): one row.
+CREATE TABLE log_range (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    compact BLOB NOT NULL
+);
+CREATE TABLE checkpoint (
+    size INTEGER PRIMARY KEY,
+    note TEXT NOT NULL
+);
+CREATE TABLE peer_checkpoint (
+    peer TEXT PRIMARY KEY NOT NULL,
+    note TEXT NOT NULL
+);
+CREATE TABLE alarm (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    peer TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    acknowledged_at_ms INTEGER
+);
+"#,
+];
+
+/// The schema version this code reads and writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Applies the migrations `conn`'s store lacks; refuses a store newer than this build.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let found: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaVersion {
+            found: found.to_string(),
+        });
+    }
+    for (done, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", done as u32 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
