@@ -184,6 +184,30 @@ pub(crate) fn render(state: &NodeState) -> Result<String, StoreError> {
         escape(env!("CARGO_PKG_VERSION"))
     );
 
+    let health = store.health();
+    family(
+        &mut out,
+        "liaison_storage_failing",
+        "gauge",
+        "1 while the store cannot write (full disk, I/O errors): sends fail and deliveries back off; 0 when writes succeed.",
+    );
+    let _ = writeln!(
+        out,
+        "liaison_storage_failing {}",
+        u8::from(health.failing.is_some())
+    );
+    family(
+        &mut out,
+        "liaison_storage_failed_commits_total",
+        "counter",
+        "Store commits that failed since the node started; nothing of a failed commit is kept.",
+    );
+    let _ = writeln!(
+        out,
+        "liaison_storage_failed_commits_total {}",
+        health.failed_commits
+    );
+
     family(
         &mut out,
         "liaison_outbox_notices",

@@ -2,6 +2,10 @@
 //! sender checks each new checkpoint against the last one it holds from that peer — by a
 //! consistency proof fetched from the peer — so that a county that rolls back or rewrites its log is
 //! caught by the counties it exchanges with. A failure raises a loud alarm that stays in the store.
+//! One incident raises one alarm: while an alarm about a peer is open, that peer's checkpoints are
+//! not judged again (every later one would fail against the same held checkpoint), until an
+//! operator acknowledges it with `liaison accept-peer-log`, which makes the peer's next
+//! checkpoint the new starting point.
 
 use liaison_core::checkpoint::{Checkpoint, NoteVerifierKey, open_signed_checkpoint};
 use liaison_core::merkle::{Hash, verify_consistency};
@@ -88,6 +92,13 @@ pub(crate) async fn witness(
     client: &mut pb::exchange_client::ExchangeClient<Channel>,
     note: &str,
 ) {
+    match state.store.has_open_alarm(peer.county) {
+        Ok(false) => {}
+        Ok(true) => return,
+        Err(e) => {
+            return warn!(peer = %peer.county, error = %e, "cannot read the alarms");
+        }
+    }
     let new = match open_peer_checkpoint(peer, note) {
         Ok(c) => c,
         Err(why) => {

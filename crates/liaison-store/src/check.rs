@@ -9,7 +9,10 @@ use liaison_core::merkle::{CompactRange, Hash};
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use crate::{LogHead, StoreError, read_log_head};
+use crate::{
+    INBOUND_COLUMNS, LogHead, OUTBOUND_COLUMNS, StoreError, inbound_from_row, outbound_from_row,
+    read_log_head,
+};
 
 /// The advice given with every refusal.
 pub const RESTORE_ADVICE: &str = "Stop using this data directory: restore the store from the newest backup (`liaison restore --from FILE`, see docs/operations.md, \"Restoring from a backup\"); then ask each peer county to run `liaison accept-peer-log <this county's code>` once it has checked the restored node.";
@@ -24,12 +27,19 @@ pub(crate) fn problems(conn: &Connection, recorded: Option<LogHead>) -> Vec<Stri
             // The rest reads the damaged structure; what SQLite found is the answer.
             return problems;
         }
-        Err(e) => return vec![format!("the database cannot be read: {e}")],
+        Err(e) => {
+            return vec![format!(
+                "SQLite's integrity check cannot read the database: {e}"
+            )];
+        }
     }
     if let Err(e) = check_log(conn, recorded, &mut problems) {
         problems.push(format!("the log cannot be read: {e}"));
     }
     if let Err(e) = check_owners(conn, &mut problems) {
+        problems.push(format!("the notices cannot be read: {e}"));
+    }
+    if let Err(e) = check_records(conn, &mut problems) {
         problems.push(format!("the notices cannot be read: {e}"));
     }
     if let Err(e) = check_blobs(conn, &mut problems) {
@@ -187,6 +197,37 @@ fn check_owners(conn: &Connection, problems: &mut Vec<String>) -> rusqlite::Resu
     Ok(())
 }
 
+/// Every outbox and inbox record can be read.
+fn check_records(conn: &Connection, problems: &mut Vec<String>) -> rusqlite::Result<()> {
+    let mut bad = |what: &str, n: u64, first: Option<String>| {
+        if n > 0 {
+            problems.push(format!(
+                "{n} {what} records are unreadable (first: {})",
+                first.unwrap_or_default()
+            ));
+        }
+    };
+    let mut stmt = conn.prepare(&format!("SELECT {OUTBOUND_COLUMNS} FROM outbound"))?;
+    let (mut n, mut first) = (0, None);
+    for row in stmt.query_map([], outbound_from_row)? {
+        if let Err(e) = row {
+            n += 1;
+            first.get_or_insert_with(|| e.to_string());
+        }
+    }
+    bad("outbox", n, first);
+    let mut stmt = conn.prepare(&format!("SELECT {INBOUND_COLUMNS} FROM inbound"))?;
+    let (mut n, mut first) = (0, None);
+    for row in stmt.query_map([], inbound_from_row)? {
+        if let Err(e) = row {
+            n += 1;
+            first.get_or_insert_with(|| e.to_string());
+        }
+    }
+    bad("inbox", n, first);
+    Ok(())
+}
+
 /// Every stored envelope and receipt still has the bytes it was stored with.
 fn check_blobs(conn: &Connection, problems: &mut Vec<String>) -> rusqlite::Result<()> {
     for (table, what) in [
@@ -224,23 +265,42 @@ fn check_blobs(conn: &Connection, problems: &mut Vec<String>) -> rusqlite::Resul
 /// before SQLite reports "file is not a database".
 pub(crate) fn header_problem(path: &Path) -> Option<String> {
     use std::io::Read;
-    let mut header = [0u8; 16];
+    let mut header = [0u8; 100];
     let mut file = std::fs::File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
     if len == 0 {
         return Some(format!("{} is empty", path.display()));
     }
-    match file.read_exact(&mut header) {
-        Ok(()) if &header == b"SQLite format 3\0" => None,
-        Ok(()) => Some(format!(
-            "{} does not start with a SQLite header: it was overwritten or damaged",
-            path.display()
-        )),
-        Err(_) => Some(format!(
+    if file.read_exact(&mut header).is_err() {
+        return Some(format!(
             "{} is only {len} bytes long: it was truncated",
             path.display()
-        )),
+        ));
     }
+    if &header[..16] != b"SQLite format 3\0" {
+        return Some(format!(
+            "{} does not start with a SQLite header: it was overwritten or damaged",
+            path.display()
+        ));
+    }
+    // The header's page count is valid when its "version-valid-for" equals its change counter.
+    let be32 = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65536,
+        n => u64::from(n),
+    };
+    let pages = u64::from(be32(28));
+    let expected = page_size * pages;
+    if be32(92) == be32(24) && pages > 0 && len < expected {
+        return Some(format!(
+            "{} is {len} bytes long but holds {pages} pages of {page_size} bytes \
+             ({expected} bytes): it was truncated",
+            path.display()
+        ));
+    }
+    None
 }
 
 /// Maps SQLite's refusal to open or read a file to a damaged-store error.

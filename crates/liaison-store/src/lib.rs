@@ -1083,6 +1083,16 @@ impl Store {
             .await
     }
 
+    /// Whether an alarm about `peer` waits for an administrator.
+    pub fn has_open_alarm(&self, peer: CountyCode) -> Result<bool> {
+        Ok(self
+            .reader()?
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM alarm WHERE peer = ?1 AND acknowledged_at_ms IS NULL)",
+            )?
+            .query_row([peer.as_str()], |r| r.get(0))?)
+    }
+
     /// Every alarm, oldest first.
     pub fn alarms(&self) -> Result<Vec<Alarm>> {
         let conn = self.reader()?;
