@@ -35,7 +35,7 @@ const SEND_EVERY: Duration = Duration::from_millis(50);
 const EXAMPLES: usize = 3;
 
 /// Cuts when `LIAISON_POWER_CUTS` is not set: about a minute and a half of a debug build on two
-/// cores, some 4000 notices.
+/// cores, some 5000 notices.
 const DEFAULT_CUTS: usize = 50;
 /// Cuts in CI (`CI=true`), which runs the whole suite within its time limit: about 70 seconds.
 const CI_CUTS: usize = 40;
