@@ -3,7 +3,7 @@
 //! and reach each node's admin interface as its operator. Nodes tell time by the system clock, or
 //! all by one shared [`ManualClock`] that the test moves.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::OpenOptions;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -342,6 +342,7 @@ pub struct TestNode {
     name: String,
     home: PathBuf,
     config: PathBuf,
+    data_dir: PathBuf,
     exchange_addr: SocketAddr,
     admin_addr: SocketAddr,
     as_process: bool,
@@ -373,7 +374,7 @@ impl TestNode {
 
     /// The node's data directory (store and admin token).
     pub fn data_dir(&self) -> PathBuf {
-        self.home.join("data")
+        self.data_dir.clone()
     }
 
     /// Where peers reach the node's exchange service.
@@ -420,7 +421,8 @@ impl TestNode {
     }
 
     /// Starts `liaison serve --config node.toml` and waits until its admin interface answers.
-    async fn start_process(&mut self) {
+    /// Returns its exit status and log if it exits before that.
+    async fn start_process(&mut self) -> Result<(), String> {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -446,17 +448,21 @@ impl TestNode {
         let Some(Running::Process { child, .. }) = &mut self.running else {
             unreachable!("just set")
         };
-        let token = eventually(
+        let started = eventually(
             &format!("the liaison process of {county} to answer admin calls"),
             || {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!(
+                let exited = match child.try_wait() {
+                    Ok(Some(status)) => Some(format!(
                         "the liaison process of {county} exited with {status}; its log:\n{}",
                         std::fs::read_to_string(&log_path).unwrap_or_default()
-                    );
-                }
+                    )),
+                    _ => None,
+                };
                 let token = std::fs::read_to_string(&token_path).unwrap_or_default();
                 async move {
+                    if let Some(exited) = exited {
+                        return Ok(Err(exited));
+                    }
                     let token = token.trim().to_owned();
                     if token.is_empty() {
                         return Err("no admin token written yet".to_owned());
@@ -468,13 +474,24 @@ impl TestNode {
                         .peers(pb::PeersRequest {})
                         .await
                         .map_err(|s| format!("Peers refused: {s:?}"))?;
-                    Ok(token)
+                    Ok(Ok(token))
                 }
             },
         )
         .await;
-        if let Some(Running::Process { token: slot, .. }) = &mut self.running {
-            *slot = token;
+        match started {
+            Ok(token) => {
+                if let Some(Running::Process { token: slot, .. }) = &mut self.running {
+                    *slot = token;
+                }
+                Ok(())
+            }
+            Err(exited) => {
+                if let Some(Running::Process { mut child, .. }) = self.running.take() {
+                    let _ = child.wait();
+                }
+                Err(exited)
+            }
         }
     }
 }
@@ -553,6 +570,7 @@ pub struct FederationBuilder {
     counties: Vec<(CountyCode, String)>,
     edits: Vec<(CountyCode, ConfigEdit)>,
     processes: BTreeSet<CountyCode>,
+    data_dirs: BTreeMap<CountyCode, PathBuf>,
     clock: Option<ManualClock>,
 }
 
@@ -635,6 +653,23 @@ impl FederationBuilder {
         self
     }
 
+    /// Puts `county`'s data directory (store and tokens) at `dir/<county code>`, e.g. on a
+    /// [`crate::lazyfs::LazyFs`] mount, while its configuration, keys and certificates stay in the
+    /// federation's directory.
+    pub fn data_dir_under(mut self, county: &str, dir: &Path) -> Self {
+        let county = code(county);
+        let data = dir.join(county.as_str());
+        let line = format!("data_dir = '{}'", data.display());
+        self.data_dirs.insert(county, data);
+        self.edit_config(county.as_str(), move |config| {
+            assert!(
+                config.contains("data_dir = \"data\""),
+                "no data_dir in:\n{config}"
+            );
+            config.replacen("data_dir = \"data\"", &line, 1)
+        })
+    }
+
     /// Makes the files, binds every listener on 127.0.0.1:0, and starts every node.
     pub async fn start(self) -> Federation {
         assert!(
@@ -671,10 +706,13 @@ impl FederationBuilder {
         }
         let mut nodes = Vec::new();
         for ((member, file), (exchange, admin)) in members.iter().zip(&files).zip(listeners) {
+            let home = file.config.parent().unwrap().to_owned();
             let mut node = TestNode {
                 county: member.county,
                 name: member.name.clone(),
-                home: file.config.parent().unwrap().to_owned(),
+                data_dir: (self.data_dirs.get(&member.county).cloned())
+                    .unwrap_or_else(|| home.join("data")),
+                home,
                 config: file.config.clone(),
                 exchange_addr: member.exchange_addr,
                 admin_addr: member.admin_addr,
@@ -685,7 +723,9 @@ impl FederationBuilder {
             if node.as_process {
                 // The child binds these addresses itself.
                 drop((exchange, admin));
-                node.start_process().await;
+                node.start_process()
+                    .await
+                    .unwrap_or_else(|exited| panic!("{exited}"));
             } else {
                 node.start_in_process(exchange, admin);
             }
@@ -720,6 +760,7 @@ impl Federation {
                 .collect(),
             edits: Vec::new(),
             processes: BTreeSet::new(),
+            data_dirs: BTreeMap::new(),
             clock: None,
         }
     }
@@ -859,13 +900,47 @@ impl Federation {
         }
     }
 
+    /// Kills the child processes of `counties` with SIGKILL all at once, as a power cut stops
+    /// every process, then reaps them.
+    pub fn kill_together(&mut self, counties: &[&str]) {
+        let mut children = Vec::new();
+        for county in counties {
+            let node = self.node_mut(county);
+            match node.running.take() {
+                Some(Running::Process { mut child, .. }) => {
+                    child.kill().expect("the child process can be killed");
+                    children.push(child);
+                }
+                Some(running @ Running::InProcess { .. }) => {
+                    node.running = Some(running);
+                    panic!("node {county} runs in this process: stop it instead")
+                }
+                None => panic!("node {county} is not running"),
+            }
+        }
+        for mut child in children {
+            child.wait().expect("the killed child process is reaped");
+        }
+    }
+
+    /// Starts `county`'s killed child process again, like [`Federation::restart`], but returns
+    /// its exit status and log instead of failing the test if it exits before it answers.
+    pub async fn try_restart(&mut self, county: &str) -> Result<(), String> {
+        let node = self.node_mut(county);
+        assert!(node.running.is_none(), "node {county} is still running");
+        assert!(node.as_process, "node {county} runs in this process");
+        node.start_process().await
+    }
+
     /// Starts `county`'s stopped or killed node again, on the same addresses, with the same
     /// configuration and data.
     pub async fn restart(&mut self, county: &str) {
         let node = self.node_mut(county);
         assert!(node.running.is_none(), "node {county} is still running");
         if node.as_process {
-            node.start_process().await;
+            node.start_process()
+                .await
+                .unwrap_or_else(|exited| panic!("{exited}"));
         } else {
             let bind = |addr: SocketAddr| async move {
                 TcpListener::bind(addr)

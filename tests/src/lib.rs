@@ -8,12 +8,15 @@
 //! identity and signing key ([`peer`]). Nothing waits a fixed time: conditions are polled with
 //! [`eventually`] until they hold or a deadline passes. Tests of reply deadlines run every node on one
 //! shared manual clock ([`FederationBuilder::manual_clock`]) set to fixed instants ([`cst`]).
+//! Power-loss tests put nodes' data on a [`lazyfs::LazyFs`] mount, which forgets what was not
+//! fsynced when the test cuts the power.
 
 pub mod binary;
 pub mod browser;
 pub mod cst;
 pub mod drafts;
 pub mod federation;
+pub mod lazyfs;
 pub mod peer;
 pub mod poll;
 
