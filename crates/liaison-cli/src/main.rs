@@ -17,6 +17,9 @@ use clap::{Parser, Subcommand};
 pub const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code for a configuration file with problems.
 pub const EXIT_BAD_CONFIG: u8 = 3;
+/// Exit code for a store or a backup that fails its checks: the code `serve` gives for a damaged
+/// store, which is a problem of the node's setup as much as a bad configuration is.
+pub const EXIT_DAMAGED: u8 = EXIT_BAD_CONFIG;
 /// Exit code when the node's admin interface cannot be reached.
 pub const EXIT_UNREACHABLE: u8 = 4;
 /// Exit code when an audit bundle does not verify.
@@ -65,16 +68,21 @@ enum Command {
         #[arg(long, env = "LIAISON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
     },
-    /// Sign a notice written in a JSON or TOML file and put it in the outbox (发函).
+    /// Sign a notice written in a JSON or TOML file and put it in the outbox (发函). Sending the
+    /// same file again queues nothing new: the node answers with the notice already queued.
     Send {
         #[command(flatten)]
         node: NodeArgs,
         /// The notice draft (see docs/notices.md).
         file: PathBuf,
+        /// Queue a new notice even if this file was sent before.
+        #[arg(long)]
+        again: bool,
         #[command(flatten)]
         out: Output,
     },
-    /// Answer a notice in the inbox with a reply written in a JSON or TOML file (复函).
+    /// Answer a notice in the inbox with a reply written in a JSON or TOML file (复函). Sending
+    /// the same reply to the same notice again queues nothing new.
     Reply {
         #[command(flatten)]
         node: NodeArgs,
@@ -82,6 +90,9 @@ enum Command {
         id: String,
         /// The reply draft; its recipient may be left out.
         file: PathBuf,
+        /// Queue a new reply even if this file was sent as a reply to this notice before.
+        #[arg(long)]
+        again: bool,
         #[command(flatten)]
         out: Output,
     },
@@ -198,6 +209,26 @@ enum Command {
         node: NodeArgs,
         /// The peer's county code.
         peer: String,
+    },
+    /// Copy the node's store to a new file while the node runs, and check the copy (备份).
+    Backup {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// The file to write, on the node's machine; an existing file is never overwritten.
+        #[arg(long = "out", value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Replace the store of a stopped node with a backup made by `liaison backup`, after checking
+    /// the backup. The replaced files are kept in the store's directory.
+    Restore {
+        /// The node's configuration file (it names the data directory).
+        #[arg(long, short = 'c', env = "LIAISON_CONFIG", default_value = "node.toml")]
+        config: PathBuf,
+        /// The backup file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
     },
     /// Audit bundles: export a period of the log, verify a bundle offline (审计).
     #[command(subcommand)]
@@ -338,13 +369,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             init_logging("info", log_format);
             serve(&node).await
         }
-        Command::Send { node, file, out } => admin::send(&node, &file, None, out).await,
+        Command::Send {
+            node,
+            file,
+            again,
+            out,
+        } => admin::send(&node, &file, None, again, out).await,
         Command::Reply {
             node,
             id,
             file,
+            again,
             out,
-        } => admin::send(&node, &file, Some(id), out).await,
+        } => admin::send(&node, &file, Some(id), again, out).await,
         Command::Outbox {
             node,
             status,
@@ -363,6 +400,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Cancel { node, id, out } => admin::cancel(&node, &id, out).await,
         Command::Peers { node, out } => admin::peers(&node, out).await,
         Command::AcceptPeerLog { node, peer } => admin::accept_peer_log(&node, &peer).await,
+        Command::Backup { node, file, out } => admin::backup(&node, &file, out).await,
+        Command::Restore { config, from } => restore(&config, &from).await,
         Command::Due { node, limit, out } => admin::due(&node, "owed", false, limit, out).await,
         Command::Awaited { node, limit, out } => {
             admin::due(&node, "awaited", false, limit, out).await
@@ -448,6 +487,74 @@ async fn serve(node: &NodeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::new(EXIT_FAILURE, e.to_string()))?;
     tracing::info!("liaison serve exits (code 0)");
     Ok(())
+}
+
+/// Replaces the store of the stopped node configured in `config_path` with the backup `from`.
+async fn restore(config_path: &std::path::Path, from: &std::path::Path) -> Result<(), Failure> {
+    use liaison_node::clock::{Clock, SystemClock};
+    use liaison_node::config::Config;
+    let config =
+        Config::load(config_path).map_err(|e| Failure::new(EXIT_BAD_CONFIG, e.to_string()))?;
+    if !from.is_file() {
+        return Err(Failure::new(
+            EXIT_BAD_INPUT,
+            format!("there is no backup file {}", from.display()),
+        ));
+    }
+    for (what, addr) in [
+        ("admin", config.admin_addr),
+        ("exchange", config.exchange_addr),
+    ] {
+        if answers(addr).await {
+            return Err(Failure::new(
+                EXIT_FAILURE,
+                format!(
+                    "the node of {} is running: something answers at its {what} address {addr}; \
+                     stop the node first (e.g. `systemctl stop liaison`), then restore",
+                    config.county
+                ),
+            ));
+        }
+    }
+    let store_dir = config.data_dir.join("store");
+    let now_ms = SystemClock.now_ms();
+    let head = liaison_store::Store::restore(&store_dir, from, now_ms).map_err(|e| match e {
+        liaison_store::StoreError::Damaged(problems) => Failure::new(
+            EXIT_DAMAGED,
+            format!(
+                "{} is not a usable backup; nothing was changed:\n  - {}\nTry an older backup.",
+                from.display(),
+                problems.join("\n  - ")
+            ),
+        ),
+        other => Failure::new(
+            EXIT_FAILURE,
+            format!("cannot restore {}: {other}", from.display()),
+        ),
+    })?;
+    print::restored(
+        &config,
+        from,
+        head.size,
+        &store_dir.join(format!("replaced-{now_ms}")),
+    );
+    Ok(())
+}
+
+/// Whether something accepts connections at `addr` (a wildcard address is tried on loopback).
+async fn answers(addr: std::net::SocketAddr) -> bool {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let connect = tokio::net::TcpStream::connect(addr);
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), connect).await,
+        Ok(Ok(_))
+    )
 }
 
 async fn shutdown_signal() {

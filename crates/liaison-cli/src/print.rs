@@ -265,6 +265,91 @@ pub fn notice_done(n: &pb::NoticeInfo, what: &str, out: Output) {
     }
 }
 
+/// The answer to a send: the notice queued, or the one queued before under the same key
+/// (`earlier` says how it was sent before).
+pub fn sent(n: &pb::NoticeInfo, earlier: &str, out: Output) {
+    if out.json {
+        #[derive(Serialize)]
+        struct Sent<'a> {
+            #[serde(flatten)]
+            notice: NoticeView<'a>,
+            already_queued: bool,
+        }
+        json_out(&Sent {
+            notice: view(n),
+            already_queued: n.already_queued,
+        });
+    } else if n.already_queued {
+        println!(
+            "already queued as {} to {} (status {}; {earlier}); nothing new was sent — use --again to send another copy",
+            n.notice_id,
+            peer_label(n),
+            n.status
+        );
+    } else {
+        notice_done(n, "queued", out);
+    }
+}
+
+/// What `liaison backup` wrote.
+pub fn backup(b: &pb::BackupResponse, out: Output) {
+    if out.json {
+        json_out(&json!({
+            "path": b.path,
+            "log_size": b.log_size,
+            "root_hex": b.root_hex,
+        }));
+    } else {
+        println!(
+            "wrote the backup {}: a log of {} entries, root {}\n\
+             Keep it with the other backups; restore it, with the node stopped, with: liaison restore --from {}",
+            b.path, b.log_size, b.root_hex, b.path
+        );
+    }
+}
+
+/// What `liaison restore` did, and what the operator must do next.
+pub fn restored(
+    config: &liaison_node::config::Config,
+    from: &std::path::Path,
+    log_size: u64,
+    aside: &std::path::Path,
+) {
+    let county = config.county;
+    let mut lines = vec![
+        format!(
+            "restored the store of {county} from {}: a log of {log_size} entries.",
+            from.display()
+        ),
+        format!("The replaced files are kept in {}.", aside.display()),
+        String::new(),
+        "Next:".to_owned(),
+        "  1. Start the node (`systemctl start liaison`, or `liaison serve`).".to_owned(),
+        format!(
+            "  2. Tell each peer county's operator, in writing, that {county} restored a backup:"
+        ),
+    ];
+    for peer in config.directory.peers() {
+        let contact = peer
+            .agreement
+            .as_ref()
+            .map(|a| format!(" (contact {} {})", a.contact_person, a.phone))
+            .unwrap_or_default();
+        lines.push(format!("     - {} {}{contact}", peer.county, peer.name));
+    }
+    lines.push(format!(
+        "     Their nodes raise a rollback alarm about {county} at the next delivery to it; once \
+         they have seen it, they run `liaison accept-peer-log {county}`."
+    ));
+    lines.push(
+        "  3. Notices this node received or sent after the backup was taken are no longer here. \
+         The peers still hold them: the senders hold signed receipts for what they delivered \
+         here, and can send it again."
+            .to_owned(),
+    );
+    println!("{}", lines.join("\n"));
+}
+
 pub fn detail(d: &pb::NoticeDetail, out: Output) {
     let Some(n) = d.info.as_ref() else { return };
     let body: serde_json::Value =
@@ -625,7 +710,9 @@ fn csv_cell(text: &str) -> String {
     }
 }
 
-pub fn peers(peers: &[pb::PeerInfo], out: Output) {
+pub fn peers(response: &pb::PeersResponse, out: Output) {
+    let peers = &response.peers;
+    let failing = some_str(&response.storage_failing);
     if out.json {
         let views: Vec<_> = peers
             .iter()
@@ -642,8 +729,19 @@ pub fn peers(peers: &[pb::PeerInfo], out: Output) {
                 })
             })
             .collect();
-        json_out(&views);
+        json_out(&json!({
+            "storage": {
+                "failing": failing,
+                "failed_commits": response.storage_failed_commits,
+            },
+            "peers": views,
+        }));
         return;
+    }
+    if let Some(why) = failing {
+        println!(
+            "STORAGE FAILING: {why} — writes are refused; sends fail and deliveries back off until it works again"
+        );
     }
     let rows: Vec<Vec<String>> = peers
         .iter()

@@ -287,14 +287,29 @@ mod tests {
     fn client_key_too_long_or_with_control_characters_is_refused_naming_client_key() {
         let long = "k".repeat(MAX_CLIENT_KEY_CHARS + 1);
         let text = reply(&format!(r#""client_key": "{long}","#));
-        assert!(refusal(&text).starts_with("client_key: is 201 characters"), "{}", refusal(&text));
+        assert!(
+            refusal(&text).starts_with("client_key: is 201 characters"),
+            "{}",
+            refusal(&text)
+        );
         let longest = "键".repeat(MAX_CLIENT_KEY_CHARS);
         let text = reply(&format!(r#""client_key": "{longest}","#));
-        assert!(parse_draft_json(&text).is_ok(), "counted in characters, not bytes");
+        assert!(
+            parse_draft_json(&text).is_ok(),
+            "counted in characters, not bytes"
+        );
         let text = reply(r#""client_key": "a\nb","#);
-        assert!(refusal(&text).starts_with("client_key: must not contain control"), "{}", refusal(&text));
+        assert!(
+            refusal(&text).starts_with("client_key: must not contain control"),
+            "{}",
+            refusal(&text)
+        );
         let text = reply(r#""client_key": 7,"#);
-        assert!(refusal(&text).starts_with("client_key: invalid type"), "{}", refusal(&text));
+        assert!(
+            refusal(&text).starts_with("client_key: invalid type"),
+            "{}",
+            refusal(&text)
+        );
     }
 
     #[test]

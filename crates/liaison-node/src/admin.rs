@@ -91,7 +91,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn storage(e: liaison_store::StoreError) -> Status {
-    Status::internal(format!("storage: {e}"))
+    match e {
+        // Nothing of a failed write is kept; the operator can try again once the disk has room.
+        liaison_store::StoreError::Unavailable(why) => Status::resource_exhausted(format!(
+            "nothing was written: the node's store cannot write ({why}); free space on the \
+             node's disk or repair it, then try again"
+        )),
+        e => Status::internal(format!("storage: {e}")),
+    }
 }
 
 fn parse_id(text: &str) -> Result<NoticeId, Status> {
@@ -814,19 +821,14 @@ impl pb::admin_server::Admin for AdminService {
             )));
         }
         let started = std::time::Instant::now();
-        let head = self
-            .state
-            .store
-            .backup(path)
-            .await
-            .map_err(|e| match e {
-                liaison_store::StoreError::Refused(why) => Status::already_exists(why),
-                liaison_store::StoreError::Io(e) => Status::failed_precondition(format!(
-                    "out_path: cannot write {}: {e}",
-                    path.display()
-                )),
-                other => storage(other),
-            })?;
+        let head = self.state.store.backup(path).await.map_err(|e| match e {
+            liaison_store::StoreError::Refused(why) => Status::already_exists(why),
+            liaison_store::StoreError::Io(e) => Status::failed_precondition(format!(
+                "out_path: cannot write {}: {e}",
+                path.display()
+            )),
+            other => storage(other),
+        })?;
         info!(
             path = %path.display(),
             log_size = head.size,
