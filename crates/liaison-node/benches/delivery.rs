@@ -1,6 +1,7 @@
 //! Delivery throughput between two real nodes over mutual TLS on 127.0.0.1: the same outbox is
 //! delivered once one notice per call (the baseline) and once in batches, and the figures and their
-//! ratio are printed. Run with `cargo bench -p liaison-node --bench delivery`.
+//! ratio are printed, with the recipient's store commits per delivery call (each commit is one
+//! fsync of its WAL). Run with `cargo bench -p liaison-node --bench delivery`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -65,8 +66,22 @@ async fn fill_outbox(dir: &Path, from: CountyCode, to: CountyCode) {
     }
 }
 
-/// Delivers `NOTICES` notices from 610602 to 610603 with `batch_size`; returns the time taken.
-async fn run(batch_size: usize) -> Duration {
+/// The value of an unlabelled metric of the node whose admin listener is `addr`.
+async fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("metrics");
+    let request = format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.expect("response");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name}"))
+}
+
+/// Delivers `NOTICES` notices from 610602 to 610603 with `batch_size`; returns the time taken and
+/// the recipient's store commits.
+async fn run(batch_size: usize) -> (Duration, f64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let counties = [("610602", "宝塔区"), ("610603", "安塞区")];
     let mut listeners = Vec::new();
@@ -96,6 +111,7 @@ async fn run(batch_size: usize) -> Duration {
     let mut stops = Vec::new();
     let mut tasks = Vec::new();
     let mut admin_client = None;
+    let mut recipient_admin = None;
     let start = Instant::now();
     // The recipient first, so the sender's first attempt finds it.
     for (file, (exchange, admin)) in files.iter().zip(listeners).rev() {
@@ -111,6 +127,9 @@ async fn run(batch_size: usize) -> Duration {
             let _ = stopped.await;
         })));
         stops.push(stop);
+        if file.county == county("610603") {
+            recipient_admin = Some(admin_addr);
+        }
         if file.county == county("610602") {
             let channel = tonic::transport::Channel::from_shared(format!("http://{admin_addr}"))
                 .expect("uri")
@@ -156,30 +175,38 @@ async fn run(batch_size: usize) -> Duration {
         .notices
         .len();
     assert_eq!(delivered, NOTICES, "every notice delivered");
+    let commits = metric(
+        recipient_admin.expect("recipient admin"),
+        "liaison_storage_commits_total",
+    )
+    .await;
     for stop in stops {
         let _ = stop.send(());
     }
     for task in tasks {
         task.await.expect("join").expect("node");
     }
-    elapsed
+    (elapsed, commits)
 }
 
 #[tokio::main]
 async fn main() {
     println!("delivery of {NOTICES} case notices, 610602 → 610603, mutual TLS on 127.0.0.1");
-    let baseline = run(1).await;
-    let batched = run(64).await;
+    let (baseline, baseline_commits) = run(1).await;
+    let (batched, batched_commits) = run(64).await;
     let rate = |d: Duration| NOTICES as f64 / d.as_secs_f64();
+    let per_call = |commits: f64, batch: usize| commits / NOTICES.div_ceil(batch) as f64;
     println!(
-        "  one notice per call (baseline): {:>8.1} ms  {:>8.0} notices/s",
+        "  one notice per call (baseline): {:>8.1} ms  {:>8.0} notices/s  {:>5.2} recipient commits (fsyncs) per call",
         baseline.as_secs_f64() * 1e3,
-        rate(baseline)
+        rate(baseline),
+        per_call(baseline_commits, 1)
     );
     println!(
-        "  batches of 64:                  {:>8.1} ms  {:>8.0} notices/s",
+        "  batches of 64:                  {:>8.1} ms  {:>8.0} notices/s  {:>5.2} recipient commits (fsyncs) per call",
         batched.as_secs_f64() * 1e3,
-        rate(batched)
+        rate(batched),
+        per_call(batched_commits, 64)
     );
     println!(
         "  batched / baseline throughput:  {:.1}x",

@@ -198,6 +198,13 @@ pub(crate) fn render(state: &NodeState) -> Result<String, StoreError> {
     );
     family(
         &mut out,
+        "liaison_storage_commits_total",
+        "counter",
+        "Store commits since the node started; each is one fsync of the WAL, and groups all the writes that waited for it.",
+    );
+    let _ = writeln!(out, "liaison_storage_commits_total {}", health.commits);
+    family(
+        &mut out,
         "liaison_storage_failed_commits_total",
         "counter",
         "Store commits that failed since the node started; nothing of a failed commit is kept.",

@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// The advice given with every refusal.
-pub const RESTORE_ADVICE: &str = "Stop using this data directory: restore the store from the newest backup (`liaison restore --from FILE`, see docs/operations.md, \"Restoring from a backup\"); then ask each peer county to run `liaison accept-peer-log <this county's code>` once it has checked the restored node.";
+pub const RESTORE_ADVICE: &str = "Stop using this data directory: restore the store from the newest backup (`liaison restore --from FILE`, see docs/operations.md, \"Restoring\"); then ask each peer county to run `liaison accept-peer-log <this county's code>` once it has checked the restored node.";
 
 /// Everything wrong with the store at `conn`, given the log head `recorded` beside it.
 pub(crate) fn problems(conn: &Connection, recorded: Option<LogHead>) -> Vec<String> {

@@ -202,6 +202,8 @@ pub struct StorageHealth {
     pub failing: Option<String>,
     /// Commits that failed since the store was opened.
     pub failed_commits: u64,
+    /// Commits that succeeded since the store was opened; each fsyncs the WAL once.
+    pub commits: u64,
 }
 
 /// The node's store.
@@ -661,6 +663,7 @@ impl Store {
         StorageHealth {
             failing: health.failing.clone(),
             failed_commits: health.failed_commits,
+            commits: health.commits,
         }
     }
 

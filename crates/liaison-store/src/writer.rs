@@ -82,6 +82,7 @@ pub(crate) enum Message {
 pub(crate) struct Health {
     pub failing: Option<String>,
     pub failed_commits: u64,
+    pub commits: u64,
 }
 
 /// The handle callers submit writes through.
@@ -222,6 +223,7 @@ fn note_health(health: &Mutex<Health>, outcome: &std::result::Result<(), String>
     let mut health = health.lock().unwrap_or_else(|p| p.into_inner());
     match outcome {
         Ok(()) => {
+            health.commits += 1;
             if let Some(was) = health.failing.take() {
                 info!(previous_error = %was, "storage works again: writes are committed");
             }
