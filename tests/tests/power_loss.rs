@@ -240,18 +240,29 @@ async fn check_promises(
     cut: &str,
 ) -> Losses {
     let mut losses = Losses::default();
+    let mut missing_receipted = Vec::new();
     let mut found: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut outboxes = BTreeMap::new();
     let mut inboxes = BTreeMap::new();
+    // Every outbox before any inbox: a notice delivered while the listings are taken (the
+    // restarted nodes deliver what they hold) is then in the inbox if its receipt is in an outbox.
     for (county, _) in COUNTIES {
         let mut op = fed.operator(county).await;
         let outbox = list(&mut op, false, "")
             .await
             .unwrap_or_else(|e| panic!("{e}; log of {county}:\n{}", tail(&fed.log(county))));
+        outboxes.insert(county, outbox);
+    }
+    for (county, _) in COUNTIES {
+        let mut op = fed.operator(county).await;
         let inbox = list(&mut op, true, "")
             .await
             .unwrap_or_else(|e| panic!("{e}; log of {county}:\n{}", tail(&fed.log(county))));
-        for (what, listing) in [("outbox", &outbox), ("inbox", &inbox)] {
+        inboxes.insert(county, inbox);
+    }
+    for (county, _) in COUNTIES {
+        let (outbox, inbox) = (&outboxes[county], &inboxes[county]);
+        for (what, listing) in [("outbox", outbox), ("inbox", inbox)] {
             for id in duplicated(listing) {
                 if reported.insert(format!("duplicate {what} {county} {id}")) {
                     found
@@ -262,11 +273,12 @@ async fn check_promises(
                 }
             }
         }
-        outboxes.insert(county, outbox);
-        inboxes.insert(county, inbox);
     }
-    let ledger = ledger.lock().unwrap();
-    for (id, (from, to)) in &ledger.acknowledged {
+    let (acknowledged, mut receipted) = {
+        let ledger = ledger.lock().unwrap();
+        (ledger.acknowledged.clone(), ledger.receipted.clone())
+    };
+    for (id, (from, to)) in &acknowledged {
         let held = outboxes[from.as_str()].iter().any(|n| &n.notice_id == id);
         if !held && reported.insert(format!("acknowledged {id}")) {
             found
@@ -279,7 +291,6 @@ async fn check_promises(
         }
     }
     // Receipted: seen delivered before the cut, or delivered in the outbox now.
-    let mut receipted = ledger.receipted.clone();
     for (county, outbox) in &outboxes {
         for notice in outbox.iter().filter(|n| n.status == "delivered") {
             receipted.insert(
@@ -295,15 +306,44 @@ async fn check_promises(
         let held = inbox.iter().any(|n| &n.notice_id == id);
         if !held && reported.insert(format!("receipted {id}")) {
             let now = outboxes[from.as_str()].iter().find(|n| &n.notice_id == id);
+            // What the recipient's own log says of it, to tell a lost write from a lost listing.
+            let trail: Vec<String> = fed
+                .log(to)
+                .lines()
+                .filter(|l| l.contains(id.as_str()))
+                .map(|l| l.chars().take(300).collect())
+                .collect();
             found
                 .entry("receipted notices missing")
                 .or_default()
                 .push(format!(
-                    "{from} got {to}'s receipt for {id} (now {}) but {to} has no such notice",
-                    now.map_or("not in the outbox".to_owned(), summary)
+                    "{from} got {to}'s receipt for {id} (now {}) but {to} has no such notice; \
+                     {to}'s log of it:\n      {}",
+                    now.map_or("not in the outbox".to_owned(), summary),
+                    trail.join("\n      ")
                 ));
             losses.receipted_missing += 1;
+            missing_receipted.push((id.clone(), to.clone()));
         }
+    }
+    for (id, to) in missing_receipted {
+        let mut op = fed.operator(&to).await;
+        let shown = op
+            .client()
+            .show(pb::NoticeRef {
+                notice_id: id.clone(),
+            })
+            .await;
+        let relisted = list(&mut op, true, "")
+            .await
+            .map(|l| l.iter().any(|n| n.notice_id == id));
+        eprintln!(
+            "{cut}: {to} asked for {id} directly (listed again: {relisted:?}): {}",
+            match shown {
+                Ok(d) => format!("found: {:?}", d.into_inner().info.map(|i| i.peer)),
+                Err(s) => format!("not found: {}", s.message()),
+            }
+        );
     }
     for (what, lost) in found {
         eprintln!("{cut}: {} {what}, e.g.", lost.len());

@@ -438,3 +438,23 @@ async fn many_concurrent_durable_writes_all_complete() {
     assert_eq!(store.backlog(county("610603")).unwrap(), 64);
     assert_eq!(store.log_head().unwrap().size, 64);
 }
+
+#[tokio::test]
+async fn listings_hold_every_notice_whatever_the_bytes_of_its_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut items = Vec::new();
+    for n in 0..3000u64 {
+        let mut item = inbound(n, (n % 200) as u8);
+        let random: [u8; 10] =
+            std::array::from_fn(|i| (n.wrapping_mul(2654435761) >> (i % 8 * 8)) as u8 ^ i as u8);
+        item.record.id = NoticeId::new(1_800_000_000_000 + n / 3, random);
+        item.record.envelope_sha256 = [(n % 256) as u8; 32];
+        items.push(item);
+    }
+    for chunk in items.chunks(64) {
+        store.accept_inbound(chunk, issue).await.unwrap();
+    }
+    let listed = store.list_inbound(None, 10_000).unwrap();
+    assert_eq!(listed.len(), 3000);
+}
