@@ -608,7 +608,17 @@ impl Store {
             return Err(StoreError::Damaged(problems));
         }
         if recorded.is_none() {
-            sidecar::write_once(dir, read_log_head(&conn)?)?;
+            let head = read_log_head(&conn)?;
+            if head.size > 0 {
+                // Only a new store lacks the record; without it, entries lost before this start
+                // cannot be noticed.
+                tracing::warn!(
+                    path = %dir.join(sidecar::FILE_NAME).display(),
+                    log_size = head.size,
+                    "the store's log head record is missing; recording the store's current log as it is"
+                );
+            }
+            sidecar::write_once(dir, head)?;
         }
         // The database and WAL files' directory entries are durable before anything is promised.
         std::fs::File::open(dir)?.sync_all()?;
