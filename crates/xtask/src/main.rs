@@ -72,7 +72,7 @@ fn install_missing() -> Result<(), String> {
     }
     let packages: Vec<&str> = missing.iter().map(|n| n.package).collect();
     for n in &missing {
-        eprintln!("xtask: {} is missing ({} needs it)", n.file, n.why);
+        eprintln!("xtask: {} is missing (needed by {})", n.file, n.why);
     }
     if !is_root() {
         return Err(format!(
