@@ -1,5 +1,5 @@
 //! Finds (and if need be builds) the `liaison` binary, for tests that run a node as a child
-//! process so that it can be killed with SIGKILL.
+//! process so that it can be killed with SIGKILL, and runs its commands for tests of the CLI.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -74,4 +74,30 @@ pub fn liaison() -> &'static Path {
         );
         binary
     })
+}
+
+/// Runs the `liaison` binary with `args` (in `dir`, if given) off the async runtime's threads;
+/// returns its exit code (-1 if a signal ended it), standard output and standard error.
+pub async fn run<I, S>(dir: Option<&Path>, args: I) -> (i32, String, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let dir = dir.map(Path::to_owned);
+    tokio::task::spawn_blocking(move || {
+        let mut command = Command::new(liaison());
+        command.args(&args);
+        if let Some(dir) = &dir {
+            command.current_dir(dir);
+        }
+        let output = command.output().expect("the liaison binary runs");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("the liaison command's task")
 }

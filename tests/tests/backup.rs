@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,26 +12,6 @@ use std::time::Duration;
 use liaison_proto::v1 as pb;
 use liaison_tests::{ANSAI, BAOTA, Federation, Operator, THREE_COUNTIES, binary, drafts};
 use tonic::Code;
-
-/// Runs `liaison` with `args` in `dir`; returns its exit code, standard output and standard error.
-async fn liaison(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let dir = dir.to_owned();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let output = Command::new(binary::liaison())
-            .args(&args)
-            .current_dir(&dir)
-            .output()
-            .expect("the liaison binary runs");
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    })
-    .await
-    .expect("the liaison command's task")
-}
 
 /// Sends notices from `from` to `to` until `running` turns false, adding their ids to `sent`.
 fn keep_sending(
@@ -127,8 +106,8 @@ async fn restoring_a_backup_taken_during_exchange_raises_one_alarm_until_the_pee
     let acknowledged_in = ids(&baota.inbox().await);
     let acknowledged_out = ids(&baota.outbox().await);
     // A relative path is the CLI's: the node is told the absolute one.
-    let (code, stdout, stderr) = liaison(
-        backups.path(),
+    let (code, stdout, stderr) = binary::run(
+        Some(backups.path()),
         &["backup", "--config", &config, "--out", "baota.db", "--json"],
     )
     .await;
@@ -162,8 +141,8 @@ async fn restoring_a_backup_taken_during_exchange_raises_one_alarm_until_the_pee
         ansai.wait_for_status(id, "delivered").await;
     }
 
-    let (code, _, stderr) = liaison(
-        backups.path(),
+    let (code, _, stderr) = binary::run(
+        Some(backups.path()),
         &["backup", "--config", &config, "--out", "baota.db"],
     )
     .await;
@@ -197,15 +176,15 @@ async fn restoring_a_backup_taken_during_exchange_raises_one_alarm_until_the_pee
     // 安塞区 goes on receiving 宝塔区's checkpoints, so the one it holds is well past the backup.
     let lost = send_delivered(&mut ansai, BAOTA, 16).await;
 
-    let (code, _, stderr) = liaison(
-        backups.path(),
+    let (code, _, stderr) = binary::run(
+        Some(backups.path()),
         &["restore", "--config", &config, "--from", "baota.db"],
     )
     .await;
     assert_ne!(code, 0, "a running node's store is not replaced");
     assert!(stderr.contains("stop the node first"), "{stderr}");
-    let (code, _, stderr) = liaison(
-        backups.path(),
+    let (code, _, stderr) = binary::run(
+        Some(backups.path()),
         &["restore", "--config", &config, "--from", "missing.db"],
     )
     .await;
@@ -221,8 +200,8 @@ async fn restoring_a_backup_taken_during_exchange_raises_one_alarm_until_the_pee
                 .notice_id,
         );
     }
-    let (code, stdout, stderr) = liaison(
-        backups.path(),
+    let (code, stdout, stderr) = binary::run(
+        Some(backups.path()),
         &["restore", "--config", &config, "--from", "baota.db"],
     )
     .await;
@@ -367,8 +346,8 @@ async fn restore_refuses_a_file_that_is_not_a_store_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("junk.db"), vec![0x5a; 8192]).unwrap();
     let config = fed.node(BAOTA).config_path().display().to_string();
-    let (code, stdout, stderr) = liaison(
-        dir.path(),
+    let (code, stdout, stderr) = binary::run(
+        Some(dir.path()),
         &["restore", "--config", &config, "--from", "junk.db"],
     )
     .await;
@@ -386,7 +365,7 @@ async fn peers_json_reports_the_health_of_the_store() {
     let config = fed.node(BAOTA).config_path().display().to_string();
     let dir = tempfile::tempdir().unwrap();
     let (code, stdout, stderr) =
-        liaison(dir.path(), &["peers", "--config", &config, "--json"]).await;
+        binary::run(Some(dir.path()), &["peers", "--config", &config, "--json"]).await;
     assert_eq!(code, 0, "{stderr}");
     let peers: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(

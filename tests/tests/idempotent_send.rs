@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use liaison_tests::{ANSAI, BAOTA, Federation, Operator, THREE_COUNTIES, binary, drafts};
 use tonic::Code;
@@ -160,30 +159,13 @@ async fn client_key_too_long_or_with_control_characters_is_refused_naming_client
     fed.shutdown().await;
 }
 
-/// Runs `liaison` with `args`; returns its exit code, standard output and standard error.
-async fn liaison(args: Vec<String>) -> (i32, String, String) {
-    tokio::task::spawn_blocking(move || {
-        let output = Command::new(binary::liaison())
-            .args(&args)
-            .output()
-            .expect("the liaison binary runs");
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    })
-    .await
-    .expect("the liaison command's task")
-}
-
 /// `liaison <command> --config <config> <rest>`, which must succeed; returns its output.
 async fn liaison_ok(command: &[&str], config: &Path, rest: &[&str]) -> String {
     let mut args: Vec<String> = command.iter().map(|s| (*s).to_owned()).collect();
     args.push("--config".into());
     args.push(config.display().to_string());
     args.extend(rest.iter().map(|s| (*s).to_owned()));
-    let (code, stdout, stderr) = liaison(args.clone()).await;
+    let (code, stdout, stderr) = binary::run(None, args.clone()).await;
     assert_eq!(code, 0, "liaison {args:?} failed:\n{stdout}\n{stderr}");
     stdout
 }

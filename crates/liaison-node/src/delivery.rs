@@ -215,19 +215,13 @@ pub(crate) async fn run_peer(
             Attempt::Failed(why) => Some(why.clone()),
             Attempt::Receipt(_) => None,
         });
-        let next_backoff = || {
-            backoff(
-                failures.saturating_add(1),
-                settings.initial_backoff,
-                settings.max_backoff,
-                random_unit(),
-            )
-        };
-        let delay = if first_error.is_some() {
-            next_backoff()
-        } else {
-            Duration::ZERO
-        };
+        // The wait before the next attempt if this one failed, whether the peer or the store did.
+        let delay = backoff(
+            failures.saturating_add(1),
+            settings.initial_backoff,
+            settings.max_backoff,
+            random_unit(),
+        );
         let next_attempt_at_ms = state.clock.now_ms() + delay.as_millis() as i64;
         // The newest checkpoint of the batch vouches for all earlier ones.
         let newest = attempts.iter().rev().find_map(|a| match a {
@@ -261,11 +255,6 @@ pub(crate) async fn run_peer(
             Err(e) => Some(format!("cannot record the delivery results: {e}")),
         };
         if first_error.is_some() {
-            let delay = if delay.is_zero() {
-                next_backoff()
-            } else {
-                delay
-            };
             failures = failures.saturating_add(1);
             wait_until = Some(tokio::time::Instant::now() + delay);
         } else {

@@ -199,32 +199,44 @@ fn check_owners(conn: &Connection, problems: &mut Vec<String>) -> rusqlite::Resu
 
 /// Every outbox and inbox record can be read.
 fn check_records(conn: &Connection, problems: &mut Vec<String>) -> rusqlite::Result<()> {
-    let mut bad = |what: &str, n: u64, first: Option<String>| {
-        if n > 0 {
-            problems.push(format!(
-                "{n} {what} records are unreadable (first: {})",
-                first.unwrap_or_default()
-            ));
-        }
-    };
-    let mut stmt = conn.prepare(&format!("SELECT {OUTBOUND_COLUMNS} FROM outbound"))?;
-    let (mut n, mut first) = (0, None);
-    for row in stmt.query_map([], outbound_from_row)? {
+    unreadable(
+        conn,
+        "outbox",
+        &format!("SELECT {OUTBOUND_COLUMNS} FROM outbound"),
+        outbound_from_row,
+        problems,
+    )?;
+    unreadable(
+        conn,
+        "inbox",
+        &format!("SELECT {INBOUND_COLUMNS} FROM inbound"),
+        inbound_from_row,
+        problems,
+    )
+}
+
+/// Counts the rows of `sql` that `from_row` cannot read, as a problem of `what`.
+fn unreadable<T>(
+    conn: &Connection,
+    what: &str,
+    sql: &str,
+    from_row: fn(&rusqlite::Row) -> rusqlite::Result<T>,
+    problems: &mut Vec<String>,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(sql)?;
+    let (mut n, mut first) = (0u64, None);
+    for row in stmt.query_map([], from_row)? {
         if let Err(e) = row {
             n += 1;
             first.get_or_insert_with(|| e.to_string());
         }
     }
-    bad("outbox", n, first);
-    let mut stmt = conn.prepare(&format!("SELECT {INBOUND_COLUMNS} FROM inbound"))?;
-    let (mut n, mut first) = (0, None);
-    for row in stmt.query_map([], inbound_from_row)? {
-        if let Err(e) = row {
-            n += 1;
-            first.get_or_insert_with(|| e.to_string());
-        }
+    if n > 0 {
+        problems.push(format!(
+            "{n} {what} records are unreadable (first: {})",
+            first.unwrap_or_default()
+        ));
     }
-    bad("inbox", n, first);
     Ok(())
 }
 

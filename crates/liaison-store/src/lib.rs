@@ -196,7 +196,7 @@ impl std::fmt::Debug for OutboundUpdate {
 pub type ChangeFn<R> = Box<dyn FnOnce(&mut R) -> std::result::Result<(), String> + Send>;
 
 /// Whether the store can write, for operators and metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StorageHealth {
     /// Why the last commit failed; `None` while writes succeed.
     pub failing: Option<String>,
@@ -664,17 +664,12 @@ impl Store {
 
     /// Whether writes currently succeed.
     pub fn health(&self) -> StorageHealth {
-        let health = self
-            .inner
+        self.inner
             .writer
             .health
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        StorageHealth {
-            failing: health.failing.clone(),
-            failed_commits: health.failed_commits,
-            commits: health.commits,
-        }
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Finishes the writes already submitted, folds the WAL into the database and records the

@@ -88,22 +88,9 @@ impl Sidecar {
         }
     }
 
-    /// Write to a temporary file, fsync, rename over the record, fsync the directory.
     fn write(&self, head: LogHead) -> std::io::Result<()> {
         let _guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        let tmp = self.path.with_extension("tmp");
-        let mut file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&tmp)?;
-        file.write_all(render(head).as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        write_file(&self.path, head)
     }
 }
 
@@ -149,15 +136,26 @@ fn parse(text: &str) -> Option<LogHead> {
     })
 }
 
-/// Writes the record in `dir` at once (for a restored store).
+/// Writes the record in `dir` at once (for a new or restored store).
 pub(crate) fn write_once(dir: &Path, head: LogHead) -> std::io::Result<()> {
-    let sidecar = Sidecar {
-        path: dir.join(FILE_NAME),
-        pending: Mutex::new((None, true)),
-        wake: Condvar::new(),
-        file: Mutex::new(()),
-    };
-    sidecar.write(head)
+    write_file(&dir.join(FILE_NAME), head)
+}
+
+/// Write to a temporary file, fsync, rename over the record, fsync the directory.
+fn write_file(path: &Path, head: LogHead) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&tmp)?;
+    file.write_all(render(head).as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

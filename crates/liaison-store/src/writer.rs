@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use tracing::{error, info};
 
 use crate::sidecar::Sidecar;
-use crate::{LogHead, Result, StoreError, read_log_head};
+use crate::{LogHead, Result, StorageHealth, StoreError, read_log_head};
 
 /// How many writes one transaction takes at most.
 const MAX_GROUP: usize = 512;
@@ -77,26 +77,18 @@ pub(crate) enum Message {
     Close(oneshot::Sender<Result<()>>),
 }
 
-/// Whether storage works, as the last commit found it.
-#[derive(Debug, Default)]
-pub(crate) struct Health {
-    pub failing: Option<String>,
-    pub failed_commits: u64,
-    pub commits: u64,
-}
-
 /// The handle callers submit writes through.
 #[derive(Clone)]
 pub(crate) struct Writer {
     tx: mpsc::Sender<Message>,
-    pub health: Arc<Mutex<Health>>,
+    pub health: Arc<Mutex<StorageHealth>>,
 }
 
 impl Writer {
     /// Starts the writer thread on `conn`.
     pub fn start(conn: Connection, sidecar: Arc<Sidecar>) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
-        let health = Arc::new(Mutex::new(Health::default()));
+        let health = Arc::new(Mutex::new(StorageHealth::default()));
         let shared = health.clone();
         std::thread::Builder::new()
             .name("liaison-store-writer".into())
@@ -133,7 +125,12 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Message>, health: &Mutex<Health>, sidecar: &Sidecar) {
+fn run(
+    conn: Connection,
+    rx: mpsc::Receiver<Message>,
+    health: &Mutex<StorageHealth>,
+    sidecar: &Sidecar,
+) {
     let mut last_head = read_log_head(&conn).ok();
     loop {
         let Ok(first) = rx.recv() else {
@@ -219,7 +216,7 @@ fn commit_group(conn: &Connection, group: &mut [Box<dyn Job>]) -> std::result::R
     }
 }
 
-fn note_health(health: &Mutex<Health>, outcome: &std::result::Result<(), String>) {
+fn note_health(health: &Mutex<StorageHealth>, outcome: &std::result::Result<(), String>) {
     let mut health = health.lock().unwrap_or_else(|p| p.into_inner());
     match outcome {
         Ok(()) => {
