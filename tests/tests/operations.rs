@@ -520,7 +520,7 @@ async fn sigterm_mid_delivery_exits_0_within_the_grace_period_and_loses_nothing_
         queued_at_baota.is_subset(&in_outbox),
         "a notice whose Send returned is missing"
     );
-    let still_pending = outbound.iter().filter(|r| r.status.is_pending()).count();
+    let still_pending = outbound.iter().filter(|r| r.status().is_pending()).count();
     assert!(
         still_pending > 0,
         "every notice was delivered before SIGTERM: not mid-delivery"

@@ -32,4 +32,7 @@ pub mod audit;
 pub mod audit_verify;
 pub mod checkpoint;
 pub mod merkle;
+pub mod outbox;
 pub mod tlog;
+
+pub use outbox::{Backoff, Delivery, OutboundStatus};

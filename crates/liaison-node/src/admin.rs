@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use liaison_core::body::NoticeBody;
 use liaison_core::draft::{body_to_json, parse_draft_json};
+use liaison_core::outbox::Refused;
 use liaison_core::trust::check_reference_shape;
-use liaison_core::{CountyCode, NoticeId, SignedNotice, SignedReceipt};
+use liaison_core::{CountyCode, Delivery, NoticeId, SignedNotice, SignedReceipt};
 use liaison_proto::v1 as pb;
 use liaison_store::{InboundRecord, ListFilter, OutboundRecord, OutboundStatus};
 use tonic::{Request, Response, Status};
@@ -116,6 +117,7 @@ impl AdminService {
     }
 
     pub(crate) fn outbound_info(&self, r: &OutboundRecord) -> Result<pb::NoticeInfo, Status> {
+        let d = &r.delivery;
         Ok(pb::NoticeInfo {
             notice_id: r.id.to_string(),
             direction: "outbound".into(),
@@ -125,33 +127,32 @@ impl AdminService {
             urgent: r.urgent,
             issued_at_ms: r.issued_at_ms,
             in_reply_to: r.in_reply_to.map(|id| id.to_string()).unwrap_or_default(),
-            status: r.status.name().into(),
-            attempts: r.attempts,
-            last_error: r.last_error.clone().unwrap_or_default(),
-            next_attempt_at_ms: if r.status.is_pending() {
-                r.next_attempt_at_ms
-            } else {
-                0
-            },
-            receipt_at_ms: r.receipt_at_ms.unwrap_or(0),
-            reject_code: r
-                .reject_code
-                .map(|c| c.name().to_owned())
+            status: d.status().name().into(),
+            attempts: d.attempts(),
+            last_error: d.last_error().unwrap_or_default().to_owned(),
+            next_attempt_at_ms: d.next_attempt_at_ms().unwrap_or(0),
+            receipt_at_ms: d.receipt_at_ms().unwrap_or(0),
+            reject_code: d
+                .rejection()
+                .map(|(code, _)| code.name().to_owned())
                 .unwrap_or_default(),
-            reject_reason: r.reject_reason.clone().unwrap_or_default(),
-            reply_due_at_ms: r.reply_due_at_ms.unwrap_or(0),
+            reject_reason: d
+                .rejection()
+                .map(|(_, reason)| reason.to_owned())
+                .unwrap_or_default(),
+            reply_due_at_ms: d.reply_due_at_ms().unwrap_or(0),
             replies: self.replies(&r.id)?,
             // The clock of a deadline starts only with the signed receipt.
-            deadline_state: if r.status != OutboundStatus::Delivered {
+            deadline_state: if r.status() != OutboundStatus::Delivered {
                 String::new()
             } else if self.due_unknown(r) {
                 "unknown".into()
             } else {
-                self.deadline(r.reply_due_at_ms, r.answered_at_ms)
+                self.deadline(r.reply_due_at_ms(), r.answered_at_ms)
                     .name()
                     .to_owned()
             },
-            deadline_error: if r.status == OutboundStatus::Delivered && self.due_unknown(r) {
+            deadline_error: if r.status() == OutboundStatus::Delivered && self.due_unknown(r) {
                 format!(
                     "a {} needs a reply, but the recipient's receipt states no due time",
                     r.kind.name()
@@ -167,7 +168,7 @@ impl AdminService {
     /// A sent notice whose kind needs a reply under this node's policy, but whose receipt gave no
     /// due time: shown as unknown, never as "no reply required".
     fn due_unknown(&self, r: &OutboundRecord) -> bool {
-        r.reply_due_at_ms.is_none() && self.state.config.deadlines.policy.rule(r.kind).is_some()
+        r.reply_due_at_ms().is_none() && self.state.config.deadlines.policy.rule(r.kind).is_some()
     }
 
     fn deadline(&self, due_at_ms: Option<i64>, answered_at_ms: Option<i64>) -> DeadlineState {
@@ -247,14 +248,20 @@ impl AdminService {
     async fn change(
         &self,
         id: &NoticeId,
-        change: impl FnOnce(&mut OutboundRecord) -> Result<(), String> + Send + 'static,
+        transition: fn(&Delivery) -> Result<Delivery, Refused>,
     ) -> Result<OutboundRecord, Status> {
+        let change = move |r: &mut OutboundRecord| {
+            r.delivery = transition(&r.delivery)?;
+            Ok(())
+        };
         match self.state.store.update_outbound(id, None, change).await {
             Ok(r) => Ok(r),
             Err(liaison_store::StoreError::NoSuchNotice(id)) => {
                 Err(Status::not_found(format!("no outbound notice {id}")))
             }
-            Err(liaison_store::StoreError::Refused(why)) => Err(Status::failed_precondition(why)),
+            Err(e @ liaison_store::StoreError::NotAllowed { .. }) => {
+                Err(Status::failed_precondition(e.to_string()))
+            }
             Err(e) => Err(storage(e)),
         }
     }
@@ -476,18 +483,7 @@ impl pb::admin_server::Admin for AdminService {
     ) -> Result<Response<pb::NoticeInfo>, Status> {
         operator_only(&request, "retry notices")?;
         let id = parse_id(&request.get_ref().notice_id)?;
-        let record = self
-            .change(&id, move |r| match r.status {
-                OutboundStatus::Queued | OutboundStatus::InFlight => {
-                    r.next_attempt_at_ms = 0;
-                    Ok(())
-                }
-                other => Err(format!(
-                    "notice {id} is {}; only queued or in-flight notices can be retried",
-                    other.name()
-                )),
-            })
-            .await?;
+        let record = self.change(&id, Delivery::retry).await?;
         info!(notice_id = %id, "operator asked for a retry");
         self.state.wake(record.recipient, true);
         Ok(Response::new(self.outbound_info(&record)?))
@@ -499,18 +495,7 @@ impl pb::admin_server::Admin for AdminService {
     ) -> Result<Response<pb::NoticeInfo>, Status> {
         operator_only(&request, "cancel notices")?;
         let id = parse_id(&request.get_ref().notice_id)?;
-        let record = self
-            .change(&id, move |r| match r.status {
-                OutboundStatus::Queued | OutboundStatus::InFlight => {
-                    r.status = OutboundStatus::Cancelled;
-                    Ok(())
-                }
-                other => Err(format!(
-                    "notice {id} is {}; only queued or in-flight notices can be cancelled",
-                    other.name()
-                )),
-            })
-            .await?;
+        let record = self.change(&id, Delivery::cancel).await?;
         info!(notice_id = %id, "operator cancelled a notice");
         Ok(Response::new(self.outbound_info(&record)?))
     }

@@ -54,7 +54,7 @@ fn select(
     let in_period = |t: i64| (req.from_ms..req.to_ms).contains(&t);
     let mut chosen = BTreeSet::new();
     for r in store.all_outbound()? {
-        if in_period(r.receipt_at_ms.unwrap_or(r.issued_at_ms)) {
+        if in_period(r.delivery.receipt_at_ms().unwrap_or(r.issued_at_ms)) {
             chosen.insert((true, r.id, r.recipient));
         }
     }

@@ -8,9 +8,9 @@ use std::time::Duration;
 use liaison_core::receipt::Outcome;
 use liaison_core::tlog::LeafKind;
 use liaison_core::trust::Peer;
-use liaison_core::{CountyCode, SignedNotice, SignedReceipt};
+use liaison_core::{Backoff, CountyCode, SignedNotice, SignedReceipt};
 use liaison_proto::v1 as pb;
-use liaison_store::{OutboundRecord, OutboundStatus, OutboundUpdate};
+use liaison_store::{OutboundRecord, OutboundUpdate};
 use tokio::sync::{Notify, watch};
 use tonic::transport::{Channel, Endpoint};
 use tracing::{info, info_span, warn};
@@ -52,14 +52,6 @@ fn random_unit() -> f64 {
         return 0.5;
     }
     (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// The delay before retry number `failures` (1 for the first retry): doubling from `initial`,
-/// capped at `max`, then "full jitter" between half and the whole of it.
-pub(crate) fn backoff(failures: u32, initial: Duration, max: Duration, unit: f64) -> Duration {
-    let exp = initial.saturating_mul(1u32 << failures.saturating_sub(1).min(20));
-    let capped = exp.min(max);
-    capped.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0))
 }
 
 fn channel(state: &NodeState, peer: &Peer) -> Result<Channel, String> {
@@ -216,13 +208,12 @@ pub(crate) async fn run_peer(
             Attempt::Receipt(_) => None,
         });
         // The wait before the next attempt if this one failed, whether the peer or the store did.
-        let delay = backoff(
-            failures.saturating_add(1),
-            settings.initial_backoff,
-            settings.max_backoff,
-            random_unit(),
-        );
-        let next_attempt_at_ms = state.clock.now_ms() + delay.as_millis() as i64;
+        let delay = Backoff {
+            initial: settings.initial_backoff,
+            max: settings.max_backoff,
+        }
+        .delay(failures.saturating_add(1), random_unit());
+        let now_ms = state.clock.now_ms();
         // The newest checkpoint of the batch vouches for all earlier ones.
         let newest = attempts.iter().rev().find_map(|a| match a {
             Attempt::Receipt(r) => r.receipt.checkpoint.clone(),
@@ -231,9 +222,7 @@ pub(crate) async fn run_peer(
         let updates = batch
             .iter()
             .zip(attempts)
-            .map(|((record, _), attempt)| {
-                record_attempt(&state, record, attempt, next_attempt_at_ms)
-            })
+            .map(|((record, _), attempt)| record_attempt(&state, record, attempt, now_ms, delay))
             .collect();
         // One transaction (one fsync) for the batch's results.
         let first_error = match state.store.update_outbound_batch(updates).await {
@@ -318,7 +307,8 @@ fn record_attempt(
     state: &NodeState,
     record: &OutboundRecord,
     attempt: Attempt,
-    next_attempt_at_ms: i64,
+    now_ms: i64,
+    retry_in: Duration,
 ) -> OutboundUpdate {
     let id = record.id;
     let peer = record.recipient;
@@ -342,18 +332,7 @@ fn record_attempt(
                 id,
                 receipt: Some((bytes, leaf)),
                 change: Box::new(move |rec| {
-                    rec.attempts += 1;
-                    rec.receipt_at_ms = Some(r.received_at_ms);
-                    rec.reply_due_at_ms = r.reply_due_at_ms;
-                    rec.last_error = None;
-                    match r.outcome {
-                        Outcome::Accepted => rec.status = OutboundStatus::Delivered,
-                        Outcome::Rejected(rej) => {
-                            rec.status = OutboundStatus::Rejected;
-                            rec.reject_code = Some(rej.code);
-                            rec.reject_reason = Some(rej.reason);
-                        }
-                    }
+                    rec.delivery = rec.delivery.on_receipt(&r);
                     Ok(())
                 }),
             }
@@ -365,32 +344,10 @@ fn record_attempt(
                 id,
                 receipt: None,
                 change: Box::new(move |rec| {
-                    // An operator may have cancelled it meanwhile; a failed attempt changes
-                    // nothing then.
-                    if rec.status.is_pending() {
-                        rec.status = OutboundStatus::InFlight;
-                        rec.attempts += 1;
-                        rec.last_error = Some(why);
-                        rec.next_attempt_at_ms = next_attempt_at_ms;
-                    }
+                    rec.delivery = rec.delivery.on_failure(why, now_ms, retry_in);
                     Ok(())
                 }),
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_caps_with_jitter_in_the_upper_half() {
-        let (initial, max) = (Duration::from_millis(500), Duration::from_secs(60));
-        assert_eq!(backoff(1, initial, max, 1.0), Duration::from_millis(500));
-        assert_eq!(backoff(2, initial, max, 1.0), Duration::from_millis(1000));
-        assert_eq!(backoff(4, initial, max, 1.0), Duration::from_millis(4000));
-        assert_eq!(backoff(30, initial, max, 1.0), max);
-        assert_eq!(backoff(3, initial, max, 0.0), Duration::from_millis(1000));
     }
 }

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use liaison_core::Delivery;
 use liaison_core::deadline::deadline_state;
 use liaison_core::{CountyCode, DeadlineState, NoticeKind};
-use liaison_store::{InboundRecord, OutboundRecord, OutboundStatus};
+use liaison_store::{InboundRecord, OutboundRecord};
 
 /// One line of the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,18 +110,20 @@ impl Report {
     /// Counts a sent notice once delivered: the reply is the peer's. `reply_required` says whether
     /// this node's policy expects a reply to its kind, for receipts that state no due time.
     pub fn add_outbound(&mut self, r: &OutboundRecord, reply_required: bool) {
-        if r.status != OutboundStatus::Delivered {
-            return;
-        }
-        let Some(received_at_ms) = r.receipt_at_ms else {
+        let Delivery::Delivered {
+            received_at_ms,
+            reply_due_at_ms,
+            ..
+        } = r.delivery
+        else {
             return;
         };
-        let unknown = reply_required && r.reply_due_at_ms.is_none();
+        let unknown = reply_required && reply_due_at_ms.is_none();
         let key = (r.recipient, r.kind, "sent");
         self.add(
             key,
             received_at_ms,
-            r.reply_due_at_ms,
+            reply_due_at_ms,
             r.answered_at_ms,
             unknown,
         );

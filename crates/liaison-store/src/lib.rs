@@ -25,14 +25,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use liaison_core::merkle::{CompactRange, Hash, LeafHashes};
+use liaison_core::outbox::Refused;
 use liaison_core::tlog::LeafKind;
-use liaison_core::{CountyCode, DeadlineState, NoticeId, NoticeKind, RejectCode};
+use liaison_core::{CountyCode, DeadlineState, Delivery, NoticeId, NoticeKind, RejectCode};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use sha2::{Digest, Sha256};
 
 pub use check::RESTORE_ADVICE;
-pub use records::{InboundRecord, OutboundRecord, OutboundStatus};
+pub use liaison_core::OutboundStatus;
+pub use records::{InboundRecord, OutboundRecord};
 pub use schema::SCHEMA_VERSION;
 
 use writer::Writer;
@@ -63,6 +65,8 @@ pub enum StoreError {
     NoSuchNotice(NoticeId),
     #[error("{0}")]
     Refused(String),
+    #[error("notice {id} {refused}")]
+    NotAllowed { id: NoticeId, refused: Refused },
 }
 
 impl StoreError {
@@ -192,8 +196,8 @@ impl std::fmt::Debug for OutboundUpdate {
     }
 }
 
-/// A change to a record, run on the store's writer.
-pub type ChangeFn<R> = Box<dyn FnOnce(&mut R) -> std::result::Result<(), String> + Send>;
+/// A change to an outbound record, run on the store's writer; it may refuse.
+pub type ChangeFn<R> = Box<dyn FnOnce(&mut R) -> std::result::Result<(), Refused> + Send>;
 
 /// Whether the store can write, for operators and metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -321,8 +325,6 @@ const OUTBOUND_COLUMNS: &str = "id, recipient, kind, urgent, issued_at_ms, in_re
      reply_due_at_ms, answered_at_ms, flagged, reminded_at_ms";
 
 fn outbound_from_row(row: &Row) -> rusqlite::Result<OutboundRecord> {
-    let status: String = row.get(6)?;
-    let reject_code: Option<i32> = row.get(11)?;
     Ok(OutboundRecord {
         id: get_id(row, 0)?,
         recipient: get_county(row, 1)?,
@@ -330,21 +332,55 @@ fn outbound_from_row(row: &Row) -> rusqlite::Result<OutboundRecord> {
         urgent: row.get(3)?,
         issued_at_ms: row.get(4)?,
         in_reply_to: get_opt_id(row, 5)?,
-        status: OutboundStatus::parse(&status)
-            .ok_or_else(|| corrupt(6, format!("unknown status {status:?}")))?,
-        attempts: row.get(7)?,
-        last_error: row.get(8)?,
-        next_attempt_at_ms: row.get(9)?,
-        receipt_at_ms: row.get(10)?,
-        reject_code: reject_code
-            .map(|c| RejectCode::from_wire(c).ok_or_else(|| corrupt(11, format!("code {c}"))))
-            .transpose()?,
-        reject_reason: row.get(12)?,
-        reply_due_at_ms: row.get(13)?,
+        delivery: get_delivery(row)?,
         answered_at_ms: row.get(14)?,
         flagged: get_flagged(row, 15)?,
         reminded_at_ms: row.get(16)?,
     })
+}
+
+/// The delivery state from columns 6 to 13 of [`OUTBOUND_COLUMNS`]; a column the state needs
+/// but that is empty makes the row unreadable.
+fn get_delivery(row: &Row) -> rusqlite::Result<Delivery> {
+    fn needed<T>(value: Option<T>, column: usize, status: &str) -> rusqlite::Result<T> {
+        value.ok_or_else(|| corrupt(column, format!("a {status} notice without this column")))
+    }
+    let status: String = row.get(6)?;
+    let attempts: u32 = row.get(7)?;
+    let last_error: Option<String> = row.get(8)?;
+    let receipt_at_ms: Option<i64> = row.get(10)?;
+    Ok(
+        match OutboundStatus::parse(&status)
+            .ok_or_else(|| corrupt(6, format!("unknown status {status:?}")))?
+        {
+            OutboundStatus::Queued => Delivery::Queued,
+            OutboundStatus::InFlight => Delivery::InFlight {
+                attempts,
+                last_error: needed(last_error, 8, &status)?,
+                next_attempt_at_ms: row.get(9)?,
+            },
+            OutboundStatus::Delivered => Delivery::Delivered {
+                attempts,
+                received_at_ms: needed(receipt_at_ms, 10, &status)?,
+                reply_due_at_ms: row.get(13)?,
+            },
+            OutboundStatus::Rejected => {
+                let code: Option<i32> = row.get(11)?;
+                let code = needed(code, 11, &status)?;
+                Delivery::Rejected {
+                    attempts,
+                    received_at_ms: needed(receipt_at_ms, 10, &status)?,
+                    code: RejectCode::from_wire(code)
+                        .ok_or_else(|| corrupt(11, format!("code {code}")))?,
+                    reason: needed(row.get(12)?, 12, &status)?,
+                }
+            }
+            OutboundStatus::Cancelled => Delivery::Cancelled {
+                attempts,
+                last_error,
+            },
+        },
+    )
 }
 
 fn write_outbound(conn: &Connection, r: &OutboundRecord, insert: bool) -> rusqlite::Result<()> {
@@ -360,6 +396,7 @@ fn write_outbound(conn: &Connection, r: &OutboundRecord, insert: bool) -> rusqli
          reply_due_at_ms = ?14, answered_at_ms = ?15, flagged = ?16, reminded_at_ms = ?17 \
          WHERE id = ?1"
     };
+    let d = &r.delivery;
     conn.prepare_cached(sql)?.execute(params![
         r.id.as_bytes(),
         r.recipient.as_str(),
@@ -367,14 +404,14 @@ fn write_outbound(conn: &Connection, r: &OutboundRecord, insert: bool) -> rusqli
         r.urgent,
         r.issued_at_ms,
         r.in_reply_to.as_ref().map(|i| i.as_bytes()),
-        r.status.name(),
-        r.attempts,
-        r.last_error,
-        r.next_attempt_at_ms,
-        r.receipt_at_ms,
-        r.reject_code.map(|c| c.to_wire() as i32),
-        r.reject_reason,
-        r.reply_due_at_ms,
+        d.status().name(),
+        d.attempts(),
+        d.last_error(),
+        d.next_attempt_at_ms().unwrap_or(0),
+        d.receipt_at_ms(),
+        d.rejection().map(|(code, _)| code.to_wire() as i32),
+        d.rejection().map(|(_, reason)| reason),
+        d.reply_due_at_ms(),
         r.answered_at_ms,
         r.flagged.map(|f| f.name()),
         r.reminded_at_ms,
@@ -747,13 +784,13 @@ impl Store {
     }
 
     /// Changes an outbound record with `change`, atomically with its indexes, and stores `receipt`
-    /// with it if given. `change` may refuse with a message. Returns the record as stored, once
+    /// with it if given. `change` may refuse, through a transition of [`Delivery`]. Returns the record as stored, once
     /// it is on disk.
     pub async fn update_outbound(
         &self,
         id: &NoticeId,
         receipt: Option<(Vec<u8>, Hash)>,
-        change: impl FnOnce(&mut OutboundRecord) -> std::result::Result<(), String> + Send + 'static,
+        change: impl FnOnce(&mut OutboundRecord) -> std::result::Result<(), Refused> + Send + 'static,
     ) -> Result<OutboundRecord> {
         let id = *id;
         self.inner
@@ -1371,10 +1408,10 @@ fn apply_outbound(
     conn: &Connection,
     id: &NoticeId,
     receipt: Option<(Vec<u8>, Hash)>,
-    change: impl FnOnce(&mut OutboundRecord) -> std::result::Result<(), String>,
+    change: impl FnOnce(&mut OutboundRecord) -> std::result::Result<(), Refused>,
 ) -> Result<OutboundRecord> {
     let mut record = read_outbound(conn, id)?.ok_or(StoreError::NoSuchNotice(*id))?;
-    change(&mut record).map_err(StoreError::Refused)?;
+    change(&mut record).map_err(|refused| StoreError::NotAllowed { id: *id, refused })?;
     write_outbound(conn, &record, false)?;
     // A receipt is logged once: a redelivery returns the same receipt again.
     if let Some((receipt, leaf)) = receipt

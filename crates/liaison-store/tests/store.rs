@@ -1,6 +1,8 @@
 //! The store keeps what it acknowledged across reopening, keeps indexes in step, and is idempotent.
 
-use liaison_core::{CountyCode, NoticeId, NoticeKind};
+use std::time::Duration;
+
+use liaison_core::{CountyCode, Delivery, NoticeId, NoticeKind, RejectCode};
 use liaison_store::{
     DueEntry, InboundItem, InboundOutcome, InboundRecord, IssuedReceipt, ListFilter, LogHead,
     OutboundRecord, OutboundStatus, Side, Store,
@@ -19,6 +21,14 @@ fn outbound(n: u64, to: &str) -> OutboundRecord {
         1_000 + n as i64,
         None,
     )
+}
+
+fn delivered(received_at_ms: i64, reply_due_at_ms: Option<i64>) -> Delivery {
+    Delivery::Delivered {
+        attempts: 1,
+        received_at_ms,
+        reply_due_at_ms,
+    }
 }
 
 fn inbound(n: u64, digest: u8) -> InboundItem {
@@ -87,13 +97,12 @@ async fn delivered_notice_leaves_the_queue_and_keeps_its_receipt() {
     store.enqueue(&a, b"env", [7; 32], None).await.unwrap();
     let updated = store
         .update_outbound(&a.id, Some((b"receipt".to_vec(), [5; 32])), |r| {
-            r.status = OutboundStatus::Delivered;
-            r.receipt_at_ms = Some(9);
+            r.delivery = delivered(9, None);
             Ok(())
         })
         .await
         .unwrap();
-    assert_eq!(updated.status, OutboundStatus::Delivered);
+    assert_eq!(updated.status(), OutboundStatus::Delivered);
     assert!(store.pending_for(county("610603"), 10).unwrap().is_empty());
     assert_eq!(store.outbound_receipt(&a.id).unwrap().unwrap(), b"receipt");
     let delivered = store
@@ -115,16 +124,79 @@ async fn delivered_notice_leaves_the_queue_and_keeps_its_receipt() {
 }
 
 #[tokio::test]
+async fn every_delivery_state_reads_back_as_it_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let states = [
+        Delivery::Queued,
+        Delivery::InFlight {
+            attempts: 3,
+            last_error: "peer unavailable: connection refused".into(),
+            next_attempt_at_ms: 77_000,
+        },
+        delivered(9, Some(86_400_009)),
+        delivered(9, None),
+        Delivery::Rejected {
+            attempts: 2,
+            received_at_ms: 10,
+            code: RejectCode::UnknownSender,
+            reason: "no such county".into(),
+        },
+        Delivery::Cancelled {
+            attempts: 1,
+            last_error: Some("timed out".into()),
+        },
+        Delivery::Cancelled {
+            attempts: 0,
+            last_error: None,
+        },
+    ];
+    {
+        let store = Store::open(dir.path()).unwrap();
+        for (n, state) in states.iter().enumerate() {
+            let a = outbound(n as u64, "610603");
+            store
+                .enqueue(&a, b"env", [n as u8; 32], None)
+                .await
+                .unwrap();
+            let state = state.clone();
+            store
+                .update_outbound(&a.id, None, move |r| {
+                    r.delivery = state;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+        store.close().await.unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    for (n, state) in states.iter().enumerate() {
+        let id = outbound(n as u64, "610603").id;
+        assert_eq!(&store.outbound(&id).unwrap().unwrap().delivery, state);
+    }
+}
+
+#[tokio::test]
 async fn refused_change_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let a = outbound(1, "610603");
     store.enqueue(&a, b"env", [7; 32], None).await.unwrap();
     let err = store
-        .update_outbound(&a.id, Some((b"r".to_vec(), [5; 32])), |_| Err("no".into()))
+        .update_outbound(&a.id, Some((b"r".to_vec(), [5; 32])), |r| {
+            r.delivery = r.delivery.on_failure("peer unavailable", 5, Duration::ZERO);
+            r.delivery = delivered(9, None).cancel()?;
+            Ok(())
+        })
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "no");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "notice {} is delivered; only queued or in-flight notices can be cancelled",
+            a.id
+        )
+    );
     assert_eq!(store.outbound(&a.id).unwrap().unwrap(), a);
     assert!(store.outbound_receipt(&a.id).unwrap().is_none());
 }
@@ -304,8 +376,7 @@ async fn awaited_replies_enter_the_index_on_delivery_and_leave_it_when_a_reply_a
     );
     store
         .update_outbound(&sent.id, Some((b"receipt".to_vec(), [5; 32])), |r| {
-            r.status = OutboundStatus::Delivered;
-            r.reply_due_at_ms = Some(-5);
+            r.delivery = delivered(1, Some(-5));
             Ok(())
         })
         .await
@@ -354,7 +425,7 @@ async fn every_envelope_and_receipt_becomes_a_leaf_in_order_and_the_log_survives
         assert_eq!(head.size, 2, "the receipt's checkpoint includes the notice");
         store
             .update_outbound(&sent.id, Some((b"receipt".to_vec(), [3; 32])), |r| {
-                r.status = OutboundStatus::Delivered;
+                r.delivery = delivered(1, None);
                 Ok(())
             })
             .await
