@@ -321,9 +321,53 @@ impl DeadlineState {
         }
     }
 
+    /// The name clerks read (Chinese).
+    pub fn chinese(self) -> &'static str {
+        match self {
+            Self::Open => "未到期",
+            Self::DueSoon => "即将到期",
+            Self::Overdue => "已超期",
+            Self::AnsweredOnTime => "按期复函",
+            Self::AnsweredLate => "超期复函",
+            Self::NoReplyRequired => "无需复函",
+        }
+    }
+
     /// Whether the state can still change as time passes (open, due soon, overdue until answered).
     pub fn is_pending(self) -> bool {
         matches!(self, Self::Open | Self::DueSoon | Self::Overdue)
+    }
+}
+
+/// A notice's reply deadline as operators see it: a state, or unknown when a reply is needed but
+/// no due time could be computed or was stated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeadlineStatus {
+    Known(DeadlineState),
+    Unknown,
+}
+
+impl DeadlineStatus {
+    /// The snake-case name used in listings and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Known(state) => state.name(),
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// The name clerks read (Chinese).
+    pub fn chinese(self) -> &'static str {
+        match self {
+            Self::Known(state) => state.chinese(),
+            Self::Unknown => "期限未知",
+        }
+    }
+}
+
+impl fmt::Display for DeadlineStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

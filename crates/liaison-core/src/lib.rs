@@ -27,7 +27,9 @@ pub mod calendar;
 pub mod deadline;
 
 pub use calendar::{CalendarError, HolidayCalendar, NoCalendar};
-pub use deadline::{DeadlineError, DeadlineState, DuePolicy, Period, PolicyError, ReplyRule};
+pub use deadline::{
+    DeadlineError, DeadlineState, DeadlineStatus, DuePolicy, Period, PolicyError, ReplyRule,
+};
 pub mod audit;
 pub mod audit_verify;
 pub mod checkpoint;
@@ -35,4 +37,4 @@ pub mod merkle;
 pub mod outbox;
 pub mod tlog;
 
-pub use outbox::{Backoff, Delivery, OutboundStatus};
+pub use outbox::{Backoff, Delivery, NoticeStatus, OutboundStatus};

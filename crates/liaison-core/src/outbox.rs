@@ -81,6 +81,38 @@ impl fmt::Display for OutboundStatus {
     }
 }
 
+/// A notice's status as operators see it: where a sent one is in its delivery, or received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NoticeStatus {
+    Outbound(OutboundStatus),
+    /// Received and accepted into the inbox.
+    Received,
+}
+
+impl NoticeStatus {
+    /// The snake-case name used in listings and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Outbound(status) => status.name(),
+            Self::Received => "received",
+        }
+    }
+
+    /// The name clerks read (Chinese).
+    pub fn chinese(self) -> &'static str {
+        match self {
+            Self::Outbound(status) => status.chinese(),
+            Self::Received => "已收到",
+        }
+    }
+}
+
+impl fmt::Display for NoticeStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The delivery state of an outbound notice, with what each state means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {

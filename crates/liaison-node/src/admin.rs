@@ -1,42 +1,25 @@
-//! The operator's `Admin` service on loopback: write and answer notices, list the outbox and inbox,
-//! show, retry and cancel, take backups. Every call must carry the node's admin token.
+//! The operator's `Admin` service on loopback: the gRPC front door onto [`crate::ops`]. Every call
+//! must carry one of the node's tokens; this file turns requests into domain values and answers
+//! back into messages, and does nothing else.
 
 use std::sync::Arc;
 
-use liaison_core::body::NoticeBody;
-use liaison_core::draft::{body_to_json, parse_draft_json};
-use liaison_core::outbox::Refused;
-use liaison_core::trust::check_reference_shape;
-use liaison_core::{CountyCode, Delivery, NoticeId, SignedNotice, SignedReceipt};
+use liaison_core::OutboundStatus;
+use liaison_core::draft::parse_draft_json;
 use liaison_proto::v1 as pb;
-use liaison_store::{InboundRecord, ListFilter, OutboundRecord, OutboundStatus};
+use liaison_store::{ListFilter, Side};
+use subtle::ConstantTimeEq;
 use tonic::{Request, Response, Status};
-use tracing::info;
 
-use liaison_core::DeadlineState;
-use liaison_core::deadline::{days_left, deadline_state};
-use liaison_store::{DueEntry, Side};
-
-use crate::{NodeState, SendError};
-use crate::{audit, report};
-
-/// Listings return at most this many notices unless asked for fewer.
-pub const DEFAULT_LIST_LIMIT: usize = 100;
-/// And never more than this many.
-pub const MAX_LIST_LIMIT: usize = 10_000;
+use crate::NodeState;
+use crate::ops::{
+    self, DueCounts, DueItem, NoticeView, Ops, OpsError, PeerView, ReportQuery, Role, SendCommand,
+};
 
 /// Serves `Admin` for one node.
 #[derive(Debug, Clone)]
 pub(crate) struct AdminService {
     pub(crate) state: Arc<NodeState>,
-}
-
-/// Who is calling: an operator may do everything; an auditor may read metadata, due lists and
-/// reports and export redacted bundles, but never read a payload or change anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Operator,
-    Auditor,
 }
 
 /// Refuses calls without one of the node's bearer tokens, and marks each call with its role.
@@ -53,10 +36,11 @@ impl tonic::service::Interceptor for TokenCheck {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        let role = if constant_time_eq(given.as_bytes(), self.operator.as_bytes()) {
+            .unwrap_or("")
+            .as_bytes();
+        let role = if bool::from(given.ct_eq(self.operator.as_bytes())) {
             Role::Operator
-        } else if constant_time_eq(given.as_bytes(), self.auditor.as_bytes()) {
+        } else if bool::from(given.ct_eq(self.auditor.as_bytes())) {
             Role::Auditor
         } else {
             return Err(Status::unauthenticated(
@@ -68,158 +52,120 @@ impl tonic::service::Interceptor for TokenCheck {
     }
 }
 
-/// The caller's role; a call that did not pass the token check has none and gets nothing.
-fn role<T>(request: &Request<T>) -> Result<Role, Status> {
-    request
-        .extensions()
-        .get::<Role>()
-        .copied()
-        .ok_or_else(|| Status::unauthenticated("no role"))
-}
-
-/// Refuses the call unless an operator makes it.
-fn operator_only<T>(request: &Request<T>, what: &str) -> Result<(), Status> {
-    match role(request)? {
-        Role::Operator => Ok(()),
-        Role::Auditor => Err(Status::permission_denied(format!(
-            "auditors may not {what}"
-        ))),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn storage(e: liaison_store::StoreError) -> Status {
+/// The gRPC answer to an action that was not done.
+fn to_status(e: OpsError) -> Status {
+    let message = e.to_string();
     match e {
-        // Nothing of a failed write is kept; the operator can try again once the disk has room.
-        liaison_store::StoreError::Unavailable(why) => Status::resource_exhausted(format!(
-            "nothing was written: the node's store cannot write ({why}); free space on the \
-             node's disk or repair it, then try again"
-        )),
-        e => Status::internal(format!("storage: {e}")),
+        OpsError::Invalid(_) => Status::invalid_argument(message),
+        OpsError::NotFound(_) => Status::not_found(message),
+        OpsError::NotNow(_) => Status::failed_precondition(message),
+        OpsError::Forbidden(_) => Status::permission_denied(message),
+        OpsError::Exists(_) => Status::already_exists(message),
+        OpsError::StorageFull(_) => Status::resource_exhausted(message),
+        OpsError::Internal(_) => Status::internal(message),
     }
 }
 
-fn parse_id(text: &str) -> Result<NoticeId, Status> {
-    NoticeId::parse(text.trim()).map_err(|e| Status::invalid_argument(format!("notice id: {e}")))
+fn ms(value: Option<i64>) -> i64 {
+    value.unwrap_or(0)
+}
+
+/// The message form of a notice.
+pub(crate) fn notice_info(n: &NoticeView) -> pb::NoticeInfo {
+    let d = n.delivery.as_ref();
+    let rejection = d.and_then(|d| d.rejection());
+    pb::NoticeInfo {
+        notice_id: n.id.to_string(),
+        direction: n.direction.name().into(),
+        peer: n.peer.to_string(),
+        peer_name: n.peer_name.clone(),
+        kind: n.kind.name().into(),
+        urgent: n.urgent,
+        issued_at_ms: n.issued_at_ms,
+        in_reply_to: n.in_reply_to.map(|id| id.to_string()).unwrap_or_default(),
+        status: n.status.name().into(),
+        attempts: d.map_or(0, |d| d.attempts()),
+        last_error: d.and_then(|d| d.last_error()).unwrap_or_default().into(),
+        next_attempt_at_ms: ms(d.and_then(|d| d.next_attempt_at_ms())),
+        receipt_at_ms: ms(n.receipt_at_ms),
+        reject_code: rejection
+            .map(|(code, _)| code.name().to_owned())
+            .unwrap_or_default(),
+        reject_reason: rejection
+            .map(|(_, reason)| reason.to_owned())
+            .unwrap_or_default(),
+        reply_due_at_ms: ms(n.reply_due_at_ms),
+        replies: n.replies.iter().map(ToString::to_string).collect(),
+        deadline_state: n.deadline.map(|s| s.name().to_owned()).unwrap_or_default(),
+        deadline_error: n.deadline_error.clone().unwrap_or_default(),
+        answered_at_ms: ms(n.answered_at_ms),
+        already_queued: false,
+    }
+}
+
+fn notices(views: Vec<NoticeView>) -> pb::ListResponse {
+    pb::ListResponse {
+        notices: views.iter().map(notice_info).collect(),
+    }
+}
+
+fn peer_info(p: &PeerView) -> pb::PeerInfo {
+    pb::PeerInfo {
+        county: p.county.map(|c| c.to_string()).unwrap_or_default(),
+        name: p.name.clone(),
+        endpoint: p.endpoint.clone(),
+        allowed_kinds: p
+            .allowed_kinds
+            .iter()
+            .map(|k| k.name().to_owned())
+            .collect(),
+        contact_person: p.contact_person.clone(),
+        phone: p.phone.clone(),
+        agreement_effective: p.agreement_effective.clone(),
+        backlog: p.backlog,
+        last_error: p.last_error.clone().unwrap_or_default(),
+        alarms: p.alarms.clone(),
+        last_success_at_ms: ms(p.last_success_at_ms),
+        certificate_expires_at_ms: ms(p.certificate_expires_at_ms),
+        key_expires_at_ms: ms(p.key_expires_at_ms),
+    }
+}
+
+fn due_item(item: &DueItem) -> pb::DueItem {
+    pb::DueItem {
+        notice: Some(notice_info(&item.notice)),
+        side: ops::side_name(item.side).into(),
+        due_at_ms: item.due_at_ms,
+        state: item.state.name().into(),
+        days_left: item.days_left,
+    }
+}
+
+fn due_counts(c: &DueCounts) -> pb::DueCounts {
+    pb::DueCounts {
+        owed_open: c.owed_open,
+        owed_due_soon: c.owed_due_soon,
+        owed_overdue: c.owed_overdue,
+        awaited_open: c.awaited_open,
+        awaited_due_soon: c.awaited_due_soon,
+        awaited_overdue: c.awaited_overdue,
+        deadline_errors: c.deadline_errors,
+    }
 }
 
 impl AdminService {
-    fn peer_name(&self, county: CountyCode) -> String {
-        self.state
-            .config
-            .directory
-            .get(county)
-            .map(|p| p.name.clone())
-            .unwrap_or_default()
+    /// The application layer for the caller; a call that did not pass the token check has no
+    /// role and gets nothing.
+    fn ops<T>(&self, request: &Request<T>) -> Result<Ops, Status> {
+        let role = request
+            .extensions()
+            .get::<Role>()
+            .copied()
+            .ok_or_else(|| Status::unauthenticated("no role"))?;
+        Ok(Ops::new(self.state.clone(), role))
     }
 
-    pub(crate) fn outbound_info(&self, r: &OutboundRecord) -> Result<pb::NoticeInfo, Status> {
-        let d = &r.delivery;
-        Ok(pb::NoticeInfo {
-            notice_id: r.id.to_string(),
-            direction: "outbound".into(),
-            peer: r.recipient.to_string(),
-            peer_name: self.peer_name(r.recipient),
-            kind: r.kind.name().into(),
-            urgent: r.urgent,
-            issued_at_ms: r.issued_at_ms,
-            in_reply_to: r.in_reply_to.map(|id| id.to_string()).unwrap_or_default(),
-            status: d.status().name().into(),
-            attempts: d.attempts(),
-            last_error: d.last_error().unwrap_or_default().to_owned(),
-            next_attempt_at_ms: d.next_attempt_at_ms().unwrap_or(0),
-            receipt_at_ms: d.receipt_at_ms().unwrap_or(0),
-            reject_code: d
-                .rejection()
-                .map(|(code, _)| code.name().to_owned())
-                .unwrap_or_default(),
-            reject_reason: d
-                .rejection()
-                .map(|(_, reason)| reason.to_owned())
-                .unwrap_or_default(),
-            reply_due_at_ms: d.reply_due_at_ms().unwrap_or(0),
-            replies: self.replies(&r.id)?,
-            // The clock of a deadline starts only with the signed receipt.
-            deadline_state: if r.status() != OutboundStatus::Delivered {
-                String::new()
-            } else if self.due_unknown(r) {
-                "unknown".into()
-            } else {
-                self.deadline(r.reply_due_at_ms(), r.answered_at_ms)
-                    .name()
-                    .to_owned()
-            },
-            deadline_error: if r.status() == OutboundStatus::Delivered && self.due_unknown(r) {
-                format!(
-                    "a {} needs a reply, but the recipient's receipt states no due time",
-                    r.kind.name()
-                )
-            } else {
-                String::new()
-            },
-            answered_at_ms: r.answered_at_ms.unwrap_or(0),
-            already_queued: false,
-        })
-    }
-
-    /// A sent notice whose kind needs a reply under this node's policy, but whose receipt gave no
-    /// due time: shown as unknown, never as "no reply required".
-    fn due_unknown(&self, r: &OutboundRecord) -> bool {
-        r.reply_due_at_ms().is_none() && self.state.config.deadlines.policy.rule(r.kind).is_some()
-    }
-
-    fn deadline(&self, due_at_ms: Option<i64>, answered_at_ms: Option<i64>) -> DeadlineState {
-        let now = self.state.clock.now_ms();
-        deadline_state(
-            due_at_ms,
-            answered_at_ms,
-            now,
-            self.state.config.deadlines.due_soon_ms,
-        )
-    }
-
-    pub(crate) fn inbound_info(&self, r: &InboundRecord) -> Result<pb::NoticeInfo, Status> {
-        Ok(pb::NoticeInfo {
-            notice_id: r.id.to_string(),
-            direction: "inbound".into(),
-            peer: r.sender.to_string(),
-            peer_name: self.peer_name(r.sender),
-            kind: r.kind.name().into(),
-            urgent: r.urgent,
-            issued_at_ms: r.issued_at_ms,
-            in_reply_to: r.in_reply_to.map(|id| id.to_string()).unwrap_or_default(),
-            status: "received".into(),
-            receipt_at_ms: r.received_at_ms,
-            reply_due_at_ms: r.reply_due_at_ms.unwrap_or(0),
-            replies: self.replies(&r.id)?,
-            deadline_state: if r.deadline_error.is_some() {
-                "unknown".into()
-            } else {
-                self.deadline(r.reply_due_at_ms, r.answered_at_ms)
-                    .name()
-                    .to_owned()
-            },
-            deadline_error: r.deadline_error.clone().unwrap_or_default(),
-            answered_at_ms: r.answered_at_ms.unwrap_or(0),
-            ..Default::default()
-        })
-    }
-
-    fn replies(&self, id: &NoticeId) -> Result<Vec<String>, Status> {
-        Ok(self
-            .state
-            .store
-            .replies_to(id)
-            .map_err(storage)?
-            .iter()
-            .map(ToString::to_string)
-            .collect())
-    }
-
-    fn list_filter(&self, req: &pb::ListRequest) -> Result<ListFilter, Status> {
+    fn list_filter(req: &pb::ListRequest) -> Result<ListFilter, Status> {
         let status = match req.status.trim() {
             "" => None,
             s => Some(OutboundStatus::parse(s).ok_or_else(|| {
@@ -228,42 +174,11 @@ impl AdminService {
                 ))
             })?),
         };
-        let peer = match req.peer.trim() {
-            "" => None,
-            p => Some(
-                CountyCode::parse(p).map_err(|e| Status::invalid_argument(format!("peer: {e}")))?,
-            ),
-        };
-        let limit = match req.limit as usize {
-            0 => DEFAULT_LIST_LIMIT,
-            n => n.min(MAX_LIST_LIMIT),
-        };
         Ok(ListFilter {
             status,
-            peer,
-            limit,
+            peer: ops::parse_peer(&req.peer).map_err(to_status)?,
+            limit: ops::list_limit(req.limit as usize),
         })
-    }
-
-    async fn change(
-        &self,
-        id: &NoticeId,
-        transition: fn(&Delivery) -> Result<Delivery, Refused>,
-    ) -> Result<OutboundRecord, Status> {
-        let change = move |r: &mut OutboundRecord| {
-            r.delivery = transition(&r.delivery)?;
-            Ok(())
-        };
-        match self.state.store.update_outbound(id, None, change).await {
-            Ok(r) => Ok(r),
-            Err(liaison_store::StoreError::NoSuchNotice(id)) => {
-                Err(Status::not_found(format!("no outbound notice {id}")))
-            }
-            Err(e @ liaison_store::StoreError::NotAllowed { .. }) => {
-                Err(Status::failed_precondition(e.to_string()))
-            }
-            Err(e) => Err(storage(e)),
-        }
     }
 }
 
@@ -273,91 +188,23 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::SendRequest>,
     ) -> Result<Response<pb::NoticeInfo>, Status> {
-        operator_only(&request, "write or answer notices")?;
+        let ops = self.ops(&request)?;
         let req = request.into_inner();
+        // Refused before the draft is read: an auditor's draft is nobody's concern.
+        ops.operator_only("write or answer notices")
+            .map_err(to_status)?;
         let draft = parse_draft_json(&req.draft_json)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let me = self.state.config.county;
-        let kind = draft.body.kind();
-        let (recipient, in_reply_to) = match req.in_reply_to.trim() {
-            "" => {
-                let recipient = draft.recipient.ok_or_else(|| {
-                    Status::invalid_argument("recipient: required (the county code to send to)")
-                })?;
-                (recipient, None)
-            }
-            id => {
-                let original_id = parse_id(id)?;
-                let original = self
-                    .state
-                    .store
-                    .inbound(&original_id)
-                    .map_err(storage)?
-                    .ok_or_else(|| {
-                        Status::not_found(format!(
-                            "in_reply_to: no notice {original_id} in the inbox"
-                        ))
-                    })?;
-                if draft.recipient.is_some_and(|r| r != original.sender) {
-                    return Err(Status::invalid_argument(format!(
-                        "recipient: a reply goes to the sender of the original notice, {}",
-                        original.sender
-                    )));
-                }
-                if !kind.may_answer(original.kind) {
-                    let allowed: Vec<&str> = liaison_core::NoticeKind::ALL
-                        .into_iter()
-                        .filter(|k| k.may_answer(original.kind))
-                        .map(|k| k.name())
-                        .collect();
-                    return Err(Status::invalid_argument(format!(
-                        "body.kind: a {} cannot answer a {}; use {}",
-                        kind.name(),
-                        original.kind.name(),
-                        if allowed.is_empty() {
-                            "nothing: that kind needs no reply".to_owned()
-                        } else {
-                            allowed.join(" or ")
-                        }
-                    )));
-                }
-                (original.sender, Some(original_id))
-            }
+        let in_reply_to = match req.in_reply_to.trim() {
+            "" => None,
+            id => Some(ops::parse_id(id).map_err(to_status)?),
         };
-        if recipient == me {
-            return Err(Status::invalid_argument(
-                "recipient: a county cannot send a notice to itself",
-            ));
-        }
-        check_reference_shape(kind, in_reply_to.is_some())
-            .map_err(|r| Status::invalid_argument(r.reason))?;
-        if self.state.config.directory.get(recipient).is_none() {
-            return Err(Status::invalid_argument(format!(
-                "recipient: {recipient} is not a peer in this node's directory"
-            )));
-        }
-        let (record, new) = self
-            .state
-            .send_notice(
-                recipient,
-                draft.urgent,
-                in_reply_to,
-                &draft.body,
-                draft.client_key.as_deref(),
-            )
+        let sent = ops
+            .send(SendCommand { draft, in_reply_to })
             .await
-            .map_err(|e| match e {
-                SendError::NotAllowed(why) => {
-                    Status::failed_precondition(format!("recipient: {why}"))
-                }
-                SendError::Storage(e) => storage(e),
-                SendError::Random(why) => Status::internal(why),
-            })?;
-        if !new {
-            info!(notice_id = %record.id, "a send repeated a client key; answered with the notice queued before");
-        }
-        let mut info = self.outbound_info(&record)?;
-        info.already_queued = !new;
+            .map_err(to_status)?;
+        let mut info = notice_info(&sent.notice);
+        info.already_queued = sent.already_queued;
         Ok(Response::new(info))
     }
 
@@ -365,115 +212,43 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListResponse>, Status> {
-        let filter = self.list_filter(request.get_ref())?;
-        let records = self.state.store.list_outbound(&filter).map_err(storage)?;
-        let notices = records
-            .iter()
-            .map(|r| self.outbound_info(r))
-            .collect::<Result<_, _>>()?;
-        Ok(Response::new(pb::ListResponse { notices }))
+        let ops = self.ops(&request)?;
+        let filter = Self::list_filter(request.get_ref())?;
+        Ok(Response::new(notices(
+            ops.list_outbox(&filter).map_err(to_status)?,
+        )))
     }
 
     async fn list_inbox(
         &self,
         request: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListResponse>, Status> {
-        let filter = self.list_filter(request.get_ref())?;
+        let ops = self.ops(&request)?;
+        let filter = Self::list_filter(request.get_ref())?;
         if filter.status.is_some() {
             return Err(Status::invalid_argument(
                 "status: inbox notices have no delivery status; filter by peer instead",
             ));
         }
-        let records = self
-            .state
-            .store
-            .list_inbound(filter.peer, filter.limit)
-            .map_err(storage)?;
-        let notices = records
-            .iter()
-            .map(|r| self.inbound_info(r))
-            .collect::<Result<_, _>>()?;
-        Ok(Response::new(pb::ListResponse { notices }))
+        Ok(Response::new(notices(
+            ops.list_inbox(filter.peer, filter.limit)
+                .map_err(to_status)?,
+        )))
     }
 
     async fn show(
         &self,
         request: Request<pb::NoticeRef>,
     ) -> Result<Response<pb::NoticeDetail>, Status> {
-        let id = parse_id(&request.get_ref().notice_id)?;
-        let store = &self.state.store;
-        let (info, envelope, receipt, signer, receipt_signer) =
-            if let Some(r) = store.outbound(&id).map_err(storage)? {
-                let info = self.outbound_info(&r)?;
-                (
-                    info,
-                    store.outbound_envelope(&id).map_err(storage)?,
-                    store.outbound_receipt(&id).map_err(storage)?,
-                    None,
-                    Some(r.recipient),
-                )
-            } else if let Some(r) = store.inbound(&id).map_err(storage)? {
-                let info = self.inbound_info(&r)?;
-                (
-                    info,
-                    store.inbound_envelope(&id).map_err(storage)?,
-                    store.inbound_receipt(&id).map_err(storage)?,
-                    Some(r.sender),
-                    None,
-                )
-            } else {
-                return Err(Status::not_found(format!(
-                    "no notice {id} in the outbox or the inbox"
-                )));
-            };
-        let notice = envelope
-            .as_deref()
-            .map(SignedNotice::from_envelope_bytes)
-            .transpose()
-            .map_err(|e| Status::internal(format!("stored envelope unreadable: {e}")))?;
-        let receipt = receipt
-            .as_deref()
-            .map(SignedReceipt::from_bytes)
-            .transpose()
-            .ok()
-            .flatten();
-        let own_key = self.state.key.verifying_key();
-        let peer_key = |county: CountyCode, key_id, at_ms| {
-            self.state
-                .config
-                .directory
-                .get(county)
-                .and_then(|p| p.key_at(key_id, at_ms).ok())
-                .map(|k| k.key)
-        };
-        let signature_valid = notice.as_ref().is_some_and(|n| {
-            let key = match signer {
-                None => Some(own_key),
-                Some(sender) => peer_key(sender, n.header.key_id, n.header.issued_at_ms),
-            };
-            key.is_some_and(|k| n.signature_valid(&k) && n.payload_digest_valid())
-        });
-        let receipt_valid = receipt.as_ref().is_some_and(|r| {
-            let key = match receipt_signer {
-                None => Some(own_key),
-                Some(peer) => peer_key(peer, r.receipt.key_id, r.receipt.received_at_ms),
-            };
-            key.is_some_and(|k| r.signature_valid(&k))
-        });
-        // Payloads are personal data: auditors verify without reading them.
-        let payload_withheld = role(&request)? == Role::Auditor;
-        let body_json = match notice.as_ref().map(|n| NoticeBody::decode(&n.payload)) {
-            _ if payload_withheld => String::new(),
-            Some(Ok(body)) => body_to_json(&body),
-            Some(Err(e)) => format!("{{\"error\": {:?}}}", e.to_string()),
-            None => String::new(),
-        };
+        let ops = self.ops(&request)?;
+        let id = ops::parse_id(&request.get_ref().notice_id).map_err(to_status)?;
+        let detail = ops.show(&id).map_err(to_status)?;
         Ok(Response::new(pb::NoticeDetail {
-            info: Some(info),
-            body_json,
-            signature_valid,
-            receipt_valid,
-            payload_withheld,
+            info: Some(notice_info(&detail.notice)),
+            body_json: detail.body_json.unwrap_or_default(),
+            signature_valid: detail.signature_valid,
+            receipt_valid: detail.receipt_valid,
+            payload_withheld: detail.payload_withheld,
         }))
     }
 
@@ -481,29 +256,29 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::NoticeRef>,
     ) -> Result<Response<pb::NoticeInfo>, Status> {
-        operator_only(&request, "retry notices")?;
-        let id = parse_id(&request.get_ref().notice_id)?;
-        let record = self.change(&id, Delivery::retry).await?;
-        info!(notice_id = %id, "operator asked for a retry");
-        self.state.wake(record.recipient, true);
-        Ok(Response::new(self.outbound_info(&record)?))
+        let ops = self.ops(&request)?;
+        let id = ops::parse_id(&request.get_ref().notice_id).map_err(to_status)?;
+        Ok(Response::new(notice_info(
+            &ops.retry(&id).await.map_err(to_status)?,
+        )))
     }
 
     async fn cancel(
         &self,
         request: Request<pb::NoticeRef>,
     ) -> Result<Response<pb::NoticeInfo>, Status> {
-        operator_only(&request, "cancel notices")?;
-        let id = parse_id(&request.get_ref().notice_id)?;
-        let record = self.change(&id, Delivery::cancel).await?;
-        info!(notice_id = %id, "operator cancelled a notice");
-        Ok(Response::new(self.outbound_info(&record)?))
+        let ops = self.ops(&request)?;
+        let id = ops::parse_id(&request.get_ref().notice_id).map_err(to_status)?;
+        Ok(Response::new(notice_info(
+            &ops.cancel(&id).await.map_err(to_status)?,
+        )))
     }
 
     async fn due(
         &self,
         request: Request<pb::DueRequest>,
     ) -> Result<Response<pb::DueResponse>, Status> {
+        let ops = self.ops(&request)?;
         let req = request.into_inner();
         let side = match req.side.trim() {
             "" => None,
@@ -515,78 +290,17 @@ impl pb::admin_server::Admin for AdminService {
                 )));
             }
         };
-        let limit = match req.limit as usize {
-            0 => DEFAULT_LIST_LIMIT,
-            n => n.min(MAX_LIST_LIMIT),
-        };
-        let store = &self.state.store;
-        let now = self.state.clock.now_ms();
-        let due_soon_ms = self.state.config.deadlines.due_soon_ms;
-        // Due times before `now + 1` are those that have passed.
-        let before = if req.overdue_only {
-            now.saturating_add(1)
-        } else {
-            i64::MAX
-        };
-        let entries = store.due(side, before, limit).map_err(storage)?;
-        let mut items = Vec::with_capacity(entries.len());
-        for DueEntry {
-            due_at_ms,
-            side,
-            id,
-        } in entries
-        {
-            let notice = match side {
-                Side::Owed => store
-                    .inbound(&id)
-                    .map_err(storage)?
-                    .map(|r| self.inbound_info(&r)),
-                Side::Awaited => store
-                    .outbound(&id)
-                    .map_err(storage)?
-                    .map(|r| self.outbound_info(&r)),
-            };
-            let Some(notice) = notice.transpose()? else {
-                continue;
-            };
-            items.push(pb::DueItem {
-                notice: Some(notice),
-                side: side_name(side).into(),
-                due_at_ms,
-                state: deadline_state(Some(due_at_ms), None, now, due_soon_ms)
-                    .name()
-                    .into(),
-                days_left: days_left(due_at_ms, now),
-            });
-        }
-        let mut counts = pb::DueCounts::default();
-        for entry in store.due(None, i64::MAX, usize::MAX).map_err(storage)? {
-            let state = deadline_state(Some(entry.due_at_ms), None, now, due_soon_ms);
-            let counter = match (entry.side, state) {
-                (Side::Owed, DeadlineState::Overdue) => &mut counts.owed_overdue,
-                (Side::Owed, DeadlineState::DueSoon) => &mut counts.owed_due_soon,
-                (Side::Owed, _) => &mut counts.owed_open,
-                (Side::Awaited, DeadlineState::Overdue) => &mut counts.awaited_overdue,
-                (Side::Awaited, DeadlineState::DueSoon) => &mut counts.awaited_due_soon,
-                (Side::Awaited, _) => &mut counts.awaited_open,
-            };
-            *counter += 1;
-        }
-        let all_errors = store.deadline_errors(usize::MAX).map_err(storage)?;
-        counts.deadline_errors = all_errors.len() as u64;
-        let errors = if side == Some(Side::Awaited) {
-            &[][..]
-        } else {
-            &all_errors[..all_errors.len().min(limit)]
-        };
-        let deadline_errors = errors
-            .iter()
-            .map(|r| self.inbound_info(r))
-            .collect::<Result<_, _>>()?;
+        let due = ops
+            .due(ops::DueQuery {
+                side,
+                overdue_only: req.overdue_only,
+                limit: ops::list_limit(req.limit as usize),
+            })
+            .map_err(to_status)?;
         Ok(Response::new(pb::DueResponse {
-            items,
-            counts: Some(counts),
-            deadline_errors,
+            items: due.items.iter().map(due_item).collect(),
+            counts: Some(due_counts(&due.counts)),
+            deadline_errors: due.deadline_errors.iter().map(notice_info).collect(),
         }))
     }
 
@@ -594,28 +308,20 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::ReportRequest>,
     ) -> Result<Response<pb::ReportResponse>, Status> {
+        let ops = self.ops(&request)?;
         let req = request.into_inner();
-        if req.to_ms <= req.from_ms {
-            return Err(Status::invalid_argument(
-                "period: the end must come after the start",
-            ));
-        }
-        let now = self.state.clock.now_ms();
-        let store = &self.state.store;
-        let mut report = report::Report::new(req.from_ms, req.to_ms, now);
-        for record in store.all_inbound().map_err(storage)? {
-            report.add_inbound(&record);
-        }
-        let policy = &self.state.config.deadlines.policy;
-        for record in store.all_outbound().map_err(storage)? {
-            report.add_outbound(&record, policy.rule(record.kind).is_some());
-        }
+        let report = ops
+            .report(ReportQuery {
+                from_ms: req.from_ms,
+                to_ms: req.to_ms,
+            })
+            .map_err(to_status)?;
         let rows = report
-            .rows()
-            .into_iter()
-            .map(|row| pb::ReportRow {
+            .rows
+            .iter()
+            .map(|(row, peer_name)| pb::ReportRow {
                 peer: row.peer.to_string(),
-                peer_name: self.peer_name(row.peer),
+                peer_name: peer_name.clone(),
                 kind: row.kind.name().into(),
                 direction: row.direction.into(),
                 notices: row.notices,
@@ -629,9 +335,9 @@ impl pb::admin_server::Admin for AdminService {
             })
             .collect();
         Ok(Response::new(pb::ReportResponse {
-            from_ms: req.from_ms,
-            to_ms: req.to_ms,
-            generated_at_ms: now,
+            from_ms: report.query.from_ms,
+            to_ms: report.query.to_ms,
+            generated_at_ms: report.generated_at_ms,
             rows,
         }))
     }
@@ -640,47 +346,16 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::AuditExportRequest>,
     ) -> Result<Response<pb::AuditExportResponse>, Status> {
-        let auditor = role(&request)? == Role::Auditor;
+        let ops = self.ops(&request)?;
         let req = request.into_inner();
-        if auditor && !req.redact_payloads {
-            return Err(Status::permission_denied(
-                "auditors may export redacted bundles only (--redact-payloads)",
-            ));
-        }
-        if req.to_ms <= req.from_ms {
-            return Err(Status::invalid_argument(
-                "period: the end must come after the start",
-            ));
-        }
-        let peer = match req.peer.trim() {
-            "" => None,
-            p => Some(
-                CountyCode::parse(p).map_err(|e| Status::invalid_argument(format!("peer: {e}")))?,
-            ),
-        };
-        let export = audit::ExportRequest {
-            from_ms: req.from_ms,
-            to_ms: req.to_ms,
-            peer,
-            redact: req.redact_payloads,
-        };
-        let state = self.state.clone();
-        let bundle = tokio::task::spawn_blocking(move || audit::export(&state, &export))
+        let peer = ops::parse_peer(&req.peer).map_err(to_status)?;
+        let bundle = ops
+            .export_audit(req.from_ms, req.to_ms, peer, req.redact_payloads)
             .await
-            .map_err(|e| Status::internal(format!("export task failed: {e}")))?
-            .map_err(|e| match e {
-                audit::ExportError::Nothing(why) => Status::not_found(why),
-                other => Status::internal(other.to_string()),
-            })?;
+            .map_err(to_status)?;
         let items = bundle.items.len() as u64;
         let bundle_json = serde_json::to_string_pretty(&bundle)
             .map_err(|e| Status::internal(format!("cannot write the bundle: {e}")))?;
-        info!(
-            items,
-            redacted = req.redact_payloads,
-            auditor,
-            "exported an audit bundle"
-        );
         Ok(Response::new(pb::AuditExportResponse {
             bundle_json,
             items,
@@ -691,92 +366,22 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::AcceptPeerLogRequest>,
     ) -> Result<Response<pb::PeerInfo>, Status> {
-        operator_only(&request, "accept a peer's log")?;
-        let text = request.into_inner().peer;
-        let peer = CountyCode::parse(text.trim())
+        let ops = self.ops(&request)?;
+        let peer = liaison_core::CountyCode::parse(request.get_ref().peer.trim())
             .map_err(|e| Status::invalid_argument(format!("peer: {e}")))?;
-        if self.state.config.directory.get(peer).is_none() {
-            return Err(Status::not_found(format!(
-                "peer: {peer} is not in this node's directory"
-            )));
-        }
-        let now = self.state.clock.now_ms();
-        let acknowledged = self
-            .state
-            .store
-            .accept_peer_log(peer, now)
-            .await
-            .map_err(storage)?;
-        tracing::warn!(peer = %peer, acknowledged, "operator accepted the peer's log as it is now; its next checkpoint is the new starting point");
-        let peers = self
-            .peers(Request::new(pb::PeersRequest {}))
-            .await?
-            .into_inner()
-            .peers;
-        let info = peers
-            .into_iter()
-            .find(|p| p.county == peer.as_str())
-            .unwrap_or_default();
-        Ok(Response::new(info))
+        let view = ops.accept_peer_log(peer).await.map_err(to_status)?;
+        Ok(Response::new(peer_info(&view)))
     }
 
     async fn peers(
         &self,
-        _request: Request<pb::PeersRequest>,
+        request: Request<pb::PeersRequest>,
     ) -> Result<Response<pb::PeersResponse>, Status> {
-        let alarms = self.state.store.alarms().map_err(storage)?;
-        let mut peers = Vec::new();
-        for p in self.state.config.directory.peers() {
-            let a = p.agreement.as_ref();
-            let seen = self.state.peer_seen(p.county);
-            peers.push(pb::PeerInfo {
-                county: p.county.to_string(),
-                name: p.name.clone(),
-                endpoint: p.endpoint.clone(),
-                allowed_kinds: a
-                    .map(|a| {
-                        a.allowed_kinds
-                            .iter()
-                            .map(|k| k.name().to_owned())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                contact_person: a.map(|a| a.contact_person.clone()).unwrap_or_default(),
-                phone: a.map(|a| a.phone.clone()).unwrap_or_default(),
-                agreement_effective: a.map(|a| a.effective.to_string()).unwrap_or_default(),
-                backlog: self.state.store.backlog(p.county).map_err(storage)?,
-                last_error: self.state.peer_error(p.county).unwrap_or_default(),
-                alarms: alarms
-                    .iter()
-                    .filter(|a| a.peer == p.county && a.acknowledged_at_ms.is_none())
-                    .map(|a| {
-                        format!(
-                            "{} {}: {}",
-                            liaison_core::clock::format_cst(a.at_ms),
-                            a.kind,
-                            a.detail
-                        )
-                    })
-                    .collect(),
-                last_success_at_ms: seen.last_success_at_ms.unwrap_or(0),
-                certificate_expires_at_ms: seen.certificate_expires_at_ms.unwrap_or(0),
-                // The signing keys end when the last one ends; a key without an end never does.
-                key_expires_at_ms: if p.keys.iter().any(|k| k.valid_until_ms.is_none()) {
-                    0
-                } else {
-                    p.keys
-                        .iter()
-                        .filter_map(|k| k.valid_until_ms)
-                        .max()
-                        .unwrap_or(0)
-                },
-            });
-        }
-        let health = self.state.store.health();
+        let view = self.ops(&request)?.peers().map_err(to_status)?;
         Ok(Response::new(pb::PeersResponse {
-            peers,
-            storage_failing: health.failing.unwrap_or_default(),
-            storage_failed_commits: health.failed_commits,
+            peers: view.peers.iter().map(peer_info).collect(),
+            storage_failing: view.storage_failing.unwrap_or_default(),
+            storage_failed_commits: view.storage_failed_commits,
         }))
     }
 
@@ -784,53 +389,13 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::BackupRequest>,
     ) -> Result<Response<pb::BackupResponse>, Status> {
-        operator_only(&request, "take backups")?;
-        let text = request.into_inner().out_path;
-        let path = std::path::Path::new(text.trim());
-        if path.as_os_str().is_empty() {
-            return Err(Status::invalid_argument(
-                "out_path: required (the file to write the backup to)",
-            ));
-        }
-        // The node's working directory is no concern of the caller's.
-        if !path.is_absolute() {
-            return Err(Status::invalid_argument(format!(
-                "out_path: {} is not an absolute path",
-                path.display()
-            )));
-        }
-        if let Some(dir) = path.parent().filter(|d| !d.is_dir()) {
-            return Err(Status::failed_precondition(format!(
-                "out_path: there is no directory {} on the node's machine",
-                dir.display()
-            )));
-        }
-        let started = std::time::Instant::now();
-        let head = self.state.store.backup(path).await.map_err(|e| match e {
-            liaison_store::StoreError::Refused(why) => Status::already_exists(why),
-            liaison_store::StoreError::Io(e) => Status::failed_precondition(format!(
-                "out_path: cannot write {}: {e}",
-                path.display()
-            )),
-            other => storage(other),
-        })?;
-        info!(
-            path = %path.display(),
-            log_size = head.size,
-            took_ms = started.elapsed().as_millis() as u64,
-            "took a backup of the store"
-        );
+        let ops = self.ops(&request)?;
+        let path = std::path::PathBuf::from(request.get_ref().out_path.trim());
+        let backup = ops.backup(&path).await.map_err(to_status)?;
         Ok(Response::new(pb::BackupResponse {
-            log_size: head.size,
-            root_hex: hex::encode(head.root),
-            path: path.display().to_string(),
+            log_size: backup.log_size,
+            root_hex: hex::encode(backup.root),
+            path: backup.path,
         }))
-    }
-}
-
-fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::Owed => "owed",
-        Side::Awaited => "awaited",
     }
 }

@@ -17,6 +17,7 @@ mod delivery;
 mod exchange;
 pub mod federation;
 mod metrics;
+mod ops;
 pub mod pki;
 mod report;
 mod tracker;
@@ -42,10 +43,10 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tracing::{error, info, info_span, warn};
 
-pub use admin::{DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, Role};
 use clock::Clock;
 use config::Config;
 use delivery::PeerSignal;
+pub use ops::{DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, Role};
 
 /// How long a stopping node lets calls in progress finish.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);

@@ -25,11 +25,12 @@ use liaison_core::clock::{cst_midnight_ms, format_cst};
 use liaison_core::{CountyCode, NoticeId, NoticeKind};
 use liaison_proto::v1 as pb;
 use liaison_proto::v1::admin_server::Admin as _;
-use liaison_store::{IdRange, ListFilter, OutboundStatus};
+use liaison_store::{IdRange, OutboundStatus};
 use tonic::Request;
 
 use crate::NodeState;
-use crate::admin::{AdminService, Role};
+use crate::admin::{AdminService, notice_info};
+use crate::ops::{Direction, Ops, PageQuery, Role};
 use html::{due_time, esc, kind_label, page, state_label, status_label, time, url};
 
 /// The session cookie's name.
@@ -716,49 +717,28 @@ async fn listing(
             return who.page(StatusCode::BAD_REQUEST, title, &body);
         }
     };
-    let service = AdminService {
-        state: state.clone(),
+    let query = PageQuery {
+        status: filters.status,
+        peer: filters.peer,
+        kind: filters.kind,
+        urgent: filters.urgent,
+        ids: filters.ids,
+        limit: PAGE_SIZE,
+        max_scan: MAX_SCAN,
     };
-    let task_state = state.clone();
-    let listed = tokio::task::spawn_blocking(move || {
-        let keep_kind = |kind: NoticeKind, urgent: bool| {
-            filters.kind.is_none_or(|k| k == kind) && filters.urgent.is_none_or(|u| u == urgent)
-        };
-        if outbound {
-            let filter = ListFilter {
-                status: filters.status,
-                peer: filters.peer,
-                limit: PAGE_SIZE,
-            };
-            let page = task_state
-                .store
-                .page_outbound(&filter, filters.ids, MAX_SCAN, |r| {
-                    keep_kind(r.kind, r.urgent)
-                })
-                .map_err(|e| format!("storage: {e}"))?;
-            let infos = page
-                .items
-                .iter()
-                .map(|r| service.outbound_info(r).map_err(|s| s.message().to_owned()))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((infos, page.next))
-        } else {
-            let page = task_state
-                .store
-                .page_inbound(filters.peer, PAGE_SIZE, filters.ids, MAX_SCAN, |r| {
-                    keep_kind(r.kind, r.urgent)
-                })
-                .map_err(|e| format!("storage: {e}"))?;
-            let infos = page
-                .items
-                .iter()
-                .map(|r| service.inbound_info(r).map_err(|s| s.message().to_owned()))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((infos, page.next))
-        }
-    })
-    .await
-    .unwrap_or_else(|e| Err(format!("listing task failed: {e}")));
+    let direction = if outbound {
+        Direction::Outbound
+    } else {
+        Direction::Inbound
+    };
+    let listed = Ops::new(state.clone(), who.account.role)
+        .page(direction, query)
+        .await
+        .map(|page| {
+            let infos: Vec<_> = page.notices.iter().map(notice_info).collect();
+            (infos, page.next)
+        })
+        .map_err(|e| e.to_string());
     let (notices, next) = match listed {
         Ok(listed) => listed,
         Err(e) => {
@@ -1229,9 +1209,12 @@ async fn write_form(
     }
     let reply_to = param(&q, "reply_to");
     if !reply_to.is_empty() {
-        let original = NoticeId::parse(reply_to)
-            .ok()
-            .and_then(|id| state.store.inbound(&id).ok().flatten());
+        let original = NoticeId::parse(reply_to).ok().and_then(|id| {
+            Ops::new(state.clone(), who.account.role)
+                .inbound(&id)
+                .ok()
+                .flatten()
+        });
         let Some(original) = original else {
             let error = format!("in_reply_to: no notice {reply_to} in the inbox");
             return write_page(
@@ -1251,7 +1234,10 @@ async fn write_form(
         return write_page(&state, &who, reply_to, &draft, None, StatusCode::OK);
     }
     let kind = param(&q, "kind").parse().unwrap_or(NoticeKind::CaseNotice);
-    let to = state.config.directory.peers().next().map(|p| p.county);
+    let to = Ops::new(state.clone(), who.account.role)
+        .directory()
+        .first()
+        .map(|(county, _)| *county);
     let draft = example_draft(kind, to);
     write_page(&state, &who, "", &draft, None, StatusCode::OK)
 }
@@ -1400,16 +1386,13 @@ async fn peers(State(state): State<Arc<NodeState>>, headers: HeaderMap) -> Respo
         return to_login();
     };
     let title = "对方县区 Peers";
-    let service = AdminService {
-        state: state.clone(),
-    };
-    let peers = match service.peers(who.request(pb::PeersRequest {})).await {
-        Ok(p) => p.into_inner().peers,
-        Err(s) => {
+    let peers = match Ops::new(state.clone(), who.account.role).peers() {
+        Ok(p) => p.peers,
+        Err(e) => {
             return who.page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 title,
-                &format!("<p class=\"err\">{}</p>", esc(s.message())),
+                &format!("<p class=\"err\">{}</p>", esc(&e.to_string())),
             );
         }
     };
@@ -1420,37 +1403,39 @@ async fn peers(State(state): State<Arc<NodeState>>, headers: HeaderMap) -> Respo
          <th>证书到期 Certificate expires</th><th>密钥到期 Key expires</th></tr></thead><tbody>",
     );
     for p in &peers {
-        let oldest = CountyCode::parse(&p.county)
-            .ok()
-            .and_then(|c| state.store.pending_for(c, 1).ok())
-            .and_then(|v| v.into_iter().next())
-            .map(|r| {
-                format!(
-                    "{} ({})",
-                    link(&r.id.to_string()),
-                    esc(&time(r.issued_at_ms))
-                )
+        let oldest = p
+            .oldest_pending
+            .map(|(id, issued_at_ms)| {
+                format!("{} ({})", link(&id.to_string()), esc(&time(issued_at_ms)))
             })
             .unwrap_or_else(|| "-".into());
-        let kinds: Vec<String> = p.allowed_kinds.iter().map(|k| kind_label(k)).collect();
+        let kinds: Vec<String> = p
+            .allowed_kinds
+            .iter()
+            .map(|k| kind_label(k.name()))
+            .collect();
+        let county = p.county.map(|c| c.to_string()).unwrap_or_default();
         let _ = write!(
             body,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{oldest}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&format!("{} {}", p.county, p.name)),
+            esc(&format!("{county} {}", p.name)),
             esc(&p.endpoint),
             p.backlog,
-            esc(&optional_time(p.last_success_at_ms, "-")),
-            esc(&p.last_error),
+            esc(&optional_time(p.last_success_at_ms.unwrap_or(0), "-")),
+            esc(p.last_error.as_deref().unwrap_or_default()),
             esc(&p.alarms.join("\n")),
             esc(&p.contact_person),
             esc(&p.phone),
             esc(&p.agreement_effective),
             esc(&kinds.join(", ")),
             esc(&optional_time(
-                p.certificate_expires_at_ms,
+                p.certificate_expires_at_ms.unwrap_or(0),
                 "未知 not seen yet"
             )),
-            esc(&optional_time(p.key_expires_at_ms, "无期限 no end date")),
+            esc(&optional_time(
+                p.key_expires_at_ms.unwrap_or(0),
+                "无期限 no end date"
+            )),
         );
     }
     body.push_str("</tbody></table>");
