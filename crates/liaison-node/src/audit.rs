@@ -195,7 +195,9 @@ pub(crate) fn export(state: &NodeState, req: &ExportRequest) -> Result<Bundle, E
     let (first_leaf, last_leaf) = close_range(state, first, last)?;
 
     let head = store.log_head()?;
-    let checkpoint = state.sign_checkpoint(head);
+    let checkpoint = state
+        .sign_checkpoint(head)
+        .map_err(|e| ExportError::Log(e.to_string()))?;
     // Export runs on the blocking pool, where waiting for the store's writer is allowed.
     tokio::runtime::Handle::current().block_on(store.record_checkpoint(head.size, &checkpoint))?;
     let tree = MemoryTree::new(store.leaf_hashes(head.size)?);

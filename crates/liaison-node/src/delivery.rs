@@ -85,7 +85,9 @@ pub(crate) async fn run_peer(
             .max_encoding_message_size(MAX_MESSAGE_BYTES),
         Err(e) => {
             warn!(peer = %peer, error = %e, "cannot deliver to this peer");
-            state.set_peer_error(peer, Some(e));
+            state
+                .peer_health
+                .record_delivery(peer, Some(e), state.clock.now_ms());
             return;
         }
     };
@@ -249,7 +251,9 @@ pub(crate) async fn run_peer(
         } else {
             failures = 0;
         }
-        state.set_peer_error(peer, first_error);
+        state
+            .peer_health
+            .record_delivery(peer, first_error, state.clock.now_ms());
     }
 }
 

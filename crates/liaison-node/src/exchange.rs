@@ -11,7 +11,7 @@ use liaison_core::{RejectCode, Rejection, SignedReceipt};
 use liaison_proto::v1 as pb;
 use liaison_store::{InboundItem, InboundOutcome, InboundRecord, IssuedReceipt, LogHead};
 use tonic::{Request, Response, Status};
-use tracing::{Span, field, info, info_span, warn};
+use tracing::{Span, error, field, info, info_span, warn};
 
 use crate::metrics::Direction;
 use crate::{NodeState, pki};
@@ -36,7 +36,12 @@ impl ExchangeService {
     /// The receipt for a notice just stored, carrying this node's signed checkpoint of its log
     /// with the notice in it.
     fn issue_receipt(state: &NodeState, record: &InboundRecord, head: LogHead) -> IssuedReceipt {
-        let checkpoint = state.sign_checkpoint(head);
+        // A receipt without a checkpoint is still a signed receipt; the next one vouches for
+        // this notice's place in the log.
+        let checkpoint = state
+            .sign_checkpoint(head)
+            .inspect_err(|e| error!(error = %e, notice_id = %record.id, "receipt issued without a checkpoint"))
+            .ok();
         let receipt = SignedReceipt::sign(
             &state.key,
             Receipt {
@@ -48,13 +53,13 @@ impl ExchangeService {
                 outcome: Outcome::Accepted,
                 reply_due_at_ms: record.reply_due_at_ms,
                 key_id: state.key.key_id(),
-                checkpoint: Some(checkpoint.clone()),
+                checkpoint: checkpoint.clone(),
             },
         );
         IssuedReceipt {
             bytes: receipt.to_bytes(),
             leaf: receipt.leaf_hash(LeafKind::IssuedReceipt),
-            checkpoint: Some((head.size, checkpoint)),
+            checkpoint: checkpoint.map(|note| (head.size, note)),
         }
     }
 
@@ -262,10 +267,11 @@ impl pb::exchange_server::Exchange for ExchangeService {
                 .and_then(|cert| crate::metrics::certificate_not_after(cert.as_ref()));
             if let Some(seconds) = expiry {
                 self.state
-                    .set_peer_certificate_expiry(sender, seconds.saturating_mul(1000));
+                    .peer_health
+                    .set_certificate_expiry(sender, seconds.saturating_mul(1000));
             }
             // A peer that delivers to us is up again: deliver what waits for it without its back-off.
-            if self.state.peer_error(sender).is_some() {
+            if self.state.peer_health.error(sender).is_some() {
                 self.state.wake(sender, true);
             }
         }

@@ -18,6 +18,7 @@ mod exchange;
 pub mod federation;
 mod metrics;
 mod ops;
+mod peer_health;
 pub mod pki;
 mod report;
 mod tracker;
@@ -26,8 +27,8 @@ mod witness;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
 use liaison_core::checkpoint::{Checkpoint, NoteSigner, origin_for, sign_checkpoint};
 use liaison_core::notice::Outgoing;
@@ -74,6 +75,8 @@ pub enum NodeError {
     Several(Vec<String>),
     #[error("stopping: {0}")]
     Close(liaison_store::StoreError),
+    #[error("this county cannot sign checkpoints of its log: {0}")]
+    CheckpointKey(liaison_core::checkpoint::NoteKeyError),
     #[error("{service} service failed: {source}")]
     Serve {
         service: &'static str,
@@ -90,17 +93,18 @@ pub(crate) struct NodeState {
     pub(crate) store: Store,
     pub(crate) clock: Arc<dyn Clock>,
     signals: HashMap<CountyCode, Arc<PeerSignal>>,
-    peer_errors: Mutex<HashMap<CountyCode, String>>,
-    peer_seen: Mutex<HashMap<CountyCode, PeerSeen>>,
+    pub(crate) peer_health: peer_health::PeerHealth,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) console: console::Sessions,
 }
 
-/// What a node has seen of a peer since it started, for operators.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct PeerSeen {
-    pub(crate) last_success_at_ms: Option<i64>,
-    pub(crate) certificate_expires_at_ms: Option<i64>,
+/// Why this node could not sign a checkpoint of its log.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CheckpointSignError {
+    #[error("cannot sign a checkpoint: the county's key name: {0}")]
+    KeyName(#[from] liaison_core::checkpoint::NoteKeyError),
+    #[error("cannot sign a checkpoint: {0}")]
+    Checkpoint(#[from] liaison_core::checkpoint::CheckpointError),
 }
 
 /// Why a notice could not be put in the outbox.
@@ -178,20 +182,14 @@ impl NodeState {
     }
 
     /// This node's signed checkpoint (C2SP signed note) of its log at `head`.
-    pub(crate) fn sign_checkpoint(&self, head: liaison_store::LogHead) -> String {
+    pub(crate) fn sign_checkpoint(
+        &self,
+        head: liaison_store::LogHead,
+    ) -> Result<String, CheckpointSignError> {
         let county = self.config.county;
         let checkpoint = Checkpoint::new(origin_for(county), head.size, head.root);
-        // A county code always makes a valid origin and key name, so signing cannot fail.
-        match NoteSigner::for_county(county, &self.key)
-            .map_err(|e| e.to_string())
-            .and_then(|signer| sign_checkpoint(&checkpoint, &signer).map_err(|e| e.to_string()))
-        {
-            Ok(note) => note,
-            Err(e) => {
-                warn!(error = %e, "cannot sign a checkpoint");
-                String::new()
-            }
-        }
+        let signer = NoteSigner::for_county(county, &self.key)?;
+        Ok(sign_checkpoint(&checkpoint, &signer)?)
     }
 
     /// Wakes the delivery worker of `peer`; `retry_now` cuts its back-off short.
@@ -202,43 +200,6 @@ impl NodeState {
             }
             signal.notify.notify_one();
         }
-    }
-
-    /// Records how the last delivery to `peer` went: an error, or success now.
-    pub(crate) fn set_peer_error(&self, peer: CountyCode, error: Option<String>) {
-        let succeeded = error.is_none();
-        if let Ok(mut errors) = self.peer_errors.lock() {
-            match error {
-                Some(e) => errors.insert(peer, e),
-                None => errors.remove(&peer),
-            };
-        }
-        if succeeded && let Ok(mut seen) = self.peer_seen.lock() {
-            seen.entry(peer).or_default().last_success_at_ms = Some(self.clock.now_ms());
-        }
-    }
-
-    /// Records when the TLS certificate a peer presented expires.
-    pub(crate) fn set_peer_certificate_expiry(&self, peer: CountyCode, expires_at_ms: i64) {
-        if let Ok(mut seen) = self.peer_seen.lock() {
-            seen.entry(peer).or_default().certificate_expires_at_ms = Some(expires_at_ms);
-        }
-    }
-
-    /// What this node has seen of a peer since it started.
-    pub(crate) fn peer_seen(&self, peer: CountyCode) -> PeerSeen {
-        self.peer_seen
-            .lock()
-            .ok()
-            .and_then(|seen| seen.get(&peer).copied())
-            .unwrap_or_default()
-    }
-
-    pub(crate) fn peer_error(&self, peer: CountyCode) -> Option<String> {
-        self.peer_errors
-            .lock()
-            .ok()
-            .and_then(|errors| errors.get(&peer).cloned())
     }
 }
 
@@ -294,6 +255,7 @@ impl Node {
             (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(e),
             (Err(a), Err(b)) => return Err(NodeError::Several(vec![a.to_string(), b.to_string()])),
         };
+        NoteSigner::for_county(config.county, &key).map_err(NodeError::CheckpointKey)?;
         std::fs::create_dir_all(&config.data_dir).map_err(io_error(&config.data_dir))?;
         let store_dir = config.data_dir.join("store");
         let store = Store::open(&store_dir).map_err(|source| NodeError::Store {
@@ -316,8 +278,7 @@ impl Node {
             store,
             clock,
             signals,
-            peer_errors: Mutex::new(HashMap::new()),
-            peer_seen: Mutex::new(HashMap::new()),
+            peer_health: peer_health::PeerHealth::default(),
             metrics,
             console: console::Sessions::default(),
         };

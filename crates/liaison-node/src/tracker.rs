@@ -106,9 +106,9 @@ async fn sign_checkpoint_if_grown(state: &NodeState) -> Result<(), StoreError> {
     let head = state.store.log_head()?;
     let latest = state.store.latest_checkpoint()?.map_or(0, |(size, _)| size);
     if head.size > latest {
-        let note = state.sign_checkpoint(head);
-        if !note.is_empty() {
-            state.store.record_checkpoint(head.size, &note).await?;
+        match state.sign_checkpoint(head) {
+            Ok(note) => state.store.record_checkpoint(head.size, &note).await?,
+            Err(e) => warn!(error = %e, size = head.size, "no checkpoint of the log this round"),
         }
     }
     Ok(())

@@ -47,7 +47,7 @@ impl Ops {
         let mut peers = Vec::new();
         for p in self.state.config.directory.peers() {
             let a = p.agreement.as_ref();
-            let seen = self.state.peer_seen(p.county);
+            let seen = self.state.peer_health.seen(p.county);
             peers.push(PeerView {
                 county: Some(p.county),
                 name: p.name.clone(),
@@ -63,7 +63,7 @@ impl Ops {
                     .pending_for(p.county, 1)?
                     .first()
                     .map(|r| (r.id, r.issued_at_ms)),
-                last_error: self.state.peer_error(p.county),
+                last_error: self.state.peer_health.error(p.county),
                 alarms: alarms
                     .iter()
                     .filter(|a| a.peer == p.county && a.acknowledged_at_ms.is_none())
