@@ -15,7 +15,7 @@ use liaison_store::{OutboundStatus, Side, StoreError};
 use tracing::warn;
 
 use crate::NodeState;
-use crate::pki::der_take;
+use crate::pki;
 
 /// The `Content-Type` of the text exposition format.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -94,10 +94,8 @@ impl Metrics {
             counters.accepted.insert(peer, 0);
             counters.latency.insert(peer, Histogram::default());
         }
-        let certificate_not_after_ms = first_certificate_der(certificate_pem)
-            .as_deref()
-            .and_then(certificate_not_after)
-            .map(|secs| secs.saturating_mul(1000));
+        let certificate_not_after_ms =
+            pki::pem_certificate_not_after(certificate_pem).map(|secs| secs.saturating_mul(1000));
         if certificate_not_after_ms.is_none() {
             warn!("cannot read notAfter of the node's TLS certificate; its expiry is not measured");
         }
@@ -389,123 +387,9 @@ fn due_counts(state: &NodeState, now: i64) -> Result<[DueCounts; 2], StoreError>
     Ok(counts)
 }
 
-/// The DER of the first certificate in `pem`.
-fn first_certificate_der(pem: &str) -> Option<Vec<u8>> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject as _;
-    CertificateDer::pem_slice_iter(pem.as_bytes())
-        .next()?
-        .ok()
-        .map(|c| c.as_ref().to_vec())
-}
-
-const SEQUENCE: u8 = 0x30;
-const INTEGER: u8 = 0x02;
-const VERSION: u8 = 0xa0;
-const UTC_TIME: u8 = 0x17;
-const GENERALIZED_TIME: u8 = 0x18;
-
-/// notAfter (Unix seconds) of an X.509 certificate in DER (RFC 5280 §4.1): Certificate →
-/// tbsCertificate → [0] version, serialNumber, signature, issuer, validity → notAfter.
-pub(crate) fn certificate_not_after(der: &[u8]) -> Option<i64> {
-    let expect = |input, tag| der_take(input).filter(|(t, _, _)| *t == tag);
-    let (_, certificate, _) = expect(der, SEQUENCE)?;
-    let (_, tbs, _) = expect(certificate, SEQUENCE)?;
-    let rest = match der_take(tbs)? {
-        (VERSION, _, rest) => rest,
-        _ => tbs,
-    };
-    let (_, _, rest) = expect(rest, INTEGER)?; // serialNumber
-    let (_, _, rest) = expect(rest, SEQUENCE)?; // signature
-    let (_, _, rest) = expect(rest, SEQUENCE)?; // issuer
-    let (_, validity, _) = expect(rest, SEQUENCE)?;
-    let (_, _, rest) = der_take(validity)?; // notBefore
-    let (tag, time, _) = der_take(rest)?;
-    x509_time(tag, time)
-}
-
-/// A UTCTime (`YYMMDDHHMMSSZ`, years 1950–2049) or GeneralizedTime (`YYYYMMDDHHMMSSZ`) as Unix
-/// seconds; RFC 5280 allows no other forms.
-fn x509_time(tag: u8, bytes: &[u8]) -> Option<i64> {
-    let digits = bytes.strip_suffix(b"Z")?;
-    if !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let number = |range: std::ops::Range<usize>| -> Option<i32> {
-        std::str::from_utf8(digits.get(range)?).ok()?.parse().ok()
-    };
-    let (year, rest) = match (tag, digits.len()) {
-        (UTC_TIME, 12) => {
-            let yy = number(0..2)?;
-            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, 2)
-        }
-        (GENERALIZED_TIME, 14) => (number(0..4)?, 4),
-        _ => return None,
-    };
-    let field = |i: usize| number(rest + 2 * i..rest + 2 * i + 2);
-    let month = time::Month::try_from(u8::try_from(field(0)?).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(year, month, u8::try_from(field(1)?).ok()?).ok()?;
-    let time = time::Time::from_hms(
-        u8::try_from(field(2)?).ok()?,
-        u8::try_from(field(3)?).ok()?,
-        u8::try_from(field(4)?).ok()?,
-    )
-    .ok()?;
-    Some(
-        time::PrimitiveDateTime::new(date, time)
-            .assume_utc()
-            .unix_timestamp(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn self_signed(not_after: (i32, u8, u8)) -> Vec<u8> {
-        let mut params =
-            rcgen::CertificateParams::new(vec!["610602.county.liaison".into()]).unwrap();
-        params.not_before = rcgen::date_time_ymd(2026, 1, 1);
-        params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
-        let key = rcgen::KeyPair::generate().unwrap();
-        params.self_signed(&key).unwrap().der().to_vec()
-    }
-
-    fn unix(y: i32, m: u8, d: u8) -> i64 {
-        time::Date::from_calendar_date(y, time::Month::try_from(m).unwrap(), d)
-            .unwrap()
-            .midnight()
-            .assume_utc()
-            .unix_timestamp()
-    }
-
-    #[test]
-    fn not_after_is_read_from_utc_time_and_generalized_time() {
-        // rcgen writes UTCTime up to 2049 and GeneralizedTime from 2050 (RFC 5280).
-        assert_eq!(
-            certificate_not_after(&self_signed((2028, 11, 28))),
-            Some(unix(2028, 11, 28))
-        );
-        assert_eq!(
-            certificate_not_after(&self_signed((2061, 2, 3))),
-            Some(unix(2061, 2, 3))
-        );
-    }
-
-    #[test]
-    fn times_outside_rfc_5280_forms_and_garbage_are_refused() {
-        assert_eq!(x509_time(UTC_TIME, b"491231235959Z"), Some(2524607999));
-        assert_eq!(x509_time(UTC_TIME, b"500101000000Z"), Some(-631152000));
-        assert_eq!(x509_time(UTC_TIME, b"4912312359Z"), None, "no seconds");
-        assert_eq!(x509_time(UTC_TIME, b"491231235959+0800"), None);
-        assert_eq!(x509_time(GENERALIZED_TIME, b"20261301000000Z"), None);
-        assert_eq!(x509_time(GENERALIZED_TIME, b"2026+101000000Z"), None);
-        assert_eq!(certificate_not_after(b""), None);
-        assert_eq!(certificate_not_after(&[0x30, 0x03, 0x30, 0x01, 0x02]), None);
-        let mut truncated = self_signed((2030, 1, 1));
-        truncated.truncate(40);
-        assert_eq!(certificate_not_after(&truncated), None);
-    }
 
     #[test]
     fn histogram_buckets_are_cumulative_in_the_text() {

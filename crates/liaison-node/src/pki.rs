@@ -58,6 +58,8 @@ use rcgen::{
 use rustls_pki_types::pem::{self, PemObject as _};
 use rustls_pki_types::{CertificateDer, DnsName, PrivateKeyDer, ServerName, TrustAnchor, UnixTime};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use x509_parser::der_parser::asn1_rs::Tag;
+use x509_parser::x509::X509Name;
 
 /// The DNS suffix under which every county's TLS name lives.
 pub const COUNTY_DNS_SUFFIX: &str = "county.liaison";
@@ -231,11 +233,17 @@ impl CertificateAuthority {
                 key: key_file.to_owned(),
             });
         }
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert_der.as_ref()).map_err(|e| {
+            PkiError::BadCertificate {
+                file: cert_file.to_owned(),
+                detail: e.to_string(),
+            }
+        })?;
         // rcgen writes an issued certificate's issuer name from these parameters, and webpki
         // chains by comparing that name byte for byte with the CA's subject.
         let mut params = CertificateParams::default();
         params.distinguished_name =
-            distinguished_name_from_der(anchor.subject.as_ref()).map_err(|detail| {
+            distinguished_name_from(parsed.subject()).map_err(|detail| {
                 PkiError::UnsupportedCaName {
                     file: cert_file.to_owned(),
                     detail: detail.to_owned(),
@@ -632,41 +640,38 @@ fn set_validity(params: &mut CertificateParams, lifetime: Duration) {
     params.not_after = epoch + now + lifetime;
 }
 
-/// Rebuilds an rcgen name from the DER contents of an X.509 Name (without its outer SEQUENCE).
-fn distinguished_name_from_der(mut rdns: &[u8]) -> Result<DistinguishedName, &'static str> {
+/// Rebuilds an rcgen name from an X.509 Name, attribute by attribute with each value's string
+/// type, so that names rcgen writes from it are byte for byte the original.
+fn distinguished_name_from(name: &X509Name<'_>) -> Result<DistinguishedName, &'static str> {
     const MALFORMED: &str = "malformed name";
+    let unsupported = "unsupported attribute string type";
     let mut dn = DistinguishedName::new();
-    while !rdns.is_empty() {
-        let (tag, set, rest) = der_take(rdns).ok_or(MALFORMED)?;
-        rdns = rest;
-        let (atv_tag, atv, rest) = der_take(set).ok_or(MALFORMED)?;
-        if tag != 0x31 || atv_tag != 0x30 {
-            return Err(MALFORMED);
-        }
-        if !rest.is_empty() {
+    for rdn in name.iter() {
+        let mut attributes = rdn.iter();
+        let attribute = attributes.next().ok_or(MALFORMED)?;
+        if attributes.next().is_some() {
             return Err("multi-valued relative distinguished name");
         }
-        let (oid_tag, oid, rest) = der_take(atv).ok_or(MALFORMED)?;
-        let (value_tag, value, rest) = der_take(rest).ok_or(MALFORMED)?;
-        if oid_tag != 0x06 || !rest.is_empty() {
-            return Err(MALFORMED);
-        }
-        let ty = DnType::from_oid(&decode_oid(oid).ok_or(MALFORMED)?);
+        let oid: Vec<u64> = attribute.attr_type().iter().ok_or(MALFORMED)?.collect();
+        let ty = DnType::from_oid(&oid);
         if dn.get(&ty).is_some() {
             return Err("repeated attribute");
         }
-        let text = || std::str::from_utf8(value).map_err(|_| "attribute value is not text");
-        let unsupported = "unsupported attribute string type";
-        let value = match value_tag {
-            0x0c => DnValue::Utf8String(text()?.to_owned()),
-            0x13 => DnValue::PrintableString(text()?.try_into().map_err(|_| unsupported)?),
-            0x16 => DnValue::Ia5String(text()?.try_into().map_err(|_| unsupported)?),
-            0x14 => DnValue::TeletexString(text()?.try_into().map_err(|_| unsupported)?),
-            0x1e => DnValue::BmpString(
-                rcgen::string::BmpString::from_utf16be(value.to_vec()).map_err(|_| unsupported)?,
+        let value = attribute.attr_value();
+        let bytes = value.data;
+        let text = || std::str::from_utf8(bytes).map_err(|_| "attribute value is not text");
+        let value = match value.header.tag() {
+            Tag::Utf8String => DnValue::Utf8String(text()?.to_owned()),
+            Tag::PrintableString => {
+                DnValue::PrintableString(text()?.try_into().map_err(|_| unsupported)?)
+            }
+            Tag::Ia5String => DnValue::Ia5String(text()?.try_into().map_err(|_| unsupported)?),
+            Tag::T61String => DnValue::TeletexString(text()?.try_into().map_err(|_| unsupported)?),
+            Tag::BmpString => DnValue::BmpString(
+                rcgen::string::BmpString::from_utf16be(bytes.to_vec()).map_err(|_| unsupported)?,
             ),
-            0x1c => DnValue::UniversalString(
-                rcgen::string::UniversalString::from_utf32be(value.to_vec())
+            Tag::UniversalString => DnValue::UniversalString(
+                rcgen::string::UniversalString::from_utf32be(bytes.to_vec())
                     .map_err(|_| unsupported)?,
             ),
             _ => return Err(unsupported),
@@ -676,48 +681,18 @@ fn distinguished_name_from_der(mut rdns: &[u8]) -> Result<DistinguishedName, &'s
     Ok(dn)
 }
 
-/// Splits one DER element off `input`: (tag, contents, rest).
-pub(crate) fn der_take(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, mut rest) = rest.split_first()?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 || rest.len() < count {
-            return None;
-        }
-        let (len_bytes, after) = rest.split_at(count);
-        rest = after;
-        len_bytes
-            .iter()
-            .fold(0usize, |len, &b| (len << 8) | usize::from(b))
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+/// notAfter (Unix seconds) of an X.509 certificate in DER, if it parses.
+pub(crate) fn certificate_not_after(der: &[u8]) -> Option<i64> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(cert.validity().not_after.timestamp())
 }
 
-fn decode_oid(bytes: &[u8]) -> Option<Vec<u64>> {
-    let mut arcs = Vec::new();
-    let mut value: u64 = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if value > u64::MAX >> 7 {
-            return None;
-        }
-        value = (value << 7) | u64::from(b & 0x7f);
-        if b & 0x80 == 0 {
-            if arcs.is_empty() {
-                let first = (value / 40).min(2);
-                arcs.push(first);
-                arcs.push(value - first * 40);
-            } else {
-                arcs.push(value);
-            }
-            value = 0;
-        } else if i + 1 == bytes.len() {
-            return None;
-        }
-    }
-    (!arcs.is_empty()).then_some(arcs)
+/// notAfter (Unix seconds) of the first certificate in `cert_pem`, if it parses.
+pub(crate) fn pem_certificate_not_after(cert_pem: &str) -> Option<i64> {
+    let der = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .next()?
+        .ok()?;
+    certificate_not_after(der.as_ref())
 }
 
 /// PEM with 64-character lines, like openssl writes.
@@ -1195,9 +1170,10 @@ gRKWEtIPmwWkHBRlUZzTvPFQH9QWY1TRt8T5a9RknyyCPS/80H06KYo5
 
     #[test]
     fn distinguished_names_are_rebuilt_byte_for_byte() {
+        use x509_parser::prelude::FromDer as _;
         let ca = der(OPENSSL_CA_CERT);
-        let anchor = webpki::anchor_from_trusted_cert(&ca).unwrap();
-        let dn = distinguished_name_from_der(anchor.subject.as_ref()).unwrap();
+        let (_, parsed) = x509_parser::parse_x509_certificate(ca.as_ref()).unwrap();
+        let dn = distinguished_name_from(parsed.subject()).unwrap();
         assert_eq!(
             dn.get(&DnType::CountryName),
             Some(&DnValue::PrintableString("CN".try_into().unwrap()))
@@ -1206,10 +1182,64 @@ gRKWEtIPmwWkHBRlUZzTvPFQH9QWY1TRt8T5a9RknyyCPS/80H06KYo5
             dn.get(&DnType::CommonName),
             Some(&DnValue::Utf8String("Yan'an liaison CA".into()))
         );
+
+        // SEQUENCE { SET { CN=a, O=b } }: two attributes in one RDN.
+        let multi_valued = [
+            0x30, 0x16, 0x31, 0x14, 0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x01, b'a',
+            0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x0a, 0x0c, 0x01, b'b',
+        ];
+        let (_, name) = X509Name::from_der(&multi_valued).unwrap();
         assert_eq!(
-            distinguished_name_from_der(&[0x31, 0x05, 0x30]).unwrap_err(),
-            "malformed name"
+            distinguished_name_from(&name).unwrap_err(),
+            "multi-valued relative distinguished name"
         );
+        // SEQUENCE { SET { CN=a }, SET { CN=b } }: one attribute twice.
+        let repeated = [
+            0x30, 0x18, 0x31, 0x0a, 0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x01, b'a',
+            0x31, 0x0a, 0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x01, b'b',
+        ];
+        let (_, name) = X509Name::from_der(&repeated).unwrap();
+        assert_eq!(
+            distinguished_name_from(&name).unwrap_err(),
+            "repeated attribute"
+        );
+    }
+
+    fn self_signed_until(not_after: (i32, u8, u8)) -> String {
+        let mut params = CertificateParams::new(vec!["610602.county.liaison".into()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2026, 1, 1);
+        params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+        let key = KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    fn unix(y: i32, m: u8, d: u8) -> i64 {
+        time::Date::from_calendar_date(y, time::Month::try_from(m).unwrap(), d)
+            .unwrap()
+            .midnight()
+            .assume_utc()
+            .unix_timestamp()
+    }
+
+    #[test]
+    fn not_after_is_read_from_utc_time_and_generalized_time() {
+        // rcgen writes UTCTime up to 2049 and GeneralizedTime from 2050 (RFC 5280).
+        assert_eq!(
+            pem_certificate_not_after(&self_signed_until((2028, 11, 28))),
+            Some(unix(2028, 11, 28))
+        );
+        assert_eq!(
+            pem_certificate_not_after(&self_signed_until((2061, 2, 3))),
+            Some(unix(2061, 2, 3))
+        );
+        assert_eq!(
+            pem_certificate_not_after(OPENSSL_NODE_CERT),
+            Some(unix(2120, 1, 1))
+        );
+        assert_eq!(pem_certificate_not_after(""), None);
+        assert_eq!(pem_certificate_not_after(OPENSSL_NODE_KEY), None);
+        assert_eq!(certificate_not_after(b""), None);
+        assert_eq!(certificate_not_after(&der(OPENSSL_NODE_CERT)[..40]), None);
     }
 
     mod handshake {
