@@ -55,7 +55,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData as _, SanType,
 };
-use rustls_pki_types::pem::{self, PemObject as _};
+use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, DnsName, PrivateKeyDer, ServerName, TrustAnchor, UnixTime};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 use x509_parser::der_parser::asn1_rs::Tag;
@@ -616,14 +616,14 @@ fn parse_certificates(text: &str, file: &Path) -> Result<Vec<CertificateDer<'sta
 
 fn parse_private_key(text: &str, file: &Path) -> Result<PrivateKeyDer<'static>, PkiError> {
     PrivateKeyDer::from_pem_slice(text.as_bytes()).map_err(|e| match e {
-        pem::Error::NoItemsFound => PkiError::NoPrivateKey {
+        rustls_pki_types::pem::Error::NoItemsFound => PkiError::NoPrivateKey {
             file: file.to_owned(),
         },
         other => bad_pem(file, other),
     })
 }
 
-fn bad_pem(file: &Path, e: pem::Error) -> PkiError {
+fn bad_pem(file: &Path, e: rustls_pki_types::pem::Error) -> PkiError {
     PkiError::BadPem {
         file: file.to_owned(),
         detail: e.to_string(),
@@ -695,31 +695,10 @@ pub(crate) fn pem_certificate_not_after(cert_pem: &str) -> Option<i64> {
     certificate_not_after(der.as_ref())
 }
 
-/// PEM with 64-character lines, like openssl writes.
+/// PEM with 64-character lines and `\n` line ends, like openssl writes.
 fn pem_encode(label: &str, der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = Vec::with_capacity(der.len().div_ceil(3) * 4);
-    for chunk in der.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..4 {
-            b64.push(if i <= chunk.len() {
-                ALPHABET[(n >> (18 - 6 * i)) as usize & 63]
-            } else {
-                b'='
-            });
-        }
-    }
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.chunks(64) {
-        // Only ASCII from ALPHABET and '=' was pushed.
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    pem::encode_config(&pem::Pem::new(label, der), config)
 }
 
 #[cfg(test)]
