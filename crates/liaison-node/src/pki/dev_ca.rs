@@ -10,10 +10,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use liaison_core::CountyCode;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData as _, SanType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    PublicKeyData as _, SanType,
 };
 use rustls_pki_types::{CertificateDer, DnsName};
+use x509_parser::certificate::X509Certificate;
 use x509_parser::der_parser::asn1_rs::Tag;
+use x509_parser::extensions::ParsedExtension;
 use x509_parser::x509::X509Name;
 
 use super::tls::{
@@ -133,6 +136,11 @@ impl CertificateAuthority {
                 }
             })?;
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        // Issued certificates name the CA's key by its own subjectKeyIdentifier (openssl derives it
+        // with SHA-1, rcgen with SHA-256), so that their authorityKeyIdentifier matches it.
+        if let Some(ski) = subject_key_identifier(&parsed) {
+            params.key_identifier_method = KeyIdMethod::PreSpecified(ski.to_vec());
+        }
         let ca = Self {
             issuer: Issuer::new(params, key),
             cert_der: cert_der.into_owned(),
@@ -224,6 +232,8 @@ impl CertificateAuthority {
             .push(DnType::CommonName, format!("liaison node {code}"));
         params.subject_alt_names = names;
         params.is_ca = IsCa::ExplicitNoCa;
+        // RFC 5280 §4.2.1.1: required in every certificate that is not self-signed.
+        params.use_authority_key_identifier_extension = true;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,
@@ -287,6 +297,16 @@ fn distinguished_name_from(name: &X509Name<'_>) -> Result<DistinguishedName, &'s
         dn.push(ty, value);
     }
     Ok(dn)
+}
+
+/// The subjectKeyIdentifier of a certificate, if it has one.
+fn subject_key_identifier<'a>(cert: &'a X509Certificate<'_>) -> Option<&'a [u8]> {
+    cert.extensions()
+        .iter()
+        .find_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0),
+            _ => None,
+        })
 }
 
 /// PEM with 64-character lines and `\n` line ends, like openssl writes.
@@ -429,6 +449,54 @@ mod tests {
             webpki::KeyUsage::server_auth(),
         )
         .unwrap();
+    }
+
+    /// The authorityKeyIdentifier of the certificate in `cert_pem`.
+    fn authority_key_id(cert_pem: &str) -> Vec<u8> {
+        let der = der(cert_pem);
+        let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
+        cert.extensions()
+            .iter()
+            .find_map(|ext| match ext.parsed_extension() {
+                ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                    Some(aki.key_identifier.as_ref()?.0.to_vec())
+                }
+                _ => None,
+            })
+            .expect("an authorityKeyIdentifier with a key identifier")
+    }
+
+    fn ca_key_id(ca_pem: &str) -> Vec<u8> {
+        let der = der(ca_pem);
+        let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
+        subject_key_identifier(&cert).unwrap().to_vec()
+    }
+
+    #[test]
+    fn node_certificates_name_their_ca_key_as_the_ca_names_itself() {
+        let made = CertificateAuthority::generate("test CA").unwrap();
+        let issued = made.issue_node_certificate(county("610602"), &[]).unwrap();
+        assert_eq!(
+            authority_key_id(&issued.cert_pem),
+            ca_key_id(&made.cert_pem())
+        );
+        let reloaded = CertificateAuthority::from_pem(&made.cert_pem(), &made.key_pem()).unwrap();
+        let issued = reloaded
+            .issue_node_certificate(county("610602"), &[])
+            .unwrap();
+        assert_eq!(
+            authority_key_id(&issued.cert_pem),
+            ca_key_id(&made.cert_pem())
+        );
+        // openssl derives the CA's key identifier with SHA-1, rcgen with SHA-256: the CA's own wins.
+        let openssl = CertificateAuthority::from_pem(OPENSSL_CA_CERT, OPENSSL_CA_KEY).unwrap();
+        let issued = openssl
+            .issue_node_certificate(county("610602"), &[])
+            .unwrap();
+        assert_eq!(
+            authority_key_id(&issued.cert_pem),
+            ca_key_id(OPENSSL_CA_CERT)
+        );
     }
 
     #[test]
