@@ -161,7 +161,14 @@ fn check_exposition(text: &str) {
             "{name} is a counter"
         );
         if name.ends_with("_bucket") {
-            let labels_but_le = series.split(",le=").next().unwrap().to_owned();
+            // Label order carries no meaning: `le` may stand anywhere among the labels.
+            let (name, labels) = series.split_once('{').unwrap();
+            let labels_but_le: Vec<&str> = labels
+                .trim_end_matches('}')
+                .split(',')
+                .filter(|label| !label.starts_with("le="))
+                .collect();
+            let labels_but_le = format!("{name}{{{}}}", labels_but_le.join(","));
             if let Some((previous, n)) = &last_bucket
                 && *previous == labels_but_le
             {
@@ -287,7 +294,7 @@ async fn metrics_move_as_notices_are_queued_delivered_refused_and_fall_due() {
     assert_eq!(
         sample(
             &delivered,
-            &format!("liaison_delivery_latency_seconds_bucket{{peer=\"{ANSAI}\",le=\"+Inf\"}}")
+            &format!("liaison_delivery_latency_seconds_bucket{{le=\"+Inf\",peer=\"{ANSAI}\"}}")
         ),
         1.0
     );

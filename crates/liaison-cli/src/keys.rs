@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use liaison_core::{CountyCode, KeyId};
-use liaison_node::pki::{self, CertificateAuthority};
+use liaison_node::pki;
+use liaison_node::pki::dev_ca::CertificateAuthority;
 
 use crate::{EXIT_BAD_INPUT, EXIT_FAILURE, Failure};
 

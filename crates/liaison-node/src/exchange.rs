@@ -264,7 +264,7 @@ impl pb::exchange_server::Exchange for ExchangeService {
             let expiry = certs
                 .as_ref()
                 .and_then(|certs| certs.first())
-                .and_then(|cert| crate::metrics::certificate_not_after(cert.as_ref()));
+                .and_then(|cert| pki::certificate_not_after(cert.as_ref()));
             if let Some(seconds) = expiry {
                 self.state
                     .peer_health

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use liaison_core::CountyCode;
 
-use crate::pki::{self, CertificateAuthority, PkiError};
+use crate::pki::dev_ca::CertificateAuthority;
+use crate::pki::{self, PkiError};
 
 /// One county of a federation being made.
 #[derive(Debug, Clone)]

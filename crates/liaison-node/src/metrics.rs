@@ -1,10 +1,11 @@
 //! Prometheus metrics, served as text (exposition format 0.0.4) at `GET /metrics` on the admin
-//! listener. Gauges are read from the store at each scrape; counters and the delivery-latency
-//! histogram are kept in memory by [`Metrics`] since the node started. Nothing here names a person
-//! or carries a payload: labels are county codes, statuses, sides and rejection codes.
+//! listener and encoded with prometheus-client. Gauges are read from the store at each scrape;
+//! counters and the delivery-latency histogram are kept in memory by [`Metrics`] since the node
+//! started. Nothing here names a person or carries a payload: labels are county codes, statuses,
+//! sides and rejection codes.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use axum::http::{StatusCode, header};
@@ -12,10 +13,16 @@ use axum::response::{IntoResponse, Response};
 use liaison_core::deadline::deadline_state;
 use liaison_core::{CountyCode, DeadlineState, RejectCode};
 use liaison_store::{OutboundStatus, Side, StoreError};
+use prometheus_client::encoding::text::encode_registry;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::Registry;
 use tracing::warn;
 
 use crate::NodeState;
-use crate::pki::der_take;
+use crate::pki;
 
 /// The `Content-Type` of the text exposition format.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -46,22 +53,8 @@ impl Direction {
     }
 }
 
-#[derive(Debug, Clone, Default)]
-struct Histogram {
-    /// Observations at or below each bound of [`LATENCY_BUCKETS`] (not cumulative).
-    buckets: [u64; LATENCY_BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
-
-impl Histogram {
-    fn observe(&mut self, value: f64) {
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|&bound| value <= bound) {
-            self.buckets[i] += 1;
-        }
-        self.count += 1;
-        self.sum += value;
-    }
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
 }
 
 #[derive(Debug, Default)]
@@ -92,12 +85,10 @@ impl Metrics {
             counters.attempts.insert((peer, true), 0);
             counters.attempts.insert((peer, false), 0);
             counters.accepted.insert(peer, 0);
-            counters.latency.insert(peer, Histogram::default());
+            counters.latency.insert(peer, latency_histogram());
         }
-        let certificate_not_after_ms = first_certificate_der(certificate_pem)
-            .as_deref()
-            .and_then(certificate_not_after)
-            .map(|secs| secs.saturating_mul(1000));
+        let certificate_not_after_ms =
+            pki::pem_certificate_not_after(certificate_pem).map(|secs| secs.saturating_mul(1000));
         if certificate_not_after_ms.is_none() {
             warn!("cannot read notAfter of the node's TLS certificate; its expiry is not measured");
         }
@@ -121,7 +112,12 @@ impl Metrics {
     /// A signed receipt for a notice to `peer` issued `latency_ms` before.
     pub(crate) fn receipt(&self, peer: CountyCode, latency_ms: i64) {
         let seconds = latency_ms.max(0) as f64 / 1000.0;
-        self.with(|c| c.latency.entry(peer).or_default().observe(seconds));
+        self.with(|c| {
+            c.latency
+                .entry(peer)
+                .or_insert_with(latency_histogram)
+                .observe(seconds);
+        });
     }
 
     pub(crate) fn rejection(&self, direction: Direction, code: RejectCode) {
@@ -134,14 +130,24 @@ impl Metrics {
     }
 }
 
+/// Why `/metrics` could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RenderError {
+    #[error("storage: {0}")]
+    Storage(#[from] StoreError),
+    #[error("cannot encode the metrics: {0}")]
+    Encoding(#[from] fmt::Error),
+}
+
 /// `GET /metrics`: the text exposition, read from the store off the async threads.
 pub(crate) async fn serve(state: Arc<NodeState>) -> Response {
     match tokio::task::spawn_blocking(move || render(&state)).await {
         Ok(Ok(text)) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
-        Ok(Err(e)) => {
+        Ok(Err(e @ RenderError::Storage(_))) => {
             warn!(error = %e, "cannot read the store for metrics");
-            (StatusCode::SERVICE_UNAVAILABLE, format!("storage: {e}\n")).into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()
         }
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("metrics task failed: {e}\n"),
@@ -150,377 +156,438 @@ pub(crate) async fn serve(state: Arc<NodeState>) -> Response {
     }
 }
 
-/// Writes one metric family's HELP and TYPE lines.
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// A label value with `\`, `"` and newlines escaped.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', r"\\")
-        .replace('"', "\\\"")
-        .replace('\n', r"\n")
-}
-
 /// Every metric of the node, in the text exposition format.
-pub(crate) fn render(state: &NodeState) -> Result<String, StoreError> {
-    let store = &state.store;
+pub(crate) fn render(state: &NodeState) -> Result<String, RenderError> {
     let now = state.clock.now_ms();
     let peers: Vec<CountyCode> = state.config.directory.peers().map(|p| p.county).collect();
-    let mut out = String::new();
-
-    family(
-        &mut out,
-        "liaison_node_info",
-        "gauge",
-        "The node's county and version; always 1.",
-    );
-    let _ = writeln!(
-        out,
-        "liaison_node_info{{county=\"{}\",version=\"{}\"}} 1",
-        state.config.county,
-        escape(env!("CARGO_PKG_VERSION"))
-    );
-
-    let health = store.health();
-    family(
-        &mut out,
-        "liaison_storage_failing",
-        "gauge",
-        "1 while the store cannot write (full disk, I/O errors): sends fail and deliveries back off; 0 when writes succeed.",
-    );
-    let _ = writeln!(
-        out,
-        "liaison_storage_failing {}",
-        u8::from(health.failing.is_some())
-    );
-    family(
-        &mut out,
-        "liaison_storage_commits_total",
-        "counter",
-        "Store commits since the node started; each is one fsync of the WAL, and groups all the writes that waited for it.",
-    );
-    let _ = writeln!(out, "liaison_storage_commits_total {}", health.commits);
-    family(
-        &mut out,
-        "liaison_storage_failed_commits_total",
-        "counter",
-        "Store commits that failed since the node started; nothing of a failed commit is kept.",
-    );
-    let _ = writeln!(
-        out,
-        "liaison_storage_failed_commits_total {}",
-        health.failed_commits
-    );
-
-    family(
-        &mut out,
-        "liaison_outbox_notices",
-        "gauge",
-        "Notices in the outbox by delivery status.",
-    );
-    for status in OutboundStatus::ALL {
-        let _ = writeln!(
-            out,
-            "liaison_outbox_notices{{status=\"{}\"}} {}",
-            status.name(),
-            store.count_outbound(status)?
-        );
-    }
-
-    family(
-        &mut out,
-        "liaison_outbox_pending",
-        "gauge",
-        "Notices waiting for delivery (queued or in flight) by peer county.",
-    );
-    for peer in &peers {
-        let _ = writeln!(
-            out,
-            "liaison_outbox_pending{{peer=\"{peer}\"}} {}",
-            store.backlog(*peer)?
-        );
-    }
-
+    let store = store_counts(state, &peers, now)?;
+    let expiry_days = state
+        .metrics
+        .certificate_not_after_ms
+        .map(|not_after| (not_after - now) as f64 / MS_PER_DAY);
     let counters = match state.metrics.counters.lock() {
         Ok(c) => c,
         Err(poisoned) => poisoned.into_inner(),
     };
-    family(
-        &mut out,
-        "liaison_delivery_attempts_total",
-        "counter",
-        "Delivery attempts of single notices by peer county and result (ok: a signed receipt came back).",
+    let registry = registry(
+        &state.config.county.to_string(),
+        &store,
+        &counters,
+        expiry_days,
     );
-    for ((peer, ok), n) in &counters.attempts {
-        let result = if *ok { "ok" } else { "failed" };
-        let _ = writeln!(
-            out,
-            "liaison_delivery_attempts_total{{peer=\"{peer}\",result=\"{result}\"}} {n}"
-        );
-    }
-
-    family(
-        &mut out,
-        "liaison_delivery_latency_seconds",
-        "histogram",
-        "Seconds from a notice's issue (when it was queued) to the peer's signed receipt.",
-    );
-    for (peer, h) in &counters.latency {
-        let mut cumulative = 0;
-        for (bound, n) in LATENCY_BUCKETS.iter().zip(h.buckets) {
-            cumulative += n;
-            let _ = writeln!(
-                out,
-                "liaison_delivery_latency_seconds_bucket{{peer=\"{peer}\",le=\"{bound}\"}} {cumulative}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "liaison_delivery_latency_seconds_bucket{{peer=\"{peer}\",le=\"+Inf\"}} {}",
-            h.count
-        );
-        let _ = writeln!(
-            out,
-            "liaison_delivery_latency_seconds_sum{{peer=\"{peer}\"}} {}",
-            h.sum
-        );
-        let _ = writeln!(
-            out,
-            "liaison_delivery_latency_seconds_count{{peer=\"{peer}\"}} {}",
-            h.count
-        );
-    }
-
-    family(
-        &mut out,
-        "liaison_rejections_total",
-        "counter",
-        "Signed rejections by code: sent (this node refused a peer's envelope) or received (a peer refused this node's notice).",
-    );
-    for ((direction, code), n) in &counters.rejections {
-        let _ = writeln!(
-            out,
-            "liaison_rejections_total{{direction=\"{}\",code=\"{code}\"}} {n}",
-            direction.name()
-        );
-    }
-
-    family(
-        &mut out,
-        "liaison_notices_accepted_total",
-        "counter",
-        "Notices accepted into the inbox (answered with a signed receipt) by sending county.",
-    );
-    for (peer, n) in &counters.accepted {
-        let _ = writeln!(out, "liaison_notices_accepted_total{{peer=\"{peer}\"}} {n}");
-    }
     drop(counters);
-
-    let [owed, awaited] = due_counts(state, now)?;
-    family(
-        &mut out,
-        "liaison_replies_due",
-        "gauge",
-        "Replies due soon or overdue; side owed: this county owes them, awaited: other counties owe them.",
-    );
-    for (side, counts) in [("owed", owed), ("awaited", awaited)] {
-        for (name, n) in [("due_soon", counts.due_soon), ("overdue", counts.overdue)] {
-            let _ = writeln!(
-                out,
-                "liaison_replies_due{{side=\"{side}\",state=\"{name}\"}} {n}"
-            );
-        }
-    }
-
-    family(
-        &mut out,
-        "liaison_alarms",
-        "gauge",
-        "Alarms about a peer's log (rollback, fork, bad checkpoint) kept until an administrator deals with them.",
-    );
-    let mut alarms: BTreeMap<CountyCode, u64> = peers.iter().map(|p| (*p, 0)).collect();
-    for alarm in store.alarms()? {
-        *alarms.entry(alarm.peer).or_default() += 1;
-    }
-    for (peer, n) in alarms {
-        let _ = writeln!(out, "liaison_alarms{{peer=\"{peer}\"}} {n}");
-    }
-
-    if let Some(not_after) = state.metrics.certificate_not_after_ms {
-        family(
-            &mut out,
-            "liaison_tls_certificate_expiry_days",
-            "gauge",
-            "Days until the node's own TLS certificate expires (negative once it has).",
-        );
-        let days = (not_after - now) as f64 / MS_PER_DAY;
-        let _ = writeln!(out, "liaison_tls_certificate_expiry_days {days:.3}");
-    }
+    let mut out = String::new();
+    encode_registry(&mut out, &registry)?;
     Ok(out)
 }
 
 /// Replies due soon and overdue on one side.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct DueCounts {
     due_soon: u64,
     overdue: u64,
 }
 
-/// The owed and the awaited side's [`DueCounts`], as the tracker and `Admin.Due` count them.
-fn due_counts(state: &NodeState, now: i64) -> Result<[DueCounts; 2], StoreError> {
+/// What the metrics report of the store, read at each scrape.
+#[derive(Debug, Default)]
+struct StoreCounts {
+    storage_failing: bool,
+    commits: u64,
+    failed_commits: u64,
+    /// Notices in the outbox by status name, in [`OutboundStatus::ALL`]'s order.
+    outbox: Vec<(&'static str, u64)>,
+    /// Notices waiting for delivery, per peer.
+    pending: Vec<(CountyCode, u64)>,
+    /// Replies due, on the owed and on the awaited side, as the tracker and `Admin.Due` count them.
+    owed: DueCounts,
+    awaited: DueCounts,
+    /// Alarms per peer, every peer listed.
+    alarms: BTreeMap<CountyCode, u64>,
+}
+
+/// Reads what the metrics report from the store and counts it: the only place here that reads
+/// store records.
+fn store_counts(
+    state: &NodeState,
+    peers: &[CountyCode],
+    now: i64,
+) -> Result<StoreCounts, StoreError> {
+    let store = &state.store;
+    let health = store.health();
+    let mut counts = StoreCounts {
+        storage_failing: health.failing.is_some(),
+        commits: health.commits,
+        failed_commits: health.failed_commits,
+        ..StoreCounts::default()
+    };
+    for status in OutboundStatus::ALL {
+        counts
+            .outbox
+            .push((status.name(), store.count_outbound(status)?));
+    }
+    for peer in peers {
+        counts.pending.push((*peer, store.backlog(*peer)?));
+    }
+
     let due_soon_ms = state.config.deadlines.due_soon_ms;
     // Only due times up to `now + due_soon_ms` can be due soon or overdue.
     let horizon = now.saturating_add(due_soon_ms).saturating_add(1);
-    let mut counts = [DueCounts::default(); 2];
-    for entry in state.store.due(None, horizon, usize::MAX)? {
-        let side = &mut counts[match entry.side {
-            Side::Owed => 0,
-            Side::Awaited => 1,
-        }];
+    for entry in store.due(None, horizon, usize::MAX)? {
+        let side = match entry.side {
+            Side::Owed => &mut counts.owed,
+            Side::Awaited => &mut counts.awaited,
+        };
         match deadline_state(Some(entry.due_at_ms), None, now, due_soon_ms) {
             DeadlineState::DueSoon => side.due_soon += 1,
             DeadlineState::Overdue => side.overdue += 1,
             _ => {}
         }
     }
+
+    counts.alarms = peers.iter().map(|p| (*p, 0)).collect();
+    for alarm in store.alarms()? {
+        *counts.alarms.entry(alarm.peer).or_default() += 1;
+    }
     Ok(counts)
 }
 
-/// The DER of the first certificate in `pem`.
-fn first_certificate_der(pem: &str) -> Option<Vec<u8>> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject as _;
-    CertificateDer::pem_slice_iter(pem.as_bytes())
-        .next()?
-        .ok()
-        .map(|c| c.as_ref().to_vec())
-}
+/// The series of one metric family, in the order given (prometheus-client's `Family` would write
+/// them in hash order).
+#[derive(Debug)]
+struct Series<L, M>(Vec<(L, M)>);
 
-const SEQUENCE: u8 = 0x30;
-const INTEGER: u8 = 0x02;
-const VERSION: u8 = 0xa0;
-const UTC_TIME: u8 = 0x17;
-const GENERALIZED_TIME: u8 = 0x18;
-
-/// notAfter (Unix seconds) of an X.509 certificate in DER (RFC 5280 §4.1): Certificate →
-/// tbsCertificate → [0] version, serialNumber, signature, issuer, validity → notAfter.
-pub(crate) fn certificate_not_after(der: &[u8]) -> Option<i64> {
-    let expect = |input, tag| der_take(input).filter(|(t, _, _)| *t == tag);
-    let (_, certificate, _) = expect(der, SEQUENCE)?;
-    let (_, tbs, _) = expect(certificate, SEQUENCE)?;
-    let rest = match der_take(tbs)? {
-        (VERSION, _, rest) => rest,
-        _ => tbs,
-    };
-    let (_, _, rest) = expect(rest, INTEGER)?; // serialNumber
-    let (_, _, rest) = expect(rest, SEQUENCE)?; // signature
-    let (_, _, rest) = expect(rest, SEQUENCE)?; // issuer
-    let (_, validity, _) = expect(rest, SEQUENCE)?;
-    let (_, _, rest) = der_take(validity)?; // notBefore
-    let (tag, time, _) = der_take(rest)?;
-    x509_time(tag, time)
-}
-
-/// A UTCTime (`YYMMDDHHMMSSZ`, years 1950–2049) or GeneralizedTime (`YYYYMMDDHHMMSSZ`) as Unix
-/// seconds; RFC 5280 allows no other forms.
-fn x509_time(tag: u8, bytes: &[u8]) -> Option<i64> {
-    let digits = bytes.strip_suffix(b"Z")?;
-    if !digits.iter().all(u8::is_ascii_digit) {
-        return None;
+impl<L, M> FromIterator<(L, M)> for Series<L, M> {
+    fn from_iter<I: IntoIterator<Item = (L, M)>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
     }
-    let number = |range: std::ops::Range<usize>| -> Option<i32> {
-        std::str::from_utf8(digits.get(range)?).ok()?.parse().ok()
-    };
-    let (year, rest) = match (tag, digits.len()) {
-        (UTC_TIME, 12) => {
-            let yy = number(0..2)?;
-            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, 2)
+}
+
+impl<L, M> EncodeMetric for Series<L, M>
+where
+    L: EncodeLabelSet,
+    M: EncodeMetric + TypedMetric,
+{
+    fn encode(&self, mut encoder: MetricEncoder) -> fmt::Result {
+        for (labels, metric) in &self.0 {
+            metric.encode(encoder.encode_family(labels)?)?;
         }
-        (GENERALIZED_TIME, 14) => (number(0..4)?, 4),
-        _ => return None,
-    };
-    let field = |i: usize| number(rest + 2 * i..rest + 2 * i + 2);
-    let month = time::Month::try_from(u8::try_from(field(0)?).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(year, month, u8::try_from(field(1)?).ok()?).ok()?;
-    let time = time::Time::from_hms(
-        u8::try_from(field(2)?).ok()?,
-        u8::try_from(field(3)?).ok()?,
-        u8::try_from(field(4)?).ok()?,
-    )
-    .ok()?;
-    Some(
-        time::PrimitiveDateTime::new(date, time)
-            .assume_utc()
-            .unix_timestamp(),
-    )
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        M::TYPE
+    }
+}
+
+/// A counter's value, written under its family's name as it stands. The counter families here
+/// are named with their `_total` already, as exposition format 0.0.4 names them;
+/// prometheus-client's own counters would append another `_total` to the samples only.
+#[derive(Debug, Clone, Copy)]
+struct Total(u64);
+
+impl TypedMetric for Total {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for Total {
+    fn encode(&self, mut encoder: MetricEncoder) -> fmt::Result {
+        encoder.encode_gauge(&self.0)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+#[derive(Debug, Clone, EncodeLabelSet)]
+struct NodeLabels {
+    county: String,
+    version: &'static str,
+}
+
+#[derive(Debug, Clone, EncodeLabelSet)]
+struct StatusLabels {
+    status: &'static str,
+}
+
+#[derive(Debug, Clone, EncodeLabelSet)]
+struct PeerLabels {
+    peer: String,
+}
+
+#[derive(Debug, Clone, EncodeLabelSet)]
+struct AttemptLabels {
+    peer: String,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, EncodeLabelSet)]
+struct RejectionLabels {
+    direction: &'static str,
+    code: &'static str,
+}
+
+#[derive(Debug, Clone, EncodeLabelSet)]
+struct DueLabels {
+    side: &'static str,
+    state: &'static str,
+}
+
+fn peer(code: CountyCode) -> PeerLabels {
+    PeerLabels {
+        peer: code.to_string(),
+    }
+}
+
+/// Every metric family, in the order they are written. The registry ends each help text with a
+/// full stop.
+fn registry(
+    county: &str,
+    store: &StoreCounts,
+    counters: &Counters,
+    expiry_days: Option<f64>,
+) -> Registry {
+    let mut r = Registry::default();
+    r.register(
+        "liaison_node_info",
+        "The node's county and version; always 1",
+        Series::from_iter([(
+            NodeLabels {
+                county: county.to_owned(),
+                version: env!("CARGO_PKG_VERSION"),
+            },
+            ConstGauge::new(1_i64),
+        )]),
+    );
+    r.register(
+        "liaison_storage_failing",
+        "1 while the store cannot write (full disk, I/O errors): sends fail and deliveries back off; 0 when writes succeed",
+        ConstGauge::new(i64::from(store.storage_failing)),
+    );
+    r.register(
+        "liaison_storage_commits_total",
+        "Store commits since the node started; each is one fsync of the WAL, and groups all the writes that waited for it",
+        Total(store.commits),
+    );
+    r.register(
+        "liaison_storage_failed_commits_total",
+        "Store commits that failed since the node started; nothing of a failed commit is kept",
+        Total(store.failed_commits),
+    );
+    r.register(
+        "liaison_outbox_notices",
+        "Notices in the outbox by delivery status",
+        store
+            .outbox
+            .iter()
+            .map(|&(status, n)| (StatusLabels { status }, ConstGauge::new(n)))
+            .collect::<Series<_, _>>(),
+    );
+    r.register(
+        "liaison_outbox_pending",
+        "Notices waiting for delivery (queued or in flight) by peer county",
+        store
+            .pending
+            .iter()
+            .map(|&(code, n)| (peer(code), ConstGauge::new(n)))
+            .collect::<Series<_, _>>(),
+    );
+    r.register(
+        "liaison_delivery_attempts_total",
+        "Delivery attempts of single notices by peer county and result (ok: a signed receipt came back)",
+        counters
+            .attempts
+            .iter()
+            .map(|(&(code, ok), &n)| {
+                let labels = AttemptLabels {
+                    peer: code.to_string(),
+                    result: if ok { "ok" } else { "failed" },
+                };
+                (labels, Total(n))
+            })
+            .collect::<Series<_, _>>(),
+    );
+    r.register(
+        "liaison_delivery_latency_seconds",
+        "Seconds from a notice's issue (when it was queued) to the peer's signed receipt",
+        counters
+            .latency
+            .iter()
+            .map(|(&code, histogram)| (peer(code), histogram.clone()))
+            .collect::<Series<_, _>>(),
+    );
+    r.register(
+        "liaison_rejections_total",
+        "Signed rejections by code: sent (this node refused a peer's envelope) or received (a peer refused this node's notice)",
+        counters
+            .rejections
+            .iter()
+            .map(|(&(direction, code), &n)| {
+                let labels = RejectionLabels {
+                    direction: direction.name(),
+                    code,
+                };
+                (labels, Total(n))
+            })
+            .collect::<Series<_, _>>(),
+    );
+    r.register(
+        "liaison_notices_accepted_total",
+        "Notices accepted into the inbox (answered with a signed receipt) by sending county",
+        counters
+            .accepted
+            .iter()
+            .map(|(&code, &n)| (peer(code), Total(n)))
+            .collect::<Series<_, _>>(),
+    );
+    r.register(
+        "liaison_replies_due",
+        "Replies due soon or overdue; side owed: this county owes them, awaited: other counties owe them",
+        [("owed", store.owed), ("awaited", store.awaited)]
+            .into_iter()
+            .flat_map(|(side, counts)| {
+                [("due_soon", counts.due_soon), ("overdue", counts.overdue)]
+                    .map(|(state, n)| (DueLabels { side, state }, ConstGauge::new(n)))
+            })
+            .collect::<Series<_, _>>(),
+    );
+    r.register(
+        "liaison_alarms",
+        "Alarms about a peer's log (rollback, fork, bad checkpoint) kept until an administrator deals with them",
+        store
+            .alarms
+            .iter()
+            .map(|(&code, &n)| (peer(code), ConstGauge::new(n)))
+            .collect::<Series<_, _>>(),
+    );
+    if let Some(days) = expiry_days {
+        r.register(
+            "liaison_tls_certificate_expiry_days",
+            "Days until the node's own TLS certificate expires (negative once it has)",
+            ConstGauge::new((days * 1000.0).round() / 1000.0),
+        );
+    }
+    r
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn self_signed(not_after: (i32, u8, u8)) -> Vec<u8> {
-        let mut params =
-            rcgen::CertificateParams::new(vec!["610602.county.liaison".into()]).unwrap();
-        params.not_before = rcgen::date_time_ymd(2026, 1, 1);
-        params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
-        let key = rcgen::KeyPair::generate().unwrap();
-        params.self_signed(&key).unwrap().der().to_vec()
+    fn county(code: &str) -> CountyCode {
+        CountyCode::parse(code).unwrap()
     }
 
-    fn unix(y: i32, m: u8, d: u8) -> i64 {
-        time::Date::from_calendar_date(y, time::Month::try_from(m).unwrap(), d)
-            .unwrap()
-            .midnight()
-            .assume_utc()
-            .unix_timestamp()
+    fn encode(store: &StoreCounts, counters: &Counters, expiry_days: Option<f64>) -> String {
+        let mut out = String::new();
+        encode_registry(&mut out, &registry("610602", store, counters, expiry_days)).unwrap();
+        out
     }
 
     #[test]
-    fn not_after_is_read_from_utc_time_and_generalized_time() {
-        // rcgen writes UTCTime up to 2049 and GeneralizedTime from 2050 (RFC 5280).
-        assert_eq!(
-            certificate_not_after(&self_signed((2028, 11, 28))),
-            Some(unix(2028, 11, 28))
-        );
-        assert_eq!(
-            certificate_not_after(&self_signed((2061, 2, 3))),
-            Some(unix(2061, 2, 3))
-        );
-    }
-
-    #[test]
-    fn times_outside_rfc_5280_forms_and_garbage_are_refused() {
-        assert_eq!(x509_time(UTC_TIME, b"491231235959Z"), Some(2524607999));
-        assert_eq!(x509_time(UTC_TIME, b"500101000000Z"), Some(-631152000));
-        assert_eq!(x509_time(UTC_TIME, b"4912312359Z"), None, "no seconds");
-        assert_eq!(x509_time(UTC_TIME, b"491231235959+0800"), None);
-        assert_eq!(x509_time(GENERALIZED_TIME, b"20261301000000Z"), None);
-        assert_eq!(x509_time(GENERALIZED_TIME, b"2026+101000000Z"), None);
-        assert_eq!(certificate_not_after(b""), None);
-        assert_eq!(certificate_not_after(&[0x30, 0x03, 0x30, 0x01, 0x02]), None);
-        let mut truncated = self_signed((2030, 1, 1));
-        truncated.truncate(40);
-        assert_eq!(certificate_not_after(&truncated), None);
-    }
-
-    #[test]
-    fn histogram_buckets_are_cumulative_in_the_text() {
-        let mut h = Histogram::default();
-        for v in [0.01, 0.3, 0.3, 100_000.0] {
-            h.observe(v);
+    fn the_exposition_keeps_the_names_and_values_of_format_0_0_4() {
+        let ansai = county("610603");
+        let metrics = Metrics::new([ansai], "not a certificate");
+        metrics.attempt(ansai, true);
+        metrics.attempt(ansai, false);
+        metrics.attempt(ansai, false);
+        for latency_ms in [10, 300, 300, 100_000_000] {
+            metrics.receipt(ansai, latency_ms);
         }
-        assert_eq!(h.count, 4);
-        assert_eq!(h.buckets[0], 1, "0.01 ≤ 0.05");
-        assert_eq!(h.buckets[3], 2, "0.3 ≤ 0.5");
-        assert_eq!(h.buckets.iter().sum::<u64>(), 3, "100000 s only in +Inf");
+        metrics.rejection(Direction::Received, RejectCode::KindNotAgreed);
+        metrics.accepted(ansai);
+        let store = StoreCounts {
+            storage_failing: true,
+            commits: 7,
+            failed_commits: 2,
+            outbox: vec![("queued", 3), ("delivered", 4)],
+            pending: vec![(ansai, 3)],
+            owed: DueCounts {
+                due_soon: 1,
+                overdue: 0,
+            },
+            awaited: DueCounts {
+                due_soon: 0,
+                overdue: 2,
+            },
+            alarms: [(ansai, 1)].into_iter().collect(),
+        };
+        let counters = metrics.counters.lock().unwrap();
+        let text = encode(&store, &counters, Some(729.99966));
+        let version = env!("CARGO_PKG_VERSION");
+        let expected = format!(
+            r#"# HELP liaison_node_info The node's county and version; always 1.
+# TYPE liaison_node_info gauge
+liaison_node_info{{county="610602",version="{version}"}} 1
+# HELP liaison_storage_failing 1 while the store cannot write (full disk, I/O errors): sends fail and deliveries back off; 0 when writes succeed.
+# TYPE liaison_storage_failing gauge
+liaison_storage_failing 1
+# HELP liaison_storage_commits_total Store commits since the node started; each is one fsync of the WAL, and groups all the writes that waited for it.
+# TYPE liaison_storage_commits_total counter
+liaison_storage_commits_total 7
+# HELP liaison_storage_failed_commits_total Store commits that failed since the node started; nothing of a failed commit is kept.
+# TYPE liaison_storage_failed_commits_total counter
+liaison_storage_failed_commits_total 2
+# HELP liaison_outbox_notices Notices in the outbox by delivery status.
+# TYPE liaison_outbox_notices gauge
+liaison_outbox_notices{{status="queued"}} 3
+liaison_outbox_notices{{status="delivered"}} 4
+# HELP liaison_outbox_pending Notices waiting for delivery (queued or in flight) by peer county.
+# TYPE liaison_outbox_pending gauge
+liaison_outbox_pending{{peer="610603"}} 3
+# HELP liaison_delivery_attempts_total Delivery attempts of single notices by peer county and result (ok: a signed receipt came back).
+# TYPE liaison_delivery_attempts_total counter
+liaison_delivery_attempts_total{{peer="610603",result="failed"}} 2
+liaison_delivery_attempts_total{{peer="610603",result="ok"}} 1
+# HELP liaison_delivery_latency_seconds Seconds from a notice's issue (when it was queued) to the peer's signed receipt.
+# TYPE liaison_delivery_latency_seconds histogram
+liaison_delivery_latency_seconds_sum{{peer="610603"}} 100000.61
+liaison_delivery_latency_seconds_count{{peer="610603"}} 4
+liaison_delivery_latency_seconds_bucket{{le="0.05",peer="610603"}} 1
+liaison_delivery_latency_seconds_bucket{{le="0.1",peer="610603"}} 1
+liaison_delivery_latency_seconds_bucket{{le="0.25",peer="610603"}} 1
+liaison_delivery_latency_seconds_bucket{{le="0.5",peer="610603"}} 3
+"#
+        );
+        assert!(text.starts_with(&expected), "{text}");
+        let expected_tail = r#"liaison_delivery_latency_seconds_bucket{le="86400.0",peer="610603"} 3
+liaison_delivery_latency_seconds_bucket{le="+Inf",peer="610603"} 4
+# HELP liaison_rejections_total Signed rejections by code: sent (this node refused a peer's envelope) or received (a peer refused this node's notice).
+# TYPE liaison_rejections_total counter
+liaison_rejections_total{direction="received",code="KIND_NOT_AGREED"} 1
+# HELP liaison_notices_accepted_total Notices accepted into the inbox (answered with a signed receipt) by sending county.
+# TYPE liaison_notices_accepted_total counter
+liaison_notices_accepted_total{peer="610603"} 1
+# HELP liaison_replies_due Replies due soon or overdue; side owed: this county owes them, awaited: other counties owe them.
+# TYPE liaison_replies_due gauge
+liaison_replies_due{side="owed",state="due_soon"} 1
+liaison_replies_due{side="owed",state="overdue"} 0
+liaison_replies_due{side="awaited",state="due_soon"} 0
+liaison_replies_due{side="awaited",state="overdue"} 2
+# HELP liaison_alarms Alarms about a peer's log (rollback, fork, bad checkpoint) kept until an administrator deals with them.
+# TYPE liaison_alarms gauge
+liaison_alarms{peer="610603"} 1
+# HELP liaison_tls_certificate_expiry_days Days until the node's own TLS certificate expires (negative once it has).
+# TYPE liaison_tls_certificate_expiry_days gauge
+liaison_tls_certificate_expiry_days 730.0
+"#;
+        assert!(text.ends_with(expected_tail), "{text}");
+        assert!(!text.contains("# EOF"), "{text}");
     }
 
     #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    fn without_a_readable_certificate_there_is_no_expiry_and_no_rejection_series() {
+        let metrics = Metrics::new([county("610603")], "");
+        assert_eq!(metrics.certificate_not_after_ms, None);
+        let counters = metrics.counters.lock().unwrap();
+        let text = encode(&StoreCounts::default(), &counters, None);
+        assert!(
+            !text.contains("liaison_tls_certificate_expiry_days"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE liaison_rejections_total counter\n# HELP"),
+            "the family is announced with no series: {text}"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask test [ARGS]`: makes sure the machine has what the tests drive for real — Debian's
-//! Chromium and ChromeDriver (the console's browser tests) and the FUSE tools (the power-loss
-//! tests) — installing them with apt-get when they are missing, then runs
-//! `cargo test --workspace ARGS`.
+//! Chromium and ChromeDriver (the console's browser tests), the FUSE tools (the power-loss tests)
+//! and openssl (the certificate tests) — installing them with apt-get when they are missing, then
+//! runs `cargo test --workspace ARGS`.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -13,7 +13,7 @@ struct Needed {
     why: &'static str,
 }
 
-const NEEDED: [Needed; 3] = [
+const NEEDED: [Needed; 4] = [
     Needed {
         package: "chromium",
         file: "/usr/bin/chromium",
@@ -28,6 +28,11 @@ const NEEDED: [Needed; 3] = [
         package: "fuse3",
         file: "/usr/bin/fusermount3",
         why: "the power-loss tests' FUSE mount",
+    },
+    Needed {
+        package: "openssl",
+        file: "/usr/bin/openssl",
+        why: "the certificate tests' `openssl verify`",
     },
 ];
 
