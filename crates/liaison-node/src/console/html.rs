@@ -1,25 +1,12 @@
-//! Tiny helpers for building HTML by hand: escaping, URL encoding, and the page frame.
+//! The console's page frame and the formatting shared by its pages: times, deadlines, labels
+//! of kinds, statuses and deadline states, and URL encoding of query values. Pages are maud
+//! templates, which escape every value they insert.
 
 use std::fmt::Write as _;
 
 use liaison_core::NoticeKind;
 use liaison_core::clock::format_cst;
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub(crate) fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 /// Percent-encodes a query-string value.
 pub(crate) fn url(text: &str) -> String {
@@ -36,7 +23,6 @@ pub(crate) fn url(text: &str) -> String {
     }
     out
 }
-
 /// A time in China Standard Time, or "-".
 pub(crate) fn time(ms: i64) -> String {
     if ms == 0 { "-".into() } else { format_cst(ms) }
@@ -104,15 +90,35 @@ form.filters label{display:flex;flex-direction:column;font-size:.85em}\
 textarea{width:100%;min-height:24em;font-family:monospace}pre{background:#fff;border:1px solid #ccc;padding:.6em;overflow:auto}\
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;background:#fff;padding:.6em;border:1px solid #ccc}dt{font-weight:bold}";
 
-/// A whole page: `nav` is the signed-in header (empty on the sign-in page).
-pub(crate) fn page(title: &str, nav: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width\"><title>{} · liaison</title>\
-         <style>{STYLE}</style></head><body>{nav}<main><h1>{}</h1>{body}</main></body></html>",
-        esc(title),
-        esc(title)
-    )
+/// A whole page: `nav` is the signed-in header (none on the sign-in page).
+pub(crate) fn page(title: &str, nav: Option<Markup>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="zh-CN" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width";
+                title { (title) " · liaison" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                @if let Some(nav) = nav {
+                    (nav)
+                }
+                main {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// The link to the page of notice `id`.
+pub(crate) fn link(id: &str) -> Markup {
+    html! {
+        a.notice href={ "/console/notice/" (id) } { (id) }
+    }
 }
 
 #[cfg(test)]
@@ -120,12 +126,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_every_character_that_could_open_markup() {
-        assert_eq!(
-            esc("<script>alert('x') & \"y\"</script>"),
-            "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
+    fn pages_escape_every_character_that_could_open_markup() {
+        let text = "<script>alert('x') & \"y\"</script>";
+        let page = page(text, None, html! { p title=(text) { (text) } }).into_string();
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(
+            page.contains(
+                "<p title=\"&lt;script&gt;alert('x') &amp; &quot;y&quot;&lt;/script&gt;\">"
+            ),
+            "{page}"
         );
-        assert_eq!(esc("刘红梅"), "刘红梅");
+        assert!(
+            page.contains("<h1>&lt;script&gt;alert('x') &amp; &quot;y&quot;&lt;/script&gt;</h1>")
+        );
+        assert!(link("刘红梅").into_string().contains(">刘红梅</a>"));
     }
 
     #[test]

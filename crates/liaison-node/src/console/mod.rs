@@ -10,7 +10,6 @@
 mod html;
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,11 +25,12 @@ use liaison_core::{CountyCode, NoticeId, NoticeKind};
 use liaison_proto::v1 as pb;
 use liaison_proto::v1::admin_server::Admin as _;
 use liaison_store::{IdRange, ListFilter, OutboundStatus};
+use maud::{Markup, Render};
 use tonic::Request;
 
 use crate::NodeState;
 use crate::admin::{AdminService, Role};
-use html::{due_time, esc, kind_label, page, state_label, status_label, time, url};
+use html::{due_time, kind_label, link, page, state_label, status_label, time, url};
 
 /// The session cookie's name.
 const COOKIE: &str = "liaison_console";
@@ -178,8 +178,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// An HTML response with headers that keep it out of caches and frames.
-fn html(status: StatusCode, body: String) -> Response {
-    let mut response = (status, body).into_response();
+fn html(status: StatusCode, body: Markup) -> Response {
+    let mut response = (status, body.into_string()).into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -200,16 +200,23 @@ fn html(status: StatusCode, body: String) -> Response {
     response
 }
 
+/// An error message at the top of a page.
+fn error_note(message: &str) -> Markup {
+    maud::html! {
+        p.err { (message) }
+    }
+}
+
 fn forbidden(why: &str) -> Response {
     html(
         StatusCode::FORBIDDEN,
         page(
             "拒绝 Forbidden",
-            "",
-            &format!(
-                "<p class=\"err\">{}</p><p><a href=\"/console/login\">登录 Sign in</a></p>",
-                esc(why)
-            ),
+            None,
+            maud::html! {
+                (error_note(why))
+                p { a href="/console/login" { "登录 Sign in" } }
+            },
         ),
     )
 }
@@ -236,32 +243,38 @@ impl Authed {
         }
     }
 
-    fn csrf_field(&self) -> String {
-        format!(
-            "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-            esc(&self.csrf)
-        )
+    fn csrf_field(&self) -> Markup {
+        maud::html! {
+            input type="hidden" name="csrf" value=(self.csrf);
+        }
     }
 
-    fn nav(&self) -> String {
-        let write = if self.operator() {
-            "<a href=\"/console/write\">写通报 Write</a>"
-        } else {
-            ""
-        };
-        format!(
-            "<header><a href=\"/console/outbox\">发件箱 Outbox</a><a href=\"/console/inbox\">收件箱 Inbox</a>\
-             <a href=\"/console/due\">期限 Due</a><a href=\"/console/peers\">对方县区 Peers</a>{write}\
-             <form method=\"post\" action=\"/console/logout\">{} {} ({}) \
-             <button type=\"submit\">退出 Sign out</button></form></header>",
-            self.csrf_field(),
-            esc(&self.account.name),
-            self.role_name()
-        )
+    fn nav(&self) -> Markup {
+        maud::html! {
+            header {
+                a href="/console/outbox" { "发件箱 Outbox" }
+                a href="/console/inbox" { "收件箱 Inbox" }
+                a href="/console/due" { "期限 Due" }
+                a href="/console/peers" { "对方县区 Peers" }
+                @if self.operator() {
+                    a href="/console/write" { "写通报 Write" }
+                }
+                form method="post" action="/console/logout" {
+                    (self.csrf_field())
+                    " " (self.account.name) " (" (self.role_name()) ") "
+                    button type="submit" { "退出 Sign out" }
+                }
+            }
+        }
     }
 
-    fn page(&self, status: StatusCode, title: &str, body: &str) -> Response {
-        html(status, page(title, &self.nav(), body))
+    fn page(&self, status: StatusCode, title: &str, body: Markup) -> Response {
+        html(status, page(title, Some(self.nav()), body))
+    }
+
+    /// A page that says only what went wrong.
+    fn error_page(&self, status: StatusCode, title: &str, message: &str) -> Response {
+        self.page(status, title, error_note(message))
     }
 
     /// A request to the admin service made with this account's role.
@@ -324,6 +337,22 @@ fn access(state: &NodeState, account: &str, action: &str, notice: &str) {
     }
 }
 
+/// The peer counties of the directory, as (county code, "code name"), for the pages that offer
+/// a choice of them.
+fn directory_peers(state: &NodeState) -> Vec<(String, String)> {
+    state
+        .config
+        .directory
+        .peers()
+        .map(|p| {
+            (
+                p.county.as_str().to_owned(),
+                format!("{} {}", p.county, p.name),
+            )
+        })
+        .collect()
+}
+
 /// The console's routes, to be merged into the admin listener's router.
 pub(crate) fn router(state: Arc<NodeState>) -> Router {
     Router::new()
@@ -352,24 +381,23 @@ type Params = Query<HashMap<String, String>>;
 type Fields = Form<HashMap<String, String>>;
 
 fn login_page(session: &str, csrf: &str, error: Option<&str>, status: StatusCode) -> Response {
-    let error = error
-        .map(|e| format!("<p class=\"err\">{}</p>", esc(e)))
-        .unwrap_or_default();
-    let mut response = html(
-        status,
-        page(
-            "登录 Sign in",
-            "",
-            &format!(
-                "{error}<form method=\"post\" action=\"/console/login\">\
-                 <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-                 <p><label>账号 Account <input name=\"name\" autocomplete=\"username\" required></label></p>\
-                 <p><label>密码 Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label></p>\
-                 <p><button type=\"submit\">登录 Sign in</button></p></form>",
-                esc(csrf)
-            ),
-        ),
-    );
+    let body = maud::html! {
+        @if let Some(e) = error {
+            (error_note(e))
+        }
+        form method="post" action="/console/login" {
+            input type="hidden" name="csrf" value=(csrf);
+            p { label { "账号 Account " input name="name" autocomplete="username" required; } }
+            p {
+                label {
+                    "密码 Password "
+                    input type="password" name="password" autocomplete="current-password" required;
+                }
+            }
+            p { button type="submit" { "登录 Sign in" } }
+        }
+    };
+    let mut response = html(status, page("登录 Sign in", None, body));
     response
         .headers_mut()
         .insert(header::SET_COOKIE, session_cookie(session));
@@ -386,13 +414,12 @@ async fn login_form(State(state): State<Arc<NodeState>>, headers: HeaderMap) -> 
             StatusCode::SERVICE_UNAVAILABLE,
             page(
                 "登录 Sign in",
-                "",
-                "<p class=\"err\">no randomness for a session</p>",
+                None,
+                error_note("no randomness for a session"),
             ),
         ),
     }
 }
-
 async fn login(
     State(state): State<Arc<NodeState>>,
     headers: HeaderMap,
@@ -548,133 +575,184 @@ fn filter_form(
     path: &str,
     q: &HashMap<String, String>,
     outbound: bool,
-    peers: &NodeState,
-) -> String {
+    peers: &[(String, String)],
+) -> Markup {
     let option = |value: &str, label: &str, current: &str| {
-        format!(
-            "<option value=\"{}\"{}>{}</option>",
-            esc(value),
-            if value == current { " selected" } else { "" },
-            esc(label)
-        )
-    };
-    let mut out = format!("<form class=\"filters\" method=\"get\" action=\"{path}\">");
-    if outbound {
-        let current = param(q, "status");
-        out.push_str("<label>状态 Status<select name=\"status\">");
-        out.push_str(&option("", "全部 any", current));
-        for s in ["queued", "in_flight", "delivered", "rejected", "cancelled"] {
-            out.push_str(&option(s, &status_label(s), current));
+        maud::html! {
+            option value=(value) selected[value == current] { (label) }
         }
-        out.push_str("</select></label>");
+    };
+    let any = |current: &str| option("", "全部 any", current);
+    maud::html! {
+        form.filters method="get" action=(path) {
+            @if outbound {
+                @let current = param(q, "status");
+                label {
+                    "状态 Status"
+                    select name="status" {
+                        (any(current))
+                        @for s in ["queued", "in_flight", "delivered", "rejected", "cancelled"] {
+                            (option(s, &status_label(s), current))
+                        }
+                    }
+                }
+            }
+            @let current = param(q, "peer");
+            label {
+                "对方县区 Peer county"
+                select name="peer" {
+                    (any(current))
+                    @for (county, label) in peers {
+                        (option(county, label, current))
+                    }
+                }
+            }
+            @let current = param(q, "kind");
+            label {
+                "种类 Kind"
+                select name="kind" {
+                    (any(current))
+                    @for k in NoticeKind::ALL {
+                        (option(k.name(), &kind_label(k.name()), current))
+                    }
+                }
+            }
+            @let current = param(q, "urgency");
+            label {
+                "紧急程度 Urgency"
+                select name="urgency" {
+                    (any(current))
+                    (option("urgent", "紧急 urgent", current))
+                    (option("normal", "普通 normal", current))
+                }
+            }
+            label { "从 From (CST)" input type="date" name="from" value=(param(q, "from")); }
+            label { "到 To (CST)" input type="date" name="to" value=(param(q, "to")); }
+            label { "通报编号 Notice id" input name="id" size="38" value=(param(q, "id")); }
+            button type="submit" { "查找 Search" }
+            " "
+            a href=(path) { "清除 Clear" }
+        }
     }
-    let current = param(q, "peer");
-    out.push_str("<label>对方县区 Peer county<select name=\"peer\">");
-    out.push_str(&option("", "全部 any", current));
-    for p in peers.config.directory.peers() {
-        out.push_str(&option(
-            p.county.as_str(),
-            &format!("{} {}", p.county, p.name),
-            current,
-        ));
-    }
-    out.push_str("</select></label>");
-    let current = param(q, "kind");
-    out.push_str("<label>种类 Kind<select name=\"kind\">");
-    out.push_str(&option("", "全部 any", current));
-    for k in NoticeKind::ALL {
-        out.push_str(&option(k.name(), &kind_label(k.name()), current));
-    }
-    out.push_str("</select></label>");
-    let current = param(q, "urgency");
-    out.push_str("<label>紧急程度 Urgency<select name=\"urgency\">");
-    out.push_str(&option("", "全部 any", current));
-    out.push_str(&option("urgent", "紧急 urgent", current));
-    out.push_str(&option("normal", "普通 normal", current));
-    out.push_str("</select></label>");
-    let _ = write!(
-        out,
-        "<label>从 From (CST)<input type=\"date\" name=\"from\" value=\"{}\"></label>\
-         <label>到 To (CST)<input type=\"date\" name=\"to\" value=\"{}\"></label>\
-         <label>通报编号 Notice id<input name=\"id\" size=\"38\" value=\"{}\"></label>\
-         <button type=\"submit\">查找 Search</button> <a href=\"{path}\">清除 Clear</a></form>",
-        esc(param(q, "from")),
-        esc(param(q, "to")),
-        esc(param(q, "id")),
-    );
-    out
 }
 
-/// The query string of the next page: the same filters, `before` the cursor.
-fn next_link(path: &str, q: &HashMap<String, String>, cursor: &NoticeId) -> String {
+/// The link to the next page: the same filters, `before` the cursor.
+fn next_link(path: &str, q: &HashMap<String, String>, cursor: &NoticeId) -> Markup {
     let mut query: Vec<String> = ["status", "peer", "kind", "urgency", "from", "to"]
         .into_iter()
         .filter(|k| !param(q, k).is_empty())
         .map(|k| format!("{k}={}", url(param(q, k))))
         .collect();
     query.push(format!("before={cursor}"));
-    format!(
-        "<p><a id=\"next-page\" href=\"{path}?{}\">下一页 Next page →</a></p>",
-        esc(&query.join("&"))
-    )
+    maud::html! {
+        p { a id="next-page" href={ (path) "?" (query.join("&")) } { "下一页 Next page →" } }
+    }
 }
 
-fn notice_rows(notices: &[pb::NoticeInfo], outbound: bool) -> String {
-    let mut out = String::from(
-        "<table><thead><tr><th>通报编号 Notice id</th><th>对方 Peer</th><th>种类 Kind</th><th>紧急 Urgent</th>",
-    );
-    out.push_str(if outbound {
-        "<th>发出 Issued (CST)</th><th>状态 Status</th><th>尝试 Attempts / 最近错误 Last error</th>"
-    } else {
-        "<th>发出 Issued (CST)</th><th>收到 Received (CST)</th>"
-    });
-    out.push_str("<th>复函期限 Reply due</th></tr></thead><tbody>");
-    for n in notices {
-        let class = if n.deadline_state == "overdue" || n.deadline_state == "due_soon" {
-            n.deadline_state.as_str()
-        } else {
-            ""
-        };
-        let _ = write!(
-            out,
-            "<tr class=\"{class}\"><td><a class=\"notice\" href=\"/console/notice/{id}\">{id}</a></td>\
-             <td>{} {}</td><td>{}</td><td>{}</td><td>{}</td>",
-            esc(&n.peer),
-            esc(&n.peer_name),
-            esc(&kind_label(&n.kind)),
-            if n.urgent { "紧急 urgent" } else { "" },
-            time(n.issued_at_ms),
-            id = esc(&n.notice_id),
-        );
-        if outbound {
-            let _ = write!(
-                out,
-                "<td>{}</td><td>{} {}</td>",
-                esc(&status_label(&n.status)),
-                n.attempts,
-                esc(&n.last_error)
-            );
-        } else {
-            let _ = write!(out, "<td>{}</td>", time(n.receipt_at_ms));
-        }
-        let due = if n.reply_due_at_ms != 0 {
-            format!(
-                "{} {}",
-                due_time(n.reply_due_at_ms),
-                state_label(&n.deadline_state)
-            )
-        } else if !n.deadline_state.is_empty() {
+/// A listing's "reply due" cell: the deadline and its state, or the state alone.
+fn due_cell(n: &pb::NoticeInfo) -> String {
+    if n.reply_due_at_ms != 0 {
+        format!(
+            "{} {}",
+            due_time(n.reply_due_at_ms),
             state_label(&n.deadline_state)
-        } else {
-            String::new()
+        )
+    } else if !n.deadline_state.is_empty() {
+        state_label(&n.deadline_state)
+    } else {
+        String::new()
+    }
+}
+
+fn notice_rows(notices: &[pb::NoticeInfo], outbound: bool) -> Markup {
+    maud::html! {
+        table {
+            thead {
+                tr {
+                    th { "通报编号 Notice id" }
+                    th { "对方 Peer" }
+                    th { "种类 Kind" }
+                    th { "紧急 Urgent" }
+                    th { "发出 Issued (CST)" }
+                    @if outbound {
+                        th { "状态 Status" }
+                        th { "尝试 Attempts / 最近错误 Last error" }
+                    } @else {
+                        th { "收到 Received (CST)" }
+                    }
+                    th { "复函期限 Reply due" }
+                }
+            }
+            tbody {
+                @for n in notices {
+                    @let flagged = n.deadline_state == "overdue" || n.deadline_state == "due_soon";
+                    tr class=(if flagged { n.deadline_state.as_str() } else { "" }) {
+                        td { (link(&n.notice_id)) }
+                        td { (n.peer) " " (n.peer_name) }
+                        td { (kind_label(&n.kind)) }
+                        td { @if n.urgent { "紧急 urgent" } }
+                        td { (time(n.issued_at_ms)) }
+                        @if outbound {
+                            td { (status_label(&n.status)) }
+                            td { (n.attempts) " " (n.last_error) }
+                        } @else {
+                            td { (time(n.receipt_at_ms)) }
+                        }
+                        td { (due_cell(n)) }
+                    }
+                }
+                @if notices.is_empty() {
+                    tr { td colspan="8" { "没有通报 No notices" } }
+                }
+            }
+        }
+    }
+}
+
+/// One page of a listing, read from the store.
+fn list_page(
+    state: &Arc<NodeState>,
+    filters: Filters,
+    outbound: bool,
+) -> Result<(Vec<pb::NoticeInfo>, Option<NoticeId>), String> {
+    let service = AdminService {
+        state: state.clone(),
+    };
+    let keep_kind = |kind: NoticeKind, urgent: bool| {
+        filters.kind.is_none_or(|k| k == kind) && filters.urgent.is_none_or(|u| u == urgent)
+    };
+    if outbound {
+        let filter = ListFilter {
+            status: filters.status,
+            peer: filters.peer,
+            limit: PAGE_SIZE,
         };
-        let _ = write!(out, "<td>{}</td></tr>", esc(&due));
+        let page = state
+            .store
+            .page_outbound(&filter, filters.ids, MAX_SCAN, |r| {
+                keep_kind(r.kind, r.urgent)
+            })
+            .map_err(|e| format!("storage: {e}"))?;
+        let infos = page
+            .items
+            .iter()
+            .map(|r| service.outbound_info(r).map_err(|s| s.message().to_owned()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((infos, page.next))
+    } else {
+        let page = state
+            .store
+            .page_inbound(filters.peer, PAGE_SIZE, filters.ids, MAX_SCAN, |r| {
+                keep_kind(r.kind, r.urgent)
+            })
+            .map_err(|e| format!("storage: {e}"))?;
+        let infos = page
+            .items
+            .iter()
+            .map(|r| service.inbound_info(r).map_err(|s| s.message().to_owned()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((infos, page.next))
     }
-    if notices.is_empty() {
-        out.push_str("<tr><td colspan=\"8\">没有通报 No notices</td></tr>");
-    }
-    out.push_str("</tbody></table>");
-    out
 }
 
 async fn listing(
@@ -691,90 +769,41 @@ async fn listing(
     } else {
         ("/console/inbox", "收件箱 Inbox")
     };
+    let peers = directory_peers(&state);
+    let refused = |error: String| {
+        let body = maud::html! {
+            (error_note(&error))
+            (filter_form(path, &q, outbound, &peers))
+        };
+        who.page(StatusCode::BAD_REQUEST, title, body)
+    };
     let id = param(&q, "id");
     if !id.is_empty() {
-        match NoticeId::parse(id) {
-            Ok(id) => return Redirect::to(&format!("/console/notice/{id}")).into_response(),
-            Err(e) => {
-                let body = format!(
-                    "<p class=\"err\">notice id: {}</p>{}",
-                    esc(&e.to_string()),
-                    filter_form(path, &q, outbound, &state)
-                );
-                return who.page(StatusCode::BAD_REQUEST, title, &body);
-            }
-        }
+        return match NoticeId::parse(id) {
+            Ok(id) => Redirect::to(&format!("/console/notice/{id}")).into_response(),
+            Err(e) => refused(format!("notice id: {e}")),
+        };
     }
     let filters = match parse_filters(&q, outbound) {
         Ok(f) => f,
-        Err(e) => {
-            let body = format!(
-                "<p class=\"err\">{}</p>{}",
-                esc(&e),
-                filter_form(path, &q, outbound, &state)
-            );
-            return who.page(StatusCode::BAD_REQUEST, title, &body);
-        }
-    };
-    let service = AdminService {
-        state: state.clone(),
+        Err(e) => return refused(e),
     };
     let task_state = state.clone();
-    let listed = tokio::task::spawn_blocking(move || {
-        let keep_kind = |kind: NoticeKind, urgent: bool| {
-            filters.kind.is_none_or(|k| k == kind) && filters.urgent.is_none_or(|u| u == urgent)
-        };
-        if outbound {
-            let filter = ListFilter {
-                status: filters.status,
-                peer: filters.peer,
-                limit: PAGE_SIZE,
-            };
-            let page = task_state
-                .store
-                .page_outbound(&filter, filters.ids, MAX_SCAN, |r| {
-                    keep_kind(r.kind, r.urgent)
-                })
-                .map_err(|e| format!("storage: {e}"))?;
-            let infos = page
-                .items
-                .iter()
-                .map(|r| service.outbound_info(r).map_err(|s| s.message().to_owned()))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((infos, page.next))
-        } else {
-            let page = task_state
-                .store
-                .page_inbound(filters.peer, PAGE_SIZE, filters.ids, MAX_SCAN, |r| {
-                    keep_kind(r.kind, r.urgent)
-                })
-                .map_err(|e| format!("storage: {e}"))?;
-            let infos = page
-                .items
-                .iter()
-                .map(|r| service.inbound_info(r).map_err(|s| s.message().to_owned()))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((infos, page.next))
-        }
-    })
-    .await
-    .unwrap_or_else(|e| Err(format!("listing task failed: {e}")));
+    let listed = tokio::task::spawn_blocking(move || list_page(&task_state, filters, outbound))
+        .await
+        .unwrap_or_else(|e| Err(format!("listing task failed: {e}")));
     let (notices, next) = match listed {
         Ok(listed) => listed,
-        Err(e) => {
-            return who.page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                title,
-                &format!("<p class=\"err\">{}</p>", esc(&e)),
-            );
+        Err(e) => return who.error_page(StatusCode::SERVICE_UNAVAILABLE, title, &e),
+    };
+    let body = maud::html! {
+        (filter_form(path, &q, outbound, &peers))
+        (notice_rows(&notices, outbound))
+        @if let Some(cursor) = next {
+            (next_link(path, &q, &cursor))
         }
     };
-    let mut body = filter_form(path, &q, outbound, &state);
-    body.push_str(&notice_rows(&notices, outbound));
-    if let Some(cursor) = next {
-        body.push_str(&next_link(path, &q, &cursor));
-    }
-    who.page(StatusCode::OK, title, &body)
+    who.page(StatusCode::OK, title, body)
 }
 
 async fn outbox(
@@ -821,15 +850,12 @@ async fn notice(
     notice_page(&state, &who, &id, note, StatusCode::OK).await
 }
 
-fn row(body: &mut String, label: &str, value: String) {
-    let _ = write!(body, "<dt>{}</dt><dd>{value}</dd>", esc(label));
-}
-
-fn link(id: &str) -> String {
-    format!(
-        "<a class=\"notice\" href=\"/console/notice/{id}\">{id}</a>",
-        id = esc(id)
-    )
+/// One term and its description in the notice page's list.
+fn row(label: &str, value: impl Render) -> Markup {
+    maud::html! {
+        dt { (label) }
+        dd { (value) }
+    }
 }
 
 async fn notice_page(
@@ -839,16 +865,16 @@ async fn notice_page(
     note: Option<Note>,
     status: StatusCode,
 ) -> Response {
+    let title = "通报 Notice";
     let service = AdminService {
         state: state.clone(),
     };
-    let title = "通报 Notice";
-    let detail = match service
+    let shown = service
         .show(who.request(pb::NoticeRef {
             notice_id: id.to_owned(),
         }))
-        .await
-    {
+        .await;
+    let detail = match shown {
         Ok(d) => d.into_inner(),
         Err(s) => {
             let code = match s.code() {
@@ -856,196 +882,123 @@ async fn notice_page(
                 tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            return who.page(
-                code,
-                title,
-                &format!("<p class=\"err\">{}</p>", esc(s.message())),
-            );
+            return who.error_page(code, title, s.message());
         }
     };
-    let n = detail.info.unwrap_or_default();
+    if !detail.payload_withheld && !detail.body_json.is_empty() {
+        let notice_id = detail.info.as_ref().map_or("", |n| n.notice_id.as_str());
+        access(state, &who.account.name, "view_payload", notice_id);
+    }
+    who.page(status, title, notice_body(who, &detail, note))
+}
+
+/// The notice page below its title: what the notice is, where it stands, its payload (not for
+/// auditors), and the actions an operator may take.
+fn notice_body(who: &Authed, detail: &pb::NoticeDetail, note: Option<Note>) -> Markup {
+    let n = detail.info.clone().unwrap_or_default();
     let outbound = n.direction == "outbound";
-    let mut body = String::new();
-    match note {
-        Some(Note::Done(m)) => {
-            let _ = write!(body, "<p class=\"msg\">{}</p>", esc(m));
+    let pending = outbound && (n.status == "queued" || n.status == "in_flight");
+    maud::html! {
+        @match note {
+            Some(Note::Done(m)) => p.msg { (m) },
+            Some(Note::Error(e)) => (error_note(&e)),
+            None => {}
         }
-        Some(Note::Error(e)) => {
-            let _ = write!(body, "<p class=\"err\">{}</p>", esc(&e));
-        }
-        None => {}
-    }
-    body.push_str("<dl>");
-    row(
-        &mut body,
-        "通报编号 Notice id",
-        format!("<span id=\"notice-id\">{}</span>", esc(&n.notice_id)),
-    );
-    row(
-        &mut body,
-        "方向 Direction",
-        if outbound {
-            "发出 outbound"
-        } else {
-            "收到 inbound"
-        }
-        .into(),
-    );
-    row(
-        &mut body,
-        if outbound {
-            "收件县区 To"
-        } else {
-            "发件县区 From"
-        },
-        esc(&format!("{} {}", n.peer, n.peer_name)),
-    );
-    row(&mut body, "种类 Kind", esc(&kind_label(&n.kind)));
-    row(
-        &mut body,
-        "紧急 Urgent",
-        if n.urgent {
-            "紧急 urgent"
-        } else {
-            "普通 normal"
-        }
-        .into(),
-    );
-    row(&mut body, "发出时间 Issued", esc(&time(n.issued_at_ms)));
-    row(
-        &mut body,
-        "签名 Signature",
-        if detail.signature_valid {
-            "有效 valid"
-        } else {
-            "无效 NOT VALID"
-        }
-        .into(),
-    );
-    row(
-        &mut body,
-        "状态 Status",
-        format!(
-            "<span id=\"status\">{}</span>",
-            esc(&status_label(&n.status))
-        ),
-    );
-    if n.receipt_at_ms != 0 {
-        row(
-            &mut body,
-            if outbound {
-                "回执 Receipt"
-            } else {
-                "收到 Received"
-            },
-            esc(&format!(
-                "{} ({})",
-                time(n.receipt_at_ms),
-                if detail.receipt_valid {
-                    "回执签名有效 receipt signature valid"
-                } else {
-                    "回执签名无效 receipt signature NOT VALID"
+        dl {
+            (row("通报编号 Notice id", maud::html! { span id="notice-id" { (n.notice_id) } }))
+            (row("方向 Direction", if outbound { "发出 outbound" } else { "收到 inbound" }))
+            (row(
+                if outbound { "收件县区 To" } else { "发件县区 From" },
+                format!("{} {}", n.peer, n.peer_name),
+            ))
+            (row("种类 Kind", kind_label(&n.kind)))
+            (row("紧急 Urgent", if n.urgent { "紧急 urgent" } else { "普通 normal" }))
+            (row("发出时间 Issued", time(n.issued_at_ms)))
+            (row(
+                "签名 Signature",
+                if detail.signature_valid { "有效 valid" } else { "无效 NOT VALID" },
+            ))
+            (row("状态 Status", maud::html! { span id="status" { (status_label(&n.status)) } }))
+            @if n.receipt_at_ms != 0 {
+                (row(
+                    if outbound { "回执 Receipt" } else { "收到 Received" },
+                    format!(
+                        "{} ({})",
+                        time(n.receipt_at_ms),
+                        if detail.receipt_valid {
+                            "回执签名有效 receipt signature valid"
+                        } else {
+                            "回执签名无效 receipt signature NOT VALID"
+                        }
+                    ),
+                ))
+            } @else if outbound {
+                (row("回执 Receipt", "尚无 none yet"))
+            }
+            @if outbound {
+                (row("尝试次数 Attempts", maud::html! { span id="attempts" { (n.attempts) } }))
+                @if !n.last_error.is_empty() {
+                    (row(
+                        "最近错误 Last error",
+                        maud::html! { span id="last-error" { (n.last_error) } },
+                    ))
                 }
-            )),
-        );
-    } else if outbound {
-        row(&mut body, "回执 Receipt", "尚无 none yet".into());
-    }
-    if outbound {
-        row(
-            &mut body,
-            "尝试次数 Attempts",
-            format!("<span id=\"attempts\">{}</span>", n.attempts),
-        );
-        if !n.last_error.is_empty() {
-            row(
-                &mut body,
-                "最近错误 Last error",
-                format!("<span id=\"last-error\">{}</span>", esc(&n.last_error)),
-            );
+                @if n.next_attempt_at_ms != 0 {
+                    (row("下次尝试 Next attempt", time(n.next_attempt_at_ms)))
+                }
+                @if !n.reject_code.is_empty() {
+                    (row("拒收 Rejected", format!("{}: {}", n.reject_code, n.reject_reason)))
+                }
+            }
+            @if n.reply_due_at_ms != 0 {
+                (row(
+                    "复函期限 Reply due",
+                    format!(
+                        "{} ({})",
+                        due_time(n.reply_due_at_ms),
+                        state_label(&n.deadline_state)
+                    ),
+                ))
+            } @else if !n.deadline_error.is_empty() {
+                (row("复函期限 Reply due", format!("期限未知 UNKNOWN: {}", n.deadline_error)))
+            } @else if !n.deadline_state.is_empty() {
+                (row("复函期限 Reply due", state_label(&n.deadline_state)))
+            }
+            @if n.answered_at_ms != 0 {
+                (row("复函时间 Answered", time(n.answered_at_ms)))
+            }
+            @if !n.in_reply_to.is_empty() {
+                (row("答复 Answers", link(&n.in_reply_to)))
+            }
+            @for reply in &n.replies {
+                (row("复函 reply", link(reply)))
+            }
         }
-        if n.next_attempt_at_ms != 0 {
-            row(
-                &mut body,
-                "下次尝试 Next attempt",
-                esc(&time(n.next_attempt_at_ms)),
-            );
+        @if detail.payload_withheld {
+            h2 { "内容 Payload" }
+            p { "审计员不可查看内容 Auditors do not see payloads." }
+        } @else if !detail.body_json.is_empty() {
+            h2 { "内容 Payload" }
+            pre id="payload" { (detail.body_json) }
         }
-        if !n.reject_code.is_empty() {
-            row(
-                &mut body,
-                "拒收 Rejected",
-                esc(&format!("{}: {}", n.reject_code, n.reject_reason)),
-            );
-        }
-    }
-    if n.reply_due_at_ms != 0 {
-        row(
-            &mut body,
-            "复函期限 Reply due",
-            esc(&format!(
-                "{} ({})",
-                due_time(n.reply_due_at_ms),
-                state_label(&n.deadline_state)
-            )),
-        );
-    } else if !n.deadline_error.is_empty() {
-        row(
-            &mut body,
-            "复函期限 Reply due",
-            esc(&format!("期限未知 UNKNOWN: {}", n.deadline_error)),
-        );
-    } else if !n.deadline_state.is_empty() {
-        row(
-            &mut body,
-            "复函期限 Reply due",
-            esc(&state_label(&n.deadline_state)),
-        );
-    }
-    if n.answered_at_ms != 0 {
-        row(&mut body, "复函时间 Answered", esc(&time(n.answered_at_ms)));
-    }
-    if !n.in_reply_to.is_empty() {
-        row(&mut body, "答复 Answers", link(&n.in_reply_to));
-    }
-    for reply in &n.replies {
-        row(&mut body, "复函 reply", link(reply));
-    }
-    body.push_str("</dl>");
-    if detail.payload_withheld {
-        body.push_str(
-            "<h2>内容 Payload</h2><p>审计员不可查看内容 Auditors do not see payloads.</p>",
-        );
-    } else if !detail.body_json.is_empty() {
-        access(state, &who.account.name, "view_payload", &n.notice_id);
-        let _ = write!(
-            body,
-            "<h2>内容 Payload</h2><pre id=\"payload\">{}</pre>",
-            esc(&detail.body_json)
-        );
-    }
-    if who.operator() {
-        let pending = outbound && (n.status == "queued" || n.status == "in_flight");
-        if pending {
-            let _ = write!(
-                body,
-                "<h2>操作 Actions</h2><form method=\"post\" action=\"/console/notice/{id}/retry\" style=\"display:inline\">{csrf}\
-                 <button id=\"retry\" type=\"submit\">立即重发 Retry now</button></form> \
-                 <form method=\"post\" action=\"/console/notice/{id}/cancel\" style=\"display:inline\">{csrf}\
-                 <button id=\"cancel\" type=\"submit\">撤销 Cancel</button></form>",
-                id = esc(&n.notice_id),
-                csrf = who.csrf_field()
-            );
-        }
-        if !outbound {
-            let _ = write!(
-                body,
-                "<p><a id=\"reply\" href=\"/console/write?reply_to={}\">复函 Reply to this notice</a></p>",
-                esc(&n.notice_id)
-            );
+        @if who.operator() {
+            @if pending {
+                h2 { "操作 Actions" }
+                form method="post" action={ "/console/notice/" (n.notice_id) "/retry" } style="display:inline" {
+                    (who.csrf_field())
+                    button id="retry" type="submit" { "立即重发 Retry now" }
+                }
+                " "
+                form method="post" action={ "/console/notice/" (n.notice_id) "/cancel" } style="display:inline" {
+                    (who.csrf_field())
+                    button id="cancel" type="submit" { "撤销 Cancel" }
+                }
+            }
+            @if !outbound {
+                p { a id="reply" href={ "/console/write?reply_to=" (n.notice_id) } { "复函 Reply to this notice" } }
+            }
         }
     }
-    who.page(status, title, &body)
 }
 
 async fn act(
@@ -1162,58 +1115,48 @@ fn example_draft(kind: NoticeKind, recipient: Option<CountyCode>) -> String {
 }
 
 fn write_page(
-    state: &NodeState,
+    peers: &[(String, String)],
     who: &Authed,
     reply_to: &str,
     draft: &str,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let mut body = String::new();
-    if let Some(e) = error {
-        let _ = write!(body, "<p class=\"err\" id=\"error\">{}</p>", esc(e));
-    }
-    if reply_to.is_empty() {
-        body.push_str("<p>范例 Example drafts: ");
-        for k in NoticeKind::ALL {
-            let _ = write!(
-                body,
-                "<a href=\"/console/write?kind={}\">{}</a> · ",
-                k.name(),
-                esc(&kind_label(k.name()))
-            );
+    let body = maud::html! {
+        @if let Some(e) = error {
+            p class="err" id="error" { (e) }
         }
-        body.push_str("</p>");
-        let peers: Vec<String> = state
-            .config
-            .directory
-            .peers()
-            .map(|p| format!("{} {}", p.county, p.name))
-            .collect();
-        let _ = write!(
-            body,
-            "<p>对方县区 Peer counties: {}</p>",
-            esc(&peers.join(", "))
-        );
-    } else {
-        let _ = write!(body, "<p>复函 Reply to {}</p>", link(reply_to));
-    }
-    let _ = write!(
-        body,
-        "<form method=\"post\" action=\"/console/write\">{}\
-         <input type=\"hidden\" name=\"in_reply_to\" value=\"{}\">\
-         <p><label>草稿 Draft (JSON, see docs/notices.md)<textarea name=\"draft_json\" id=\"draft\" spellcheck=\"false\">{}</textarea></label></p>\
-         <p><button id=\"send\" type=\"submit\">签名并发送 Sign and send</button></p></form>",
-        who.csrf_field(),
-        esc(reply_to),
-        esc(draft)
-    );
+        @if reply_to.is_empty() {
+            p {
+                "范例 Example drafts: "
+                @for k in NoticeKind::ALL {
+                    a href={ "/console/write?kind=" (k.name()) } { (kind_label(k.name())) }
+                    " · "
+                }
+            }
+            @let peers: Vec<&str> = peers.iter().map(|(_, label)| label.as_str()).collect();
+            p { "对方县区 Peer counties: " (peers.join(", ")) }
+        } @else {
+            p { "复函 Reply to " (link(reply_to)) }
+        }
+        form method="post" action="/console/write" {
+            (who.csrf_field())
+            input type="hidden" name="in_reply_to" value=(reply_to);
+            p {
+                label {
+                    "草稿 Draft (JSON, see docs/notices.md)"
+                    textarea name="draft_json" id="draft" spellcheck="false" { (draft) }
+                }
+            }
+            p { button id="send" type="submit" { "签名并发送 Sign and send" } }
+        }
+    };
     let title = if reply_to.is_empty() {
         "写通报 Write a notice"
     } else {
         "复函 Reply"
     };
-    who.page(status, title, &body)
+    who.page(status, title, body)
 }
 
 async fn write_form(
@@ -1227,6 +1170,7 @@ async fn write_form(
     if !who.operator() {
         return forbidden("审计员不能写通报 Auditors may not write notices.");
     }
+    let peers = directory_peers(&state);
     let reply_to = param(&q, "reply_to");
     if !reply_to.is_empty() {
         let original = NoticeId::parse(reply_to)
@@ -1235,7 +1179,7 @@ async fn write_form(
         let Some(original) = original else {
             let error = format!("in_reply_to: no notice {reply_to} in the inbox");
             return write_page(
-                &state,
+                &peers,
                 &who,
                 reply_to,
                 "",
@@ -1248,12 +1192,12 @@ async fn write_form(
             .find(|k| k.may_answer(original.kind))
             .unwrap_or(NoticeKind::ReplyLetter);
         let draft = example_draft(kind, None);
-        return write_page(&state, &who, reply_to, &draft, None, StatusCode::OK);
+        return write_page(&peers, &who, reply_to, &draft, None, StatusCode::OK);
     }
     let kind = param(&q, "kind").parse().unwrap_or(NoticeKind::CaseNotice);
     let to = state.config.directory.peers().next().map(|p| p.county);
     let draft = example_draft(kind, to);
-    write_page(&state, &who, "", &draft, None, StatusCode::OK)
+    write_page(&peers, &who, "", &draft, None, StatusCode::OK)
 }
 
 async fn write(
@@ -1294,7 +1238,7 @@ async fn write(
             Redirect::to(&format!("/console/notice/{}?done=sent", url(&id))).into_response()
         }
         Err(s) => write_page(
-            &state,
+            &directory_peers(&state),
             &who,
             &reply_to,
             &draft,
@@ -1312,87 +1256,97 @@ async fn due(State(state): State<Arc<NodeState>>, headers: HeaderMap) -> Respons
     let service = AdminService {
         state: state.clone(),
     };
-    let due = match service
+    let due = service
         .due(who.request(pb::DueRequest {
             side: String::new(),
             overdue_only: false,
             limit: 1000,
         }))
-        .await
-    {
-        Ok(d) => d.into_inner(),
-        Err(s) => {
-            return who.page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                title,
-                &format!("<p class=\"err\">{}</p>", esc(s.message())),
-            );
-        }
-    };
+        .await;
+    match due {
+        Ok(d) => who.page(StatusCode::OK, title, due_body(&d.into_inner())),
+        Err(s) => who.error_page(StatusCode::SERVICE_UNAVAILABLE, title, s.message()),
+    }
+}
+
+/// The due page below its title: the counts, then the replies we owe and those owed to us.
+fn due_body(due: &pb::DueResponse) -> Markup {
     let counts = due.counts.unwrap_or_default();
-    let mut body = format!(
-        "<p>我方应复 We owe: 已超期 overdue <b>{}</b>, 即将到期 due soon <b>{}</b>, 未到期 open <b>{}</b>. \
-         对方应复 Others owe us: 已超期 overdue <b>{}</b>, 即将到期 due soon <b>{}</b>, 未到期 open <b>{}</b>. \
-         期限未知 Deadline unknown: <b>{}</b></p>",
-        counts.owed_overdue,
-        counts.owed_due_soon,
-        counts.owed_open,
-        counts.awaited_overdue,
-        counts.awaited_due_soon,
-        counts.awaited_open,
-        counts.deadline_errors
-    );
-    for (side, heading) in [
-        ("owed", "我方应复函 Replies we owe"),
-        ("awaited", "等待对方复函 Replies others owe us"),
-    ] {
-        let _ = write!(
-            body,
-            "<h2>{heading}</h2><table><thead><tr><th>复函期限 Due</th><th>剩余天数 Days left</th><th>状态 State</th>\
-             <th>通报编号 Notice id</th><th>对方 Peer</th><th>种类 Kind</th><th>紧急 Urgent</th></tr></thead><tbody>"
-        );
-        // The store's due index is in due-time order, so overdue items come first.
-        let mut any = false;
-        for item in due.items.iter().filter(|i| i.side == side) {
-            any = true;
-            let n = item.notice.clone().unwrap_or_default();
-            let _ = write!(
-                body,
-                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&item.state),
-                esc(&due_time(item.due_at_ms)),
-                item.days_left,
-                esc(&state_label(&item.state)),
-                link(&n.notice_id),
-                esc(&format!("{} {}", n.peer, n.peer_name)),
-                esc(&kind_label(&n.kind)),
-                if n.urgent { "紧急 urgent" } else { "" }
-            );
+    let peer = |n: &pb::NoticeInfo| format!("{} {}", n.peer, n.peer_name);
+    maud::html! {
+        p {
+            "我方应复 We owe: 已超期 overdue " b { (counts.owed_overdue) }
+            ", 即将到期 due soon " b { (counts.owed_due_soon) }
+            ", 未到期 open " b { (counts.owed_open) }
+            ". 对方应复 Others owe us: 已超期 overdue " b { (counts.awaited_overdue) }
+            ", 即将到期 due soon " b { (counts.awaited_due_soon) }
+            ", 未到期 open " b { (counts.awaited_open) }
+            ". 期限未知 Deadline unknown: " b { (counts.deadline_errors) }
         }
-        if !any {
-            body.push_str("<tr><td colspan=\"7\">没有 None</td></tr>");
+        @for (side, heading) in [
+            ("owed", "我方应复函 Replies we owe"),
+            ("awaited", "等待对方复函 Replies others owe us"),
+        ] {
+            // The store's due index is in due-time order, so overdue items come first.
+            @let items: Vec<&pb::DueItem> = due.items.iter().filter(|i| i.side == side).collect();
+            h2 { (heading) }
+            table {
+                thead {
+                    tr {
+                        th { "复函期限 Due" }
+                        th { "剩余天数 Days left" }
+                        th { "状态 State" }
+                        th { "通报编号 Notice id" }
+                        th { "对方 Peer" }
+                        th { "种类 Kind" }
+                        th { "紧急 Urgent" }
+                    }
+                }
+                tbody {
+                    @for item in &items {
+                        @let n = item.notice.clone().unwrap_or_default();
+                        tr class=(item.state) {
+                            td { (due_time(item.due_at_ms)) }
+                            td { (item.days_left) }
+                            td { (state_label(&item.state)) }
+                            td { (link(&n.notice_id)) }
+                            td { (peer(&n)) }
+                            td { (kind_label(&n.kind)) }
+                            td { @if n.urgent { "紧急 urgent" } }
+                        }
+                    }
+                    @if items.is_empty() {
+                        tr { td colspan="7" { "没有 None" } }
+                    }
+                }
+            }
         }
-        body.push_str("</tbody></table>");
+        @if !due.deadline_errors.is_empty() {
+            h2 { "期限未知 Deadline unknown" }
+            table {
+                tbody {
+                    @for n in &due.deadline_errors {
+                        tr {
+                            td { (link(&n.notice_id)) }
+                            td { (peer(n)) }
+                            td { (n.deadline_error) }
+                        }
+                    }
+                }
+            }
+        }
     }
-    if !due.deadline_errors.is_empty() {
-        body.push_str("<h2>期限未知 Deadline unknown</h2><table><tbody>");
-        for n in &due.deadline_errors {
-            let _ = write!(
-                body,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                link(&n.notice_id),
-                esc(&format!("{} {}", n.peer, n.peer_name)),
-                esc(&n.deadline_error)
-            );
-        }
-        body.push_str("</tbody></table>");
-    }
-    who.page(StatusCode::OK, title, &body)
 }
 
 /// A time for a table cell, or `none` when it is 0 (unknown or not set).
 fn optional_time(ms: i64, none: &str) -> String {
     if ms == 0 { none.to_owned() } else { time(ms) }
+}
+
+/// A peer's oldest undelivered notice: its id and when it was issued.
+struct Oldest {
+    id: String,
+    issued_at_ms: i64,
 }
 
 async fn peers(State(state): State<Arc<NodeState>>, headers: HeaderMap) -> Response {
@@ -1405,54 +1359,71 @@ async fn peers(State(state): State<Arc<NodeState>>, headers: HeaderMap) -> Respo
     };
     let peers = match service.peers(who.request(pb::PeersRequest {})).await {
         Ok(p) => p.into_inner().peers,
-        Err(s) => {
-            return who.page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                title,
-                &format!("<p class=\"err\">{}</p>", esc(s.message())),
-            );
-        }
+        Err(s) => return who.error_page(StatusCode::SERVICE_UNAVAILABLE, title, s.message()),
     };
-    let mut body = String::from(
-        "<table><thead><tr><th>县区 County</th><th>地址 Endpoint</th><th>待发 Backlog</th>\
-         <th>最早未送达 Oldest undelivered</th><th>最近成功 Last success</th><th>最近错误 Last error</th><th>警报 Alarms</th>\
-         <th>联系人 Contact</th><th>电话 Phone</th><th>协议生效 Agreement effective</th><th>允许种类 Allowed kinds</th>\
-         <th>证书到期 Certificate expires</th><th>密钥到期 Key expires</th></tr></thead><tbody>",
-    );
-    for p in &peers {
-        let oldest = CountyCode::parse(&p.county)
-            .ok()
-            .and_then(|c| state.store.pending_for(c, 1).ok())
-            .and_then(|v| v.into_iter().next())
-            .map(|r| {
-                format!(
-                    "{} ({})",
-                    link(&r.id.to_string()),
-                    esc(&time(r.issued_at_ms))
-                )
-            })
-            .unwrap_or_else(|| "-".into());
-        let kinds: Vec<String> = p.allowed_kinds.iter().map(|k| kind_label(k)).collect();
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{oldest}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&format!("{} {}", p.county, p.name)),
-            esc(&p.endpoint),
-            p.backlog,
-            esc(&optional_time(p.last_success_at_ms, "-")),
-            esc(&p.last_error),
-            esc(&p.alarms.join("\n")),
-            esc(&p.contact_person),
-            esc(&p.phone),
-            esc(&p.agreement_effective),
-            esc(&kinds.join(", ")),
-            esc(&optional_time(
-                p.certificate_expires_at_ms,
-                "未知 not seen yet"
-            )),
-            esc(&optional_time(p.key_expires_at_ms, "无期限 no end date")),
-        );
+    let oldest: Vec<Option<Oldest>> = peers
+        .iter()
+        .map(|p| {
+            CountyCode::parse(&p.county)
+                .ok()
+                .and_then(|c| state.store.pending_for(c, 1).ok())
+                .and_then(|v| v.into_iter().next())
+                .map(|r| Oldest {
+                    id: r.id.to_string(),
+                    issued_at_ms: r.issued_at_ms,
+                })
+        })
+        .collect();
+    who.page(StatusCode::OK, title, peers_body(&peers, &oldest))
+}
+
+/// The peers page below its title: one row per peer county, with its oldest undelivered notice
+/// from `oldest` (in the same order as `peers`).
+fn peers_body(peers: &[pb::PeerInfo], oldest: &[Option<Oldest>]) -> Markup {
+    maud::html! {
+        table {
+            thead {
+                tr {
+                    th { "县区 County" }
+                    th { "地址 Endpoint" }
+                    th { "待发 Backlog" }
+                    th { "最早未送达 Oldest undelivered" }
+                    th { "最近成功 Last success" }
+                    th { "最近错误 Last error" }
+                    th { "警报 Alarms" }
+                    th { "联系人 Contact" }
+                    th { "电话 Phone" }
+                    th { "协议生效 Agreement effective" }
+                    th { "允许种类 Allowed kinds" }
+                    th { "证书到期 Certificate expires" }
+                    th { "密钥到期 Key expires" }
+                }
+            }
+            tbody {
+                @for (p, oldest) in peers.iter().zip(oldest) {
+                    @let kinds: Vec<String> = p.allowed_kinds.iter().map(|k| kind_label(k)).collect();
+                    tr {
+                        td { (p.county) " " (p.name) }
+                        td { (p.endpoint) }
+                        td { (p.backlog) }
+                        td {
+                            @match oldest {
+                                Some(o) => { (link(&o.id)) " (" (time(o.issued_at_ms)) ")" },
+                                None => "-",
+                            }
+                        }
+                        td { (optional_time(p.last_success_at_ms, "-")) }
+                        td { (p.last_error) }
+                        td { (p.alarms.join("\n")) }
+                        td { (p.contact_person) }
+                        td { (p.phone) }
+                        td { (p.agreement_effective) }
+                        td { (kinds.join(", ")) }
+                        td { (optional_time(p.certificate_expires_at_ms, "未知 not seen yet")) }
+                        td { (optional_time(p.key_expires_at_ms, "无期限 no end date")) }
+                    }
+                }
+            }
+        }
     }
-    body.push_str("</tbody></table>");
-    who.page(StatusCode::OK, title, &body)
 }
