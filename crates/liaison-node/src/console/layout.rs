@@ -1,15 +1,42 @@
-//! The console's page frame and the formatting shared by its pages: times, deadlines, labels
-//! of kinds, statuses and deadline states, and URL encoding of query values. Pages are maud
-//! templates, which escape every value they insert.
+//! The console's page shell and what its pages share: the HTML response with its security
+//! headers, the frame with style and the signed-in header, the CSRF field, error notes, notice
+//! links, and the formatting of times, deadlines, kinds, statuses and deadline states. Pages are
+//! maud templates, which escape every value they insert.
 
 use std::fmt::Write as _;
 
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use liaison_core::NoticeKind;
 use liaison_core::clock::format_cst;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+/// An HTML response with headers that keep it out of caches and frames, and a
+/// Content-Security-Policy that allows no script and no form target but the console.
+pub(super) fn respond(status: StatusCode, body: Markup) -> Response {
+    let mut response = (status, body.into_string()).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    response
+}
+
 /// Percent-encodes a query-string value.
-pub(crate) fn url(text: &str) -> String {
+pub(super) fn url(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         match b {
@@ -24,12 +51,12 @@ pub(crate) fn url(text: &str) -> String {
     out
 }
 /// A time in China Standard Time, or "-".
-pub(crate) fn time(ms: i64) -> String {
+pub(super) fn time(ms: i64) -> String {
     if ms == 0 { "-".into() } else { format_cst(ms) }
 }
 
 /// A deadline as the law states it: 24:00 of its last day, not 00:00 of the next.
-pub(crate) fn due_time(ms: i64) -> String {
+pub(super) fn due_time(ms: i64) -> String {
     if ms == 0 {
         return "-".into();
     }
@@ -43,14 +70,14 @@ pub(crate) fn due_time(ms: i64) -> String {
 }
 
 /// "个案信息通报 case_notice", or the raw text.
-pub(crate) fn kind_label(kind: &str) -> String {
+pub(super) fn kind_label(kind: &str) -> String {
     match kind.parse::<NoticeKind>() {
         Ok(k) => format!("{} {}", k.chinese(), k.name()),
         Err(_) => kind.to_owned(),
     }
 }
 
-pub(crate) fn status_label(status: &str) -> String {
+pub(super) fn status_label(status: &str) -> String {
     let chinese = match status {
         "queued" => "排队待发",
         "in_flight" => "发送中",
@@ -63,7 +90,7 @@ pub(crate) fn status_label(status: &str) -> String {
     format!("{chinese} {status}").trim().to_owned()
 }
 
-pub(crate) fn state_label(state: &str) -> String {
+pub(super) fn state_label(state: &str) -> String {
     let chinese = match state {
         "open" => "未到期",
         "due_soon" => "即将到期",
@@ -91,7 +118,7 @@ textarea{width:100%;min-height:24em;font-family:monospace}pre{background:#fff;bo
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;background:#fff;padding:.6em;border:1px solid #ccc}dt{font-weight:bold}";
 
 /// A whole page: `nav` is the signed-in header (none on the sign-in page).
-pub(crate) fn page(title: &str, nav: Option<Markup>, body: Markup) -> Markup {
+pub(super) fn page(title: &str, nav: Option<Markup>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="zh-CN" {
@@ -114,8 +141,43 @@ pub(crate) fn page(title: &str, nav: Option<Markup>, body: Markup) -> Markup {
     }
 }
 
+/// The header of a signed-in page: the page links (writing only for operators) and the sign-out
+/// form, with the account's name and role.
+pub(super) fn nav(account: &str, role: &str, operator: bool, csrf: &str) -> Markup {
+    html! {
+        header {
+            a href="/console/outbox" { "发件箱 Outbox" }
+            a href="/console/inbox" { "收件箱 Inbox" }
+            a href="/console/due" { "期限 Due" }
+            a href="/console/peers" { "对方县区 Peers" }
+            @if operator {
+                a href="/console/write" { "写通报 Write" }
+            }
+            form method="post" action="/console/logout" {
+                (csrf_field(csrf))
+                " " (account) " (" (role) ") "
+                button type="submit" { "退出 Sign out" }
+            }
+        }
+    }
+}
+
+/// The hidden field that carries the session's CSRF token in every form.
+pub(super) fn csrf_field(csrf: &str) -> Markup {
+    html! {
+        input type="hidden" name="csrf" value=(csrf);
+    }
+}
+
+/// An error message at the top of a page.
+pub(super) fn error_note(message: &str) -> Markup {
+    html! {
+        p.err { (message) }
+    }
+}
+
 /// The link to the page of notice `id`.
-pub(crate) fn link(id: &str) -> Markup {
+pub(super) fn link(id: &str) -> Markup {
     html! {
         a.notice href={ "/console/notice/" (id) } { (id) }
     }
