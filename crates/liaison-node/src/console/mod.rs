@@ -1,216 +1,89 @@
 //! The web console on the admin listener (loopback): server-rendered HTML pages for operators
 //! and auditors, signed in with the accounts of `[[console.accounts]]`.
 //!
-//! Every action goes through the same [`AdminService`] methods as the CLI, with the account's
-//! role, so validation and error messages are the same. Sessions live in memory (a restart signs
-//! everyone out); every form carries the session's CSRF token and every POST is checked for it.
-//! Auditors never see a payload: not on a page, not in a form. Operator actions and payload views
-//! are written to the access log (tracing target `liaison::access` and `<data_dir>/access.log`).
+//! Every action goes through the same [`AdminService`](crate::admin::AdminService) methods as the
+//! CLI, with the account's role, so validation and error messages are the same. Sessions live in
+//! memory (a restart signs everyone out); every form carries the session's CSRF token and every
+//! POST is checked for it. Auditors never see a payload: not on a page, not in a form. Operator
+//! actions and payload views are written to the access log (tracing target `liaison::access` and
+//! `<data_dir>/access.log`).
+//!
+//! This file holds the router and the guards every page shares; each page has its own file.
 
-mod html;
+mod access;
+mod due;
+mod layout;
+mod listing;
+mod login;
+mod notice;
+mod peers;
+mod sessions;
+mod write;
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::io::Write as _;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Form, Query};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use liaison_core::clock::{cst_midnight_ms, format_cst};
-use liaison_core::{CountyCode, NoticeId, NoticeKind};
-use liaison_proto::v1 as pb;
-use liaison_proto::v1::admin_server::Admin as _;
-use liaison_store::{IdRange, OutboundStatus};
+use maud::Markup;
 use tonic::Request;
 
 use crate::NodeState;
-use crate::admin::{AdminService, notice_info};
-use crate::ops::{Direction, Ops, PageQuery, Role};
-use html::{due_time, esc, kind_label, page, state_label, status_label, time, url};
+use crate::admin::Role;
+use layout::{error_note, page, respond};
+use sessions::{Account, cookie_id};
 
-/// The session cookie's name.
-const COOKIE: &str = "liaison_console";
-/// A session ends after this long without a request.
-const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
-/// Rows per page of a listing.
-const PAGE_SIZE: usize = 50;
-/// Index entries one page may scan when filtering by kind, urgency or date, so that a page stays
-/// fast with a million notices; the "next page" link continues the scan.
-const MAX_SCAN: usize = 5_000;
+pub(crate) use sessions::Sessions;
+pub use sessions::{check_password_hash, hash_password};
 
-/// Hashes a console password as an argon2id PHC string (for `[[console.accounts]] password_hash`).
-pub fn hash_password(password: &str) -> Result<String, String> {
-    let mut salt = [0u8; 16];
-    getrandom::getrandom(&mut salt).map_err(|e| format!("no randomness: {e}"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+/// The console's routes, to be merged into the admin listener's router.
+pub(crate) fn router(state: Arc<NodeState>) -> Router {
+    Router::new()
+        .route(
+            "/console",
+            get(|| async { Redirect::to("/console/outbox") }),
+        )
+        .route(
+            "/console/",
+            get(|| async { Redirect::to("/console/outbox") }),
+        )
+        .route("/console/login", get(login::login_form).post(login::login))
+        .route("/console/logout", post(login::logout))
+        .route("/console/outbox", get(listing::outbox))
+        .route("/console/inbox", get(listing::inbox))
+        .route("/console/notice/{id}", get(notice::notice))
+        .route("/console/notice/{id}/retry", post(notice::retry))
+        .route("/console/notice/{id}/cancel", post(notice::cancel))
+        .route("/console/write", get(write::write_form).post(write::write))
+        .route("/console/due", get(due::due))
+        .route("/console/peers", get(peers::peers))
+        .with_state(state)
 }
 
-/// Checks that `hash` is an argon2 PHC string such as `hash_password` makes.
-pub fn check_password_hash(hash: &str) -> Result<(), String> {
-    let parsed = PasswordHash::new(hash).map_err(|e| {
-        format!("not a PHC password hash ({e}); make one with `liaison console hash-password`")
-    })?;
-    match parsed.algorithm.as_str() {
-        "argon2id" | "argon2i" | "argon2d" => Ok(()),
-        other => Err(format!(
-            "algorithm {other:?} is not argon2; make one with `liaison console hash-password`"
-        )),
-    }
+/// A request's query parameters.
+type Params = Query<HashMap<String, String>>;
+/// A POST's form fields.
+type Fields = Form<HashMap<String, String>>;
+
+/// The query parameter `name`, trimmed, or "".
+fn param<'a>(q: &'a HashMap<String, String>, name: &str) -> &'a str {
+    q.get(name).map(|v| v.trim()).unwrap_or("")
 }
 
-fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
-}
-
-/// A signed-in account.
-#[derive(Debug, Clone)]
-struct Account {
-    name: String,
-    role: Role,
-}
-
-#[derive(Debug, Clone)]
-struct Session {
-    /// `None` before sign-in: the session only carries the sign-in form's CSRF token.
-    account: Option<Account>,
-    csrf: String,
-    expires: Instant,
-}
-
-/// The console's sessions, in memory.
-#[derive(Debug, Default)]
-pub(crate) struct Sessions {
-    inner: Mutex<HashMap<String, Session>>,
-}
-
-fn random_hex() -> String {
-    let mut bytes = [0u8; 32];
-    // Without randomness no session can be made safely; an empty id is refused below.
-    if getrandom::getrandom(&mut bytes).is_err() {
-        return String::new();
-    }
-    hex::encode(bytes)
-}
-
-impl Sessions {
-    fn create(&self, account: Option<Account>) -> Option<(String, Session)> {
-        let id = random_hex();
-        let csrf = random_hex();
-        if id.is_empty() || csrf.is_empty() {
-            return None;
-        }
-        let session = Session {
-            account,
-            csrf,
-            expires: Instant::now() + SESSION_IDLE,
-        };
-        let mut map = self.inner.lock().ok()?;
-        let now = Instant::now();
-        map.retain(|_, s| s.expires > now);
-        map.insert(id.clone(), session.clone());
-        Some((id, session))
-    }
-
-    /// The live session `id`, its idle time renewed.
-    fn get(&self, id: &str) -> Option<Session> {
-        let mut map = self.inner.lock().ok()?;
-        let now = Instant::now();
-        let session = map.get_mut(id)?;
-        if session.expires <= now {
-            map.remove(id);
-            return None;
-        }
-        session.expires = now + SESSION_IDLE;
-        Some(session.clone())
-    }
-
-    fn remove(&self, id: &str) {
-        if let Ok(mut map) = self.inner.lock() {
-            map.remove(id);
-        }
-    }
-}
-
-/// The session id from the request's cookie.
-fn cookie_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_owned())
-        .filter(|v| !v.is_empty())
-}
-
-/// The cookie that carries session `id`. `Secure` is left out on purpose: the console is served
-/// over plain HTTP on the loopback interface only (the config refuses another admin address),
-/// and browsers drop `Secure` cookies sent over plain HTTP. `HttpOnly` keeps it from scripts
-/// and `SameSite=Strict` from requests started by other sites.
-fn session_cookie(id: &str) -> HeaderValue {
-    HeaderValue::from_str(&format!(
-        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/console"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("liaison_console=; Path=/console"))
-}
-
-fn expired_cookie() -> HeaderValue {
-    HeaderValue::from_static(
-        "liaison_console=; HttpOnly; SameSite=Strict; Path=/console; Max-Age=0",
-    )
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// An HTML response with headers that keep it out of caches and frames.
-fn html(status: StatusCode, body: String) -> Response {
-    let mut response = (status, body).into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
-    response
-}
-
+/// A page that refuses the request, with a link to the sign-in page.
 fn forbidden(why: &str) -> Response {
-    html(
+    respond(
         StatusCode::FORBIDDEN,
         page(
             "拒绝 Forbidden",
-            "",
-            &format!(
-                "<p class=\"err\">{}</p><p><a href=\"/console/login\">登录 Sign in</a></p>",
-                esc(why)
-            ),
+            None,
+            maud::html! {
+                (error_note(why))
+                p { a href="/console/login" { "登录 Sign in" } }
+            },
         ),
     )
 }
@@ -219,7 +92,7 @@ fn to_login() -> Response {
     Redirect::to("/console/login").into_response()
 }
 
-/// The signed-in session of a GET request, or the way to the sign-in page.
+/// The signed-in session of a request.
 struct Authed {
     account: Account,
     csrf: String,
@@ -237,32 +110,25 @@ impl Authed {
         }
     }
 
-    fn csrf_field(&self) -> String {
-        format!(
-            "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-            esc(&self.csrf)
-        )
+    /// The hidden field with this session's CSRF token.
+    fn csrf_field(&self) -> Markup {
+        layout::csrf_field(&self.csrf)
     }
 
-    fn nav(&self) -> String {
-        let write = if self.operator() {
-            "<a href=\"/console/write\">写通报 Write</a>"
-        } else {
-            ""
-        };
-        format!(
-            "<header><a href=\"/console/outbox\">发件箱 Outbox</a><a href=\"/console/inbox\">收件箱 Inbox</a>\
-             <a href=\"/console/due\">期限 Due</a><a href=\"/console/peers\">对方县区 Peers</a>{write}\
-             <form method=\"post\" action=\"/console/logout\">{} {} ({}) \
-             <button type=\"submit\">退出 Sign out</button></form></header>",
-            self.csrf_field(),
-            esc(&self.account.name),
-            self.role_name()
-        )
+    /// A page with the signed-in header.
+    fn page(&self, status: StatusCode, title: &str, body: Markup) -> Response {
+        let nav = layout::nav(
+            &self.account.name,
+            self.role_name(),
+            self.operator(),
+            &self.csrf,
+        );
+        respond(status, page(title, Some(nav), body))
     }
 
-    fn page(&self, status: StatusCode, title: &str, body: &str) -> Response {
-        html(status, page(title, &self.nav(), body))
+    /// A page that says only what went wrong.
+    fn error_page(&self, status: StatusCode, title: &str, message: &str) -> Response {
+        self.page(status, title, error_note(message))
     }
 
     /// A request to the admin service made with this account's role.
@@ -273,6 +139,7 @@ impl Authed {
     }
 }
 
+/// The signed-in session of a GET request; `None` leads to the sign-in page.
 fn authed(state: &NodeState, headers: &HeaderMap) -> Option<Authed> {
     let session = state.console.get(&cookie_id(headers)?)?;
     Some(Authed {
@@ -289,7 +156,7 @@ fn authed_post(
 ) -> Option<Authed> {
     let session = state.console.get(&cookie_id(headers)?)?;
     let given = form.get("csrf").map(String::as_str).unwrap_or("");
-    if !constant_time_eq(given.as_bytes(), session.csrf.as_bytes()) {
+    if !session.csrf_matches(given) {
         return None;
     }
     Some(Authed {
@@ -305,1139 +172,18 @@ fn refused_post() -> Response {
     )
 }
 
-/// Records an operator action or a payload view.
-fn access(state: &NodeState, account: &str, action: &str, notice: &str) {
-    tracing::info!(target: "liaison::access", account, action, notice_id = notice, "console access");
-    let line = serde_json::json!({
-        "at": format_cst(state.clock.now_ms()),
-        "account": account,
-        "action": action,
-        "notice_id": notice,
-    });
-    let path = state.config.data_dir.join("access.log");
-    let written = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
-    if let Err(e) = written {
-        tracing::warn!(path = %path.display(), error = %e, "cannot append to the access log");
-    }
-}
-
-/// The console's routes, to be merged into the admin listener's router.
-pub(crate) fn router(state: Arc<NodeState>) -> Router {
-    Router::new()
-        .route(
-            "/console",
-            get(|| async { Redirect::to("/console/outbox") }),
-        )
-        .route(
-            "/console/",
-            get(|| async { Redirect::to("/console/outbox") }),
-        )
-        .route("/console/login", get(login_form).post(login))
-        .route("/console/logout", post(logout))
-        .route("/console/outbox", get(outbox))
-        .route("/console/inbox", get(inbox))
-        .route("/console/notice/{id}", get(notice))
-        .route("/console/notice/{id}/retry", post(retry))
-        .route("/console/notice/{id}/cancel", post(cancel))
-        .route("/console/write", get(write_form).post(write))
-        .route("/console/due", get(due))
-        .route("/console/peers", get(peers))
-        .with_state(state)
-}
-
-type Params = Query<HashMap<String, String>>;
-type Fields = Form<HashMap<String, String>>;
-
-fn login_page(session: &str, csrf: &str, error: Option<&str>, status: StatusCode) -> Response {
-    let error = error
-        .map(|e| format!("<p class=\"err\">{}</p>", esc(e)))
-        .unwrap_or_default();
-    let mut response = html(
-        status,
-        page(
-            "登录 Sign in",
-            "",
-            &format!(
-                "{error}<form method=\"post\" action=\"/console/login\">\
-                 <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-                 <p><label>账号 Account <input name=\"name\" autocomplete=\"username\" required></label></p>\
-                 <p><label>密码 Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label></p>\
-                 <p><button type=\"submit\">登录 Sign in</button></p></form>",
-                esc(csrf)
-            ),
-        ),
-    );
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, session_cookie(session));
-    response
-}
-
-async fn login_form(State(state): State<Arc<NodeState>>, headers: HeaderMap) -> Response {
-    if authed(&state, &headers).is_some() {
-        return Redirect::to("/console/outbox").into_response();
-    }
-    match state.console.create(None) {
-        Some((id, session)) => login_page(&id, &session.csrf, None, StatusCode::OK),
-        None => html(
-            StatusCode::SERVICE_UNAVAILABLE,
-            page(
-                "登录 Sign in",
-                "",
-                "<p class=\"err\">no randomness for a session</p>",
-            ),
-        ),
-    }
-}
-
-async fn login(
-    State(state): State<Arc<NodeState>>,
-    headers: HeaderMap,
-    Form(form): Fields,
-) -> Response {
-    let Some(id) = cookie_id(&headers) else {
-        return forbidden("请从登录页登录 Sign in from the sign-in page.");
-    };
-    let Some(session) = state.console.get(&id) else {
-        return forbidden("登录页已失效 The sign-in page has expired: open it again.");
-    };
-    let given = form.get("csrf").map(String::as_str).unwrap_or("");
-    if !constant_time_eq(given.as_bytes(), session.csrf.as_bytes()) {
-        return forbidden("表单已失效 The form did not come from this console.");
-    }
-    let name = form
-        .get("name")
-        .map(|n| n.trim().to_owned())
-        .unwrap_or_default();
-    let password = form.get("password").cloned().unwrap_or_default();
-    let account = state
+/// The peer counties of the directory, as (county code, "code name"), for the pages that offer
+/// a choice of them.
+fn directory_peers(state: &NodeState) -> Vec<(String, String)> {
+    state
         .config
-        .console
-        .accounts
-        .iter()
-        .find(|a| a.name == name)
-        .cloned();
-    let hash = account.as_ref().map(|a| a.password_hash.clone());
-    let verified = tokio::task::spawn_blocking(move || {
-        hash.is_some_and(|hash| verify_password(&hash, &password))
-    })
-    .await
-    .unwrap_or(false);
-    let Some(account) = account.filter(|_| verified) else {
-        access(&state, &name, "sign_in_refused", "");
-        return login_page(
-            &id,
-            &session.csrf,
-            Some("账号或密码不对 Wrong account name or password."),
-            StatusCode::UNAUTHORIZED,
-        );
-    };
-    // A new session id on sign-in, so an id known before it is worth nothing after.
-    state.console.remove(&id);
-    let Some((new_id, _)) = state.console.create(Some(Account {
-        name: account.name.clone(),
-        role: account.role,
-    })) else {
-        return forbidden("no randomness for a session");
-    };
-    access(&state, &account.name, "sign_in", "");
-    let mut response = Redirect::to("/console/outbox").into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, session_cookie(&new_id));
-    response
-}
-
-async fn logout(
-    State(state): State<Arc<NodeState>>,
-    headers: HeaderMap,
-    Form(form): Fields,
-) -> Response {
-    let who = match authed_post(&state, &headers, &form) {
-        Some(who) => who,
-        None => return refused_post(),
-    };
-    if let Some(id) = cookie_id(&headers) {
-        state.console.remove(&id);
-    }
-    access(&state, &who.account.name, "sign_out", "");
-    let mut response = Redirect::to("/console/login").into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, expired_cookie());
-    response
-}
-
-/// The listing filters of a query string.
-#[derive(Default)]
-struct Filters {
-    status: Option<OutboundStatus>,
-    peer: Option<CountyCode>,
-    kind: Option<NoticeKind>,
-    urgent: Option<bool>,
-    ids: IdRange,
-}
-
-fn param<'a>(q: &'a HashMap<String, String>, name: &str) -> &'a str {
-    q.get(name).map(|v| v.trim()).unwrap_or("")
-}
-
-fn given<'a>(q: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
-    Some(param(q, name)).filter(|v| !v.is_empty())
-}
-
-fn parse_day(text: &str, what: &str) -> Result<time::Date, String> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &format)
-        .map_err(|_| format!("{what}: {text:?} is not a date such as 2026-03-01"))
-}
-
-fn first_id_at(ms: i64) -> NoticeId {
-    NoticeId::new(ms.max(0) as u64, [0; 10])
-}
-
-fn parse_filters(q: &HashMap<String, String>, outbound: bool) -> Result<Filters, String> {
-    let mut f = Filters::default();
-    match param(q, "status") {
-        "" => {}
-        s if outbound => {
-            f.status = Some(OutboundStatus::parse(s).ok_or_else(|| {
-                format!(
-                    "status {s:?} is not one of queued, in_flight, delivered, rejected, cancelled"
-                )
-            })?)
-        }
-        _ => return Err("status: inbox notices have no delivery status".into()),
-    }
-    if let Some(p) = given(q, "peer") {
-        f.peer = Some(CountyCode::parse(p).map_err(|e| format!("peer: {e}"))?);
-    }
-    if let Some(k) = given(q, "kind") {
-        f.kind = Some(
-            k.parse()
-                .map_err(|_| format!("kind: {k:?} is not a notice kind"))?,
-        );
-    }
-    f.urgent = match param(q, "urgency") {
-        "" => None,
-        "urgent" => Some(true),
-        "normal" => Some(false),
-        other => return Err(format!("urgency: {other:?} is not urgent or normal")),
-    };
-    if let Some(d) = given(q, "from") {
-        let day = parse_day(d, "from")?;
-        f.ids.from = Some(first_id_at(cst_midnight_ms(day)));
-    }
-    if let Some(d) = given(q, "to") {
-        let day = parse_day(d, "to")?;
-        let next = day.next_day().unwrap_or(day);
-        f.ids.before = Some(first_id_at(cst_midnight_ms(next)));
-    }
-    if let Some(c) = given(q, "before") {
-        let cursor = NoticeId::parse(c).map_err(|e| format!("before: {e}"))?;
-        f.ids.before = Some(f.ids.before.map_or(cursor, |b| b.min(cursor)));
-    }
-    Ok(f)
-}
-
-/// The filter form of a listing, showing the current values.
-fn filter_form(
-    path: &str,
-    q: &HashMap<String, String>,
-    outbound: bool,
-    peers: &NodeState,
-) -> String {
-    let option = |value: &str, label: &str, current: &str| {
-        format!(
-            "<option value=\"{}\"{}>{}</option>",
-            esc(value),
-            if value == current { " selected" } else { "" },
-            esc(label)
-        )
-    };
-    let mut out = format!("<form class=\"filters\" method=\"get\" action=\"{path}\">");
-    if outbound {
-        let current = param(q, "status");
-        out.push_str("<label>状态 Status<select name=\"status\">");
-        out.push_str(&option("", "全部 any", current));
-        for s in ["queued", "in_flight", "delivered", "rejected", "cancelled"] {
-            out.push_str(&option(s, &status_label(s), current));
-        }
-        out.push_str("</select></label>");
-    }
-    let current = param(q, "peer");
-    out.push_str("<label>对方县区 Peer county<select name=\"peer\">");
-    out.push_str(&option("", "全部 any", current));
-    for p in peers.config.directory.peers() {
-        out.push_str(&option(
-            p.county.as_str(),
-            &format!("{} {}", p.county, p.name),
-            current,
-        ));
-    }
-    out.push_str("</select></label>");
-    let current = param(q, "kind");
-    out.push_str("<label>种类 Kind<select name=\"kind\">");
-    out.push_str(&option("", "全部 any", current));
-    for k in NoticeKind::ALL {
-        out.push_str(&option(k.name(), &kind_label(k.name()), current));
-    }
-    out.push_str("</select></label>");
-    let current = param(q, "urgency");
-    out.push_str("<label>紧急程度 Urgency<select name=\"urgency\">");
-    out.push_str(&option("", "全部 any", current));
-    out.push_str(&option("urgent", "紧急 urgent", current));
-    out.push_str(&option("normal", "普通 normal", current));
-    out.push_str("</select></label>");
-    let _ = write!(
-        out,
-        "<label>从 From (CST)<input type=\"date\" name=\"from\" value=\"{}\"></label>\
-         <label>到 To (CST)<input type=\"date\" name=\"to\" value=\"{}\"></label>\
-         <label>通报编号 Notice id<input name=\"id\" size=\"38\" value=\"{}\"></label>\
-         <button type=\"submit\">查找 Search</button> <a href=\"{path}\">清除 Clear</a></form>",
-        esc(param(q, "from")),
-        esc(param(q, "to")),
-        esc(param(q, "id")),
-    );
-    out
-}
-
-/// The query string of the next page: the same filters, `before` the cursor.
-fn next_link(path: &str, q: &HashMap<String, String>, cursor: &NoticeId) -> String {
-    let mut query: Vec<String> = ["status", "peer", "kind", "urgency", "from", "to"]
-        .into_iter()
-        .filter(|k| !param(q, k).is_empty())
-        .map(|k| format!("{k}={}", url(param(q, k))))
-        .collect();
-    query.push(format!("before={cursor}"));
-    format!(
-        "<p><a id=\"next-page\" href=\"{path}?{}\">下一页 Next page →</a></p>",
-        esc(&query.join("&"))
-    )
-}
-
-fn notice_rows(notices: &[pb::NoticeInfo], outbound: bool) -> String {
-    let mut out = String::from(
-        "<table><thead><tr><th>通报编号 Notice id</th><th>对方 Peer</th><th>种类 Kind</th><th>紧急 Urgent</th>",
-    );
-    out.push_str(if outbound {
-        "<th>发出 Issued (CST)</th><th>状态 Status</th><th>尝试 Attempts / 最近错误 Last error</th>"
-    } else {
-        "<th>发出 Issued (CST)</th><th>收到 Received (CST)</th>"
-    });
-    out.push_str("<th>复函期限 Reply due</th></tr></thead><tbody>");
-    for n in notices {
-        let class = if n.deadline_state == "overdue" || n.deadline_state == "due_soon" {
-            n.deadline_state.as_str()
-        } else {
-            ""
-        };
-        let _ = write!(
-            out,
-            "<tr class=\"{class}\"><td><a class=\"notice\" href=\"/console/notice/{id}\">{id}</a></td>\
-             <td>{} {}</td><td>{}</td><td>{}</td><td>{}</td>",
-            esc(&n.peer),
-            esc(&n.peer_name),
-            esc(&kind_label(&n.kind)),
-            if n.urgent { "紧急 urgent" } else { "" },
-            time(n.issued_at_ms),
-            id = esc(&n.notice_id),
-        );
-        if outbound {
-            let _ = write!(
-                out,
-                "<td>{}</td><td>{} {}</td>",
-                esc(&status_label(&n.status)),
-                n.attempts,
-                esc(&n.last_error)
-            );
-        } else {
-            let _ = write!(out, "<td>{}</td>", time(n.receipt_at_ms));
-        }
-        let due = if n.reply_due_at_ms != 0 {
-            format!(
-                "{} {}",
-                due_time(n.reply_due_at_ms),
-                state_label(&n.deadline_state)
+        .directory
+        .peers()
+        .map(|p| {
+            (
+                p.county.as_str().to_owned(),
+                format!("{} {}", p.county, p.name),
             )
-        } else if !n.deadline_state.is_empty() {
-            state_label(&n.deadline_state)
-        } else {
-            String::new()
-        };
-        let _ = write!(out, "<td>{}</td></tr>", esc(&due));
-    }
-    if notices.is_empty() {
-        out.push_str("<tr><td colspan=\"8\">没有通报 No notices</td></tr>");
-    }
-    out.push_str("</tbody></table>");
-    out
-}
-
-async fn listing(
-    state: Arc<NodeState>,
-    headers: HeaderMap,
-    q: HashMap<String, String>,
-    outbound: bool,
-) -> Response {
-    let Some(who) = authed(&state, &headers) else {
-        return to_login();
-    };
-    let (path, title) = if outbound {
-        ("/console/outbox", "发件箱 Outbox")
-    } else {
-        ("/console/inbox", "收件箱 Inbox")
-    };
-    let id = param(&q, "id");
-    if !id.is_empty() {
-        match NoticeId::parse(id) {
-            Ok(id) => return Redirect::to(&format!("/console/notice/{id}")).into_response(),
-            Err(e) => {
-                let body = format!(
-                    "<p class=\"err\">notice id: {}</p>{}",
-                    esc(&e.to_string()),
-                    filter_form(path, &q, outbound, &state)
-                );
-                return who.page(StatusCode::BAD_REQUEST, title, &body);
-            }
-        }
-    }
-    let filters = match parse_filters(&q, outbound) {
-        Ok(f) => f,
-        Err(e) => {
-            let body = format!(
-                "<p class=\"err\">{}</p>{}",
-                esc(&e),
-                filter_form(path, &q, outbound, &state)
-            );
-            return who.page(StatusCode::BAD_REQUEST, title, &body);
-        }
-    };
-    let query = PageQuery {
-        status: filters.status,
-        peer: filters.peer,
-        kind: filters.kind,
-        urgent: filters.urgent,
-        ids: filters.ids,
-        limit: PAGE_SIZE,
-        max_scan: MAX_SCAN,
-    };
-    let direction = if outbound {
-        Direction::Outbound
-    } else {
-        Direction::Inbound
-    };
-    let listed = Ops::new(state.clone(), who.account.role)
-        .page(direction, query)
-        .await
-        .map(|page| {
-            let infos: Vec<_> = page.notices.iter().map(notice_info).collect();
-            (infos, page.next)
         })
-        .map_err(|e| e.to_string());
-    let (notices, next) = match listed {
-        Ok(listed) => listed,
-        Err(e) => {
-            return who.page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                title,
-                &format!("<p class=\"err\">{}</p>", esc(&e)),
-            );
-        }
-    };
-    let mut body = filter_form(path, &q, outbound, &state);
-    body.push_str(&notice_rows(&notices, outbound));
-    if let Some(cursor) = next {
-        body.push_str(&next_link(path, &q, &cursor));
-    }
-    who.page(StatusCode::OK, title, &body)
-}
-
-async fn outbox(
-    State(state): State<Arc<NodeState>>,
-    headers: HeaderMap,
-    Query(q): Params,
-) -> Response {
-    listing(state, headers, q, true).await
-}
-
-async fn inbox(
-    State(state): State<Arc<NodeState>>,
-    headers: HeaderMap,
-    Query(q): Params,
-) -> Response {
-    listing(state, headers, q, false).await
-}
-
-/// A message shown at the top of a notice page.
-enum Note {
-    Done(&'static str),
-    Error(String),
-}
-
-async fn notice(
-    State(state): State<Arc<NodeState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(q): Params,
-) -> Response {
-    let Some(who) = authed(&state, &headers) else {
-        return to_login();
-    };
-    let note = match param(&q, "done") {
-        "retry" => Some(Note::Done(
-            "已请求立即重发 Retry requested: the notice will be sent again now.",
-        )),
-        "cancel" => Some(Note::Done("已撤销 The notice was cancelled.")),
-        "sent" => Some(Note::Done(
-            "已签名并放入发件箱 Signed and put in the outbox.",
-        )),
-        _ => None,
-    };
-    notice_page(&state, &who, &id, note, StatusCode::OK).await
-}
-
-fn row(body: &mut String, label: &str, value: String) {
-    let _ = write!(body, "<dt>{}</dt><dd>{value}</dd>", esc(label));
-}
-
-fn link(id: &str) -> String {
-    format!(
-        "<a class=\"notice\" href=\"/console/notice/{id}\">{id}</a>",
-        id = esc(id)
-    )
-}
-
-async fn notice_page(
-    state: &Arc<NodeState>,
-    who: &Authed,
-    id: &str,
-    note: Option<Note>,
-    status: StatusCode,
-) -> Response {
-    let service = AdminService {
-        state: state.clone(),
-    };
-    let title = "通报 Notice";
-    let detail = match service
-        .show(who.request(pb::NoticeRef {
-            notice_id: id.to_owned(),
-        }))
-        .await
-    {
-        Ok(d) => d.into_inner(),
-        Err(s) => {
-            let code = match s.code() {
-                tonic::Code::NotFound => StatusCode::NOT_FOUND,
-                tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            return who.page(
-                code,
-                title,
-                &format!("<p class=\"err\">{}</p>", esc(s.message())),
-            );
-        }
-    };
-    let n = detail.info.unwrap_or_default();
-    let outbound = n.direction == "outbound";
-    let mut body = String::new();
-    match note {
-        Some(Note::Done(m)) => {
-            let _ = write!(body, "<p class=\"msg\">{}</p>", esc(m));
-        }
-        Some(Note::Error(e)) => {
-            let _ = write!(body, "<p class=\"err\">{}</p>", esc(&e));
-        }
-        None => {}
-    }
-    body.push_str("<dl>");
-    row(
-        &mut body,
-        "通报编号 Notice id",
-        format!("<span id=\"notice-id\">{}</span>", esc(&n.notice_id)),
-    );
-    row(
-        &mut body,
-        "方向 Direction",
-        if outbound {
-            "发出 outbound"
-        } else {
-            "收到 inbound"
-        }
-        .into(),
-    );
-    row(
-        &mut body,
-        if outbound {
-            "收件县区 To"
-        } else {
-            "发件县区 From"
-        },
-        esc(&format!("{} {}", n.peer, n.peer_name)),
-    );
-    row(&mut body, "种类 Kind", esc(&kind_label(&n.kind)));
-    row(
-        &mut body,
-        "紧急 Urgent",
-        if n.urgent {
-            "紧急 urgent"
-        } else {
-            "普通 normal"
-        }
-        .into(),
-    );
-    row(&mut body, "发出时间 Issued", esc(&time(n.issued_at_ms)));
-    row(
-        &mut body,
-        "签名 Signature",
-        if detail.signature_valid {
-            "有效 valid"
-        } else {
-            "无效 NOT VALID"
-        }
-        .into(),
-    );
-    row(
-        &mut body,
-        "状态 Status",
-        format!(
-            "<span id=\"status\">{}</span>",
-            esc(&status_label(&n.status))
-        ),
-    );
-    if n.receipt_at_ms != 0 {
-        row(
-            &mut body,
-            if outbound {
-                "回执 Receipt"
-            } else {
-                "收到 Received"
-            },
-            esc(&format!(
-                "{} ({})",
-                time(n.receipt_at_ms),
-                if detail.receipt_valid {
-                    "回执签名有效 receipt signature valid"
-                } else {
-                    "回执签名无效 receipt signature NOT VALID"
-                }
-            )),
-        );
-    } else if outbound {
-        row(&mut body, "回执 Receipt", "尚无 none yet".into());
-    }
-    if outbound {
-        row(
-            &mut body,
-            "尝试次数 Attempts",
-            format!("<span id=\"attempts\">{}</span>", n.attempts),
-        );
-        if !n.last_error.is_empty() {
-            row(
-                &mut body,
-                "最近错误 Last error",
-                format!("<span id=\"last-error\">{}</span>", esc(&n.last_error)),
-            );
-        }
-        if n.next_attempt_at_ms != 0 {
-            row(
-                &mut body,
-                "下次尝试 Next attempt",
-                esc(&time(n.next_attempt_at_ms)),
-            );
-        }
-        if !n.reject_code.is_empty() {
-            row(
-                &mut body,
-                "拒收 Rejected",
-                esc(&format!("{}: {}", n.reject_code, n.reject_reason)),
-            );
-        }
-    }
-    if n.reply_due_at_ms != 0 {
-        row(
-            &mut body,
-            "复函期限 Reply due",
-            esc(&format!(
-                "{} ({})",
-                due_time(n.reply_due_at_ms),
-                state_label(&n.deadline_state)
-            )),
-        );
-    } else if !n.deadline_error.is_empty() {
-        row(
-            &mut body,
-            "复函期限 Reply due",
-            esc(&format!("期限未知 UNKNOWN: {}", n.deadline_error)),
-        );
-    } else if !n.deadline_state.is_empty() {
-        row(
-            &mut body,
-            "复函期限 Reply due",
-            esc(&state_label(&n.deadline_state)),
-        );
-    }
-    if n.answered_at_ms != 0 {
-        row(&mut body, "复函时间 Answered", esc(&time(n.answered_at_ms)));
-    }
-    if !n.in_reply_to.is_empty() {
-        row(&mut body, "答复 Answers", link(&n.in_reply_to));
-    }
-    for reply in &n.replies {
-        row(&mut body, "复函 reply", link(reply));
-    }
-    body.push_str("</dl>");
-    if detail.payload_withheld {
-        body.push_str(
-            "<h2>内容 Payload</h2><p>审计员不可查看内容 Auditors do not see payloads.</p>",
-        );
-    } else if !detail.body_json.is_empty() {
-        access(state, &who.account.name, "view_payload", &n.notice_id);
-        let _ = write!(
-            body,
-            "<h2>内容 Payload</h2><pre id=\"payload\">{}</pre>",
-            esc(&detail.body_json)
-        );
-    }
-    if who.operator() {
-        let pending = outbound && (n.status == "queued" || n.status == "in_flight");
-        if pending {
-            let _ = write!(
-                body,
-                "<h2>操作 Actions</h2><form method=\"post\" action=\"/console/notice/{id}/retry\" style=\"display:inline\">{csrf}\
-                 <button id=\"retry\" type=\"submit\">立即重发 Retry now</button></form> \
-                 <form method=\"post\" action=\"/console/notice/{id}/cancel\" style=\"display:inline\">{csrf}\
-                 <button id=\"cancel\" type=\"submit\">撤销 Cancel</button></form>",
-                id = esc(&n.notice_id),
-                csrf = who.csrf_field()
-            );
-        }
-        if !outbound {
-            let _ = write!(
-                body,
-                "<p><a id=\"reply\" href=\"/console/write?reply_to={}\">复函 Reply to this notice</a></p>",
-                esc(&n.notice_id)
-            );
-        }
-    }
-    who.page(status, title, &body)
-}
-
-async fn act(
-    state: Arc<NodeState>,
-    headers: HeaderMap,
-    id: String,
-    form: HashMap<String, String>,
-    cancel: bool,
-) -> Response {
-    let who = match authed_post(&state, &headers, &form) {
-        Some(who) => who,
-        None => return refused_post(),
-    };
-    if !who.operator() {
-        return forbidden("审计员不能操作 Auditors may not retry or cancel notices.");
-    }
-    let service = AdminService {
-        state: state.clone(),
-    };
-    let request = who.request(pb::NoticeRef {
-        notice_id: id.clone(),
-    });
-    let (action, result) = if cancel {
-        ("cancel", service.cancel(request).await)
-    } else {
-        ("retry", service.retry(request).await)
-    };
-    match result {
-        Ok(_) => {
-            access(&state, &who.account.name, action, &id);
-            Redirect::to(&format!("/console/notice/{}?done={action}", url(&id))).into_response()
-        }
-        Err(s) => {
-            access(&state, &who.account.name, &format!("{action}_refused"), &id);
-            notice_page(
-                &state,
-                &who,
-                &id,
-                Some(Note::Error(s.message().to_owned())),
-                StatusCode::CONFLICT,
-            )
-            .await
-        }
-    }
-}
-
-async fn retry(
-    State(state): State<Arc<NodeState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(form): Fields,
-) -> Response {
-    act(state, headers, id, form, false).await
-}
-
-async fn cancel(
-    State(state): State<Arc<NodeState>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(form): Fields,
-) -> Response {
-    act(state, headers, id, form, true).await
-}
-
-/// The shipped example draft of `kind` (deploy/examples/notices).
-fn example(kind: NoticeKind) -> &'static str {
-    match kind {
-        NoticeKind::CaseNotice => {
-            include_str!("../../../../deploy/examples/notices/case_notice.json")
-        }
-        NoticeKind::CertificateQuery => {
-            include_str!("../../../../deploy/examples/notices/certificate_query.json")
-        }
-        NoticeKind::CertificateAnswer => {
-            include_str!("../../../../deploy/examples/notices/certificate_answer.json")
-        }
-        NoticeKind::FeeConsultation => {
-            include_str!("../../../../deploy/examples/notices/fee_consultation.json")
-        }
-        NoticeKind::FeeReply => include_str!("../../../../deploy/examples/notices/fee_reply.json"),
-        NoticeKind::ApprovalRequest => {
-            include_str!("../../../../deploy/examples/notices/approval_request.json")
-        }
-        NoticeKind::ApprovalResult => {
-            include_str!("../../../../deploy/examples/notices/approval_result.json")
-        }
-        NoticeKind::ContraceptionReport => {
-            include_str!("../../../../deploy/examples/notices/contraception_report.json")
-        }
-        NoticeKind::Bulletin => include_str!("../../../../deploy/examples/notices/bulletin.json"),
-        NoticeKind::ContactLetter => {
-            include_str!("../../../../deploy/examples/notices/contact_letter.json")
-        }
-        NoticeKind::ReplyLetter => {
-            include_str!("../../../../deploy/examples/notices/reply_letter.json")
-        }
-        NoticeKind::Reminder => include_str!("../../../../deploy/examples/notices/reminder.json"),
-    }
-}
-
-/// The example draft of `kind`, addressed to `recipient` (or to nobody, for a reply).
-fn example_draft(kind: NoticeKind, recipient: Option<CountyCode>) -> String {
-    let text = example(kind);
-    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text) else {
-        return text.to_owned();
-    };
-    if let Some(map) = value.as_object_mut() {
-        match recipient {
-            Some(r) => map.insert("recipient".into(), r.as_str().into()),
-            None => map.remove("recipient"),
-        };
-    }
-    serde_json::to_string_pretty(&value).unwrap_or_else(|_| text.to_owned())
-}
-
-fn write_page(
-    state: &NodeState,
-    who: &Authed,
-    reply_to: &str,
-    draft: &str,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Response {
-    let mut body = String::new();
-    if let Some(e) = error {
-        let _ = write!(body, "<p class=\"err\" id=\"error\">{}</p>", esc(e));
-    }
-    if reply_to.is_empty() {
-        body.push_str("<p>范例 Example drafts: ");
-        for k in NoticeKind::ALL {
-            let _ = write!(
-                body,
-                "<a href=\"/console/write?kind={}\">{}</a> · ",
-                k.name(),
-                esc(&kind_label(k.name()))
-            );
-        }
-        body.push_str("</p>");
-        let peers: Vec<String> = state
-            .config
-            .directory
-            .peers()
-            .map(|p| format!("{} {}", p.county, p.name))
-            .collect();
-        let _ = write!(
-            body,
-            "<p>对方县区 Peer counties: {}</p>",
-            esc(&peers.join(", "))
-        );
-    } else {
-        let _ = write!(body, "<p>复函 Reply to {}</p>", link(reply_to));
-    }
-    let _ = write!(
-        body,
-        "<form method=\"post\" action=\"/console/write\">{}\
-         <input type=\"hidden\" name=\"in_reply_to\" value=\"{}\">\
-         <p><label>草稿 Draft (JSON, see docs/notices.md)<textarea name=\"draft_json\" id=\"draft\" spellcheck=\"false\">{}</textarea></label></p>\
-         <p><button id=\"send\" type=\"submit\">签名并发送 Sign and send</button></p></form>",
-        who.csrf_field(),
-        esc(reply_to),
-        esc(draft)
-    );
-    let title = if reply_to.is_empty() {
-        "写通报 Write a notice"
-    } else {
-        "复函 Reply"
-    };
-    who.page(status, title, &body)
-}
-
-async fn write_form(
-    State(state): State<Arc<NodeState>>,
-    headers: HeaderMap,
-    Query(q): Params,
-) -> Response {
-    let Some(who) = authed(&state, &headers) else {
-        return to_login();
-    };
-    if !who.operator() {
-        return forbidden("审计员不能写通报 Auditors may not write notices.");
-    }
-    let reply_to = param(&q, "reply_to");
-    if !reply_to.is_empty() {
-        let original = NoticeId::parse(reply_to).ok().and_then(|id| {
-            Ops::new(state.clone(), who.account.role)
-                .inbound(&id)
-                .ok()
-                .flatten()
-        });
-        let Some(original) = original else {
-            let error = format!("in_reply_to: no notice {reply_to} in the inbox");
-            return write_page(
-                &state,
-                &who,
-                reply_to,
-                "",
-                Some(&error),
-                StatusCode::NOT_FOUND,
-            );
-        };
-        let kind = NoticeKind::ALL
-            .into_iter()
-            .find(|k| k.may_answer(original.kind))
-            .unwrap_or(NoticeKind::ReplyLetter);
-        let draft = example_draft(kind, None);
-        return write_page(&state, &who, reply_to, &draft, None, StatusCode::OK);
-    }
-    let kind = param(&q, "kind").parse().unwrap_or(NoticeKind::CaseNotice);
-    let to = Ops::new(state.clone(), who.account.role)
-        .directory()
-        .first()
-        .map(|(county, _)| *county);
-    let draft = example_draft(kind, to);
-    write_page(&state, &who, "", &draft, None, StatusCode::OK)
-}
-
-async fn write(
-    State(state): State<Arc<NodeState>>,
-    headers: HeaderMap,
-    Form(form): Fields,
-) -> Response {
-    let who = match authed_post(&state, &headers, &form) {
-        Some(who) => who,
-        None => return refused_post(),
-    };
-    if !who.operator() {
-        return forbidden("审计员不能写通报 Auditors may not write notices.");
-    }
-    let draft = form.get("draft_json").cloned().unwrap_or_default();
-    let reply_to = form
-        .get("in_reply_to")
-        .map(|r| r.trim().to_owned())
-        .unwrap_or_default();
-    let service = AdminService {
-        state: state.clone(),
-    };
-    let sent = service
-        .send(who.request(pb::SendRequest {
-            draft_json: draft.clone(),
-            in_reply_to: reply_to.clone(),
-        }))
-        .await;
-    match sent {
-        Ok(info) => {
-            let id = info.into_inner().notice_id;
-            access(
-                &state,
-                &who.account.name,
-                if reply_to.is_empty() { "send" } else { "reply" },
-                &id,
-            );
-            Redirect::to(&format!("/console/notice/{}?done=sent", url(&id))).into_response()
-        }
-        Err(s) => write_page(
-            &state,
-            &who,
-            &reply_to,
-            &draft,
-            Some(s.message()),
-            StatusCode::BAD_REQUEST,
-        ),
-    }
-}
-
-async fn due(State(state): State<Arc<NodeState>>, headers: HeaderMap) -> Response {
-    let Some(who) = authed(&state, &headers) else {
-        return to_login();
-    };
-    let title = "期限 Due";
-    let service = AdminService {
-        state: state.clone(),
-    };
-    let due = match service
-        .due(who.request(pb::DueRequest {
-            side: String::new(),
-            overdue_only: false,
-            limit: 1000,
-        }))
-        .await
-    {
-        Ok(d) => d.into_inner(),
-        Err(s) => {
-            return who.page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                title,
-                &format!("<p class=\"err\">{}</p>", esc(s.message())),
-            );
-        }
-    };
-    let counts = due.counts.unwrap_or_default();
-    let mut body = format!(
-        "<p>我方应复 We owe: 已超期 overdue <b>{}</b>, 即将到期 due soon <b>{}</b>, 未到期 open <b>{}</b>. \
-         对方应复 Others owe us: 已超期 overdue <b>{}</b>, 即将到期 due soon <b>{}</b>, 未到期 open <b>{}</b>. \
-         期限未知 Deadline unknown: <b>{}</b></p>",
-        counts.owed_overdue,
-        counts.owed_due_soon,
-        counts.owed_open,
-        counts.awaited_overdue,
-        counts.awaited_due_soon,
-        counts.awaited_open,
-        counts.deadline_errors
-    );
-    for (side, heading) in [
-        ("owed", "我方应复函 Replies we owe"),
-        ("awaited", "等待对方复函 Replies others owe us"),
-    ] {
-        let _ = write!(
-            body,
-            "<h2>{heading}</h2><table><thead><tr><th>复函期限 Due</th><th>剩余天数 Days left</th><th>状态 State</th>\
-             <th>通报编号 Notice id</th><th>对方 Peer</th><th>种类 Kind</th><th>紧急 Urgent</th></tr></thead><tbody>"
-        );
-        // The store's due index is in due-time order, so overdue items come first.
-        let mut any = false;
-        for item in due.items.iter().filter(|i| i.side == side) {
-            any = true;
-            let n = item.notice.clone().unwrap_or_default();
-            let _ = write!(
-                body,
-                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&item.state),
-                esc(&due_time(item.due_at_ms)),
-                item.days_left,
-                esc(&state_label(&item.state)),
-                link(&n.notice_id),
-                esc(&format!("{} {}", n.peer, n.peer_name)),
-                esc(&kind_label(&n.kind)),
-                if n.urgent { "紧急 urgent" } else { "" }
-            );
-        }
-        if !any {
-            body.push_str("<tr><td colspan=\"7\">没有 None</td></tr>");
-        }
-        body.push_str("</tbody></table>");
-    }
-    if !due.deadline_errors.is_empty() {
-        body.push_str("<h2>期限未知 Deadline unknown</h2><table><tbody>");
-        for n in &due.deadline_errors {
-            let _ = write!(
-                body,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                link(&n.notice_id),
-                esc(&format!("{} {}", n.peer, n.peer_name)),
-                esc(&n.deadline_error)
-            );
-        }
-        body.push_str("</tbody></table>");
-    }
-    who.page(StatusCode::OK, title, &body)
-}
-
-/// A time for a table cell, or `none` when it is 0 (unknown or not set).
-fn optional_time(ms: i64, none: &str) -> String {
-    if ms == 0 { none.to_owned() } else { time(ms) }
-}
-
-async fn peers(State(state): State<Arc<NodeState>>, headers: HeaderMap) -> Response {
-    let Some(who) = authed(&state, &headers) else {
-        return to_login();
-    };
-    let title = "对方县区 Peers";
-    let peers = match Ops::new(state.clone(), who.account.role).peers() {
-        Ok(p) => p.peers,
-        Err(e) => {
-            return who.page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                title,
-                &format!("<p class=\"err\">{}</p>", esc(&e.to_string())),
-            );
-        }
-    };
-    let mut body = String::from(
-        "<table><thead><tr><th>县区 County</th><th>地址 Endpoint</th><th>待发 Backlog</th>\
-         <th>最早未送达 Oldest undelivered</th><th>最近成功 Last success</th><th>最近错误 Last error</th><th>警报 Alarms</th>\
-         <th>联系人 Contact</th><th>电话 Phone</th><th>协议生效 Agreement effective</th><th>允许种类 Allowed kinds</th>\
-         <th>证书到期 Certificate expires</th><th>密钥到期 Key expires</th></tr></thead><tbody>",
-    );
-    for p in &peers {
-        let oldest = p
-            .oldest_pending
-            .map(|(id, issued_at_ms)| {
-                format!("{} ({})", link(&id.to_string()), esc(&time(issued_at_ms)))
-            })
-            .unwrap_or_else(|| "-".into());
-        let kinds: Vec<String> = p
-            .allowed_kinds
-            .iter()
-            .map(|k| kind_label(k.name()))
-            .collect();
-        let county = p.county.map(|c| c.to_string()).unwrap_or_default();
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{oldest}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&format!("{county} {}", p.name)),
-            esc(&p.endpoint),
-            p.backlog,
-            esc(&optional_time(p.last_success_at_ms.unwrap_or(0), "-")),
-            esc(p.last_error.as_deref().unwrap_or_default()),
-            esc(&p.alarms.join("\n")),
-            esc(&p.contact_person),
-            esc(&p.phone),
-            esc(&p.agreement_effective),
-            esc(&kinds.join(", ")),
-            esc(&optional_time(
-                p.certificate_expires_at_ms.unwrap_or(0),
-                "未知 not seen yet"
-            )),
-            esc(&optional_time(
-                p.key_expires_at_ms.unwrap_or(0),
-                "无期限 no end date"
-            )),
-        );
-    }
-    body.push_str("</tbody></table>");
-    who.page(StatusCode::OK, title, &body)
+        .collect()
 }

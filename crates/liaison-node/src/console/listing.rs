@@ -1,0 +1,351 @@
+//! The outbox and inbox listings: their filters (status, peer, kind, urgency, dates, notice
+//! id), one page of notices read from the store, and the link to the next page.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use liaison_core::clock::cst_midnight_ms;
+use liaison_core::{CountyCode, NoticeId, NoticeKind};
+use liaison_proto::v1 as pb;
+use liaison_store::{IdRange, ListFilter, OutboundStatus};
+use maud::Markup;
+
+use super::layout::{due_time, error_note, kind_label, link, state_label, status_label, time, url};
+use super::{Params, authed, directory_peers, param, to_login};
+use crate::NodeState;
+use crate::admin::AdminService;
+
+/// Rows per page of a listing.
+const PAGE_SIZE: usize = 50;
+/// Index entries one page may scan when filtering by kind, urgency or date, so that a page stays
+/// fast with a million notices; the "next page" link continues the scan.
+const MAX_SCAN: usize = 5_000;
+
+/// The listing filters of a query string.
+#[derive(Default)]
+struct Filters {
+    status: Option<OutboundStatus>,
+    peer: Option<CountyCode>,
+    kind: Option<NoticeKind>,
+    urgent: Option<bool>,
+    ids: IdRange,
+}
+
+/// The query parameter `name`, if it is given and not blank.
+fn given<'a>(q: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    Some(param(q, name)).filter(|v| !v.is_empty())
+}
+
+/// A day of a date filter, such as 2026-03-01: the one place the console reads a date.
+fn parse_day(text: &str, what: &str) -> Result<time::Date, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format)
+        .map_err(|_| format!("{what}: {text:?} is not a date such as 2026-03-01"))
+}
+
+/// The smallest notice id issued at `ms`, for bounding a listing by date.
+fn first_id_at(ms: i64) -> NoticeId {
+    NoticeId::new(ms.max(0) as u64, [0; 10])
+}
+
+/// The filters of a listing's query string, or what is wrong with one of them.
+fn parse_filters(q: &HashMap<String, String>, outbound: bool) -> Result<Filters, String> {
+    let mut f = Filters::default();
+    match param(q, "status") {
+        "" => {}
+        s if outbound => {
+            f.status = Some(OutboundStatus::parse(s).ok_or_else(|| {
+                format!(
+                    "status {s:?} is not one of queued, in_flight, delivered, rejected, cancelled"
+                )
+            })?)
+        }
+        _ => return Err("status: inbox notices have no delivery status".into()),
+    }
+    if let Some(p) = given(q, "peer") {
+        f.peer = Some(CountyCode::parse(p).map_err(|e| format!("peer: {e}"))?);
+    }
+    if let Some(k) = given(q, "kind") {
+        f.kind = Some(
+            k.parse()
+                .map_err(|_| format!("kind: {k:?} is not a notice kind"))?,
+        );
+    }
+    f.urgent = match param(q, "urgency") {
+        "" => None,
+        "urgent" => Some(true),
+        "normal" => Some(false),
+        other => return Err(format!("urgency: {other:?} is not urgent or normal")),
+    };
+    if let Some(d) = given(q, "from") {
+        let day = parse_day(d, "from")?;
+        f.ids.from = Some(first_id_at(cst_midnight_ms(day)));
+    }
+    if let Some(d) = given(q, "to") {
+        let day = parse_day(d, "to")?;
+        let next = day.next_day().unwrap_or(day);
+        f.ids.before = Some(first_id_at(cst_midnight_ms(next)));
+    }
+    if let Some(c) = given(q, "before") {
+        let cursor = NoticeId::parse(c).map_err(|e| format!("before: {e}"))?;
+        f.ids.before = Some(f.ids.before.map_or(cursor, |b| b.min(cursor)));
+    }
+    Ok(f)
+}
+
+/// The filter form of a listing, showing the current values.
+fn filter_form(
+    path: &str,
+    q: &HashMap<String, String>,
+    outbound: bool,
+    peers: &[(String, String)],
+) -> Markup {
+    let option = |value: &str, label: &str, current: &str| {
+        maud::html! {
+            option value=(value) selected[value == current] { (label) }
+        }
+    };
+    let any = |current: &str| option("", "全部 any", current);
+    maud::html! {
+        form.filters method="get" action=(path) {
+            @if outbound {
+                @let current = param(q, "status");
+                label {
+                    "状态 Status"
+                    select name="status" {
+                        (any(current))
+                        @for s in ["queued", "in_flight", "delivered", "rejected", "cancelled"] {
+                            (option(s, &status_label(s), current))
+                        }
+                    }
+                }
+            }
+            @let current = param(q, "peer");
+            label {
+                "对方县区 Peer county"
+                select name="peer" {
+                    (any(current))
+                    @for (county, label) in peers {
+                        (option(county, label, current))
+                    }
+                }
+            }
+            @let current = param(q, "kind");
+            label {
+                "种类 Kind"
+                select name="kind" {
+                    (any(current))
+                    @for k in NoticeKind::ALL {
+                        (option(k.name(), &kind_label(k.name()), current))
+                    }
+                }
+            }
+            @let current = param(q, "urgency");
+            label {
+                "紧急程度 Urgency"
+                select name="urgency" {
+                    (any(current))
+                    (option("urgent", "紧急 urgent", current))
+                    (option("normal", "普通 normal", current))
+                }
+            }
+            label { "从 From (CST)" input type="date" name="from" value=(param(q, "from")); }
+            label { "到 To (CST)" input type="date" name="to" value=(param(q, "to")); }
+            label { "通报编号 Notice id" input name="id" size="38" value=(param(q, "id")); }
+            button type="submit" { "查找 Search" }
+            " "
+            a href=(path) { "清除 Clear" }
+        }
+    }
+}
+
+/// The link to the next page: the same filters, `before` the cursor.
+fn next_link(path: &str, q: &HashMap<String, String>, cursor: &NoticeId) -> Markup {
+    let mut query: Vec<String> = ["status", "peer", "kind", "urgency", "from", "to"]
+        .into_iter()
+        .filter(|k| !param(q, k).is_empty())
+        .map(|k| format!("{k}={}", url(param(q, k))))
+        .collect();
+    query.push(format!("before={cursor}"));
+    maud::html! {
+        p { a id="next-page" href={ (path) "?" (query.join("&")) } { "下一页 Next page →" } }
+    }
+}
+
+/// A listing's "reply due" cell: the deadline and its state, or the state alone.
+fn due_cell(n: &pb::NoticeInfo) -> String {
+    if n.reply_due_at_ms != 0 {
+        format!(
+            "{} {}",
+            due_time(n.reply_due_at_ms),
+            state_label(&n.deadline_state)
+        )
+    } else if !n.deadline_state.is_empty() {
+        state_label(&n.deadline_state)
+    } else {
+        String::new()
+    }
+}
+
+/// The table of a listing's notices.
+fn notice_rows(notices: &[pb::NoticeInfo], outbound: bool) -> Markup {
+    maud::html! {
+        table {
+            thead {
+                tr {
+                    th { "通报编号 Notice id" }
+                    th { "对方 Peer" }
+                    th { "种类 Kind" }
+                    th { "紧急 Urgent" }
+                    th { "发出 Issued (CST)" }
+                    @if outbound {
+                        th { "状态 Status" }
+                        th { "尝试 Attempts / 最近错误 Last error" }
+                    } @else {
+                        th { "收到 Received (CST)" }
+                    }
+                    th { "复函期限 Reply due" }
+                }
+            }
+            tbody {
+                @for n in notices {
+                    @let flagged = n.deadline_state == "overdue" || n.deadline_state == "due_soon";
+                    tr class=(if flagged { n.deadline_state.as_str() } else { "" }) {
+                        td { (link(&n.notice_id)) }
+                        td { (n.peer) " " (n.peer_name) }
+                        td { (kind_label(&n.kind)) }
+                        td { @if n.urgent { "紧急 urgent" } }
+                        td { (time(n.issued_at_ms)) }
+                        @if outbound {
+                            td { (status_label(&n.status)) }
+                            td { (n.attempts) " " (n.last_error) }
+                        } @else {
+                            td { (time(n.receipt_at_ms)) }
+                        }
+                        td { (due_cell(n)) }
+                    }
+                }
+                @if notices.is_empty() {
+                    tr { td colspan="8" { "没有通报 No notices" } }
+                }
+            }
+        }
+    }
+}
+
+/// One page of a listing, read from the store.
+fn list_page(
+    state: &Arc<NodeState>,
+    filters: Filters,
+    outbound: bool,
+) -> Result<(Vec<pb::NoticeInfo>, Option<NoticeId>), String> {
+    let service = AdminService {
+        state: state.clone(),
+    };
+    let keep_kind = |kind: NoticeKind, urgent: bool| {
+        filters.kind.is_none_or(|k| k == kind) && filters.urgent.is_none_or(|u| u == urgent)
+    };
+    if outbound {
+        let filter = ListFilter {
+            status: filters.status,
+            peer: filters.peer,
+            limit: PAGE_SIZE,
+        };
+        let page = state
+            .store
+            .page_outbound(&filter, filters.ids, MAX_SCAN, |r| {
+                keep_kind(r.kind, r.urgent)
+            })
+            .map_err(|e| format!("storage: {e}"))?;
+        let infos = page
+            .items
+            .iter()
+            .map(|r| service.outbound_info(r).map_err(|s| s.message().to_owned()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((infos, page.next))
+    } else {
+        let page = state
+            .store
+            .page_inbound(filters.peer, PAGE_SIZE, filters.ids, MAX_SCAN, |r| {
+                keep_kind(r.kind, r.urgent)
+            })
+            .map_err(|e| format!("storage: {e}"))?;
+        let infos = page
+            .items
+            .iter()
+            .map(|r| service.inbound_info(r).map_err(|s| s.message().to_owned()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((infos, page.next))
+    }
+}
+
+/// The outbox (`outbound`) or inbox page: the filter form, one page of notices, the next-page link.
+async fn listing(
+    state: Arc<NodeState>,
+    headers: HeaderMap,
+    q: HashMap<String, String>,
+    outbound: bool,
+) -> Response {
+    let Some(who) = authed(&state, &headers) else {
+        return to_login();
+    };
+    let (path, title) = if outbound {
+        ("/console/outbox", "发件箱 Outbox")
+    } else {
+        ("/console/inbox", "收件箱 Inbox")
+    };
+    let peers = directory_peers(&state);
+    let refused = |error: String| {
+        let body = maud::html! {
+            (error_note(&error))
+            (filter_form(path, &q, outbound, &peers))
+        };
+        who.page(StatusCode::BAD_REQUEST, title, body)
+    };
+    let id = param(&q, "id");
+    if !id.is_empty() {
+        return match NoticeId::parse(id) {
+            Ok(id) => Redirect::to(&format!("/console/notice/{id}")).into_response(),
+            Err(e) => refused(format!("notice id: {e}")),
+        };
+    }
+    let filters = match parse_filters(&q, outbound) {
+        Ok(f) => f,
+        Err(e) => return refused(e),
+    };
+    let task_state = state.clone();
+    let listed = tokio::task::spawn_blocking(move || list_page(&task_state, filters, outbound))
+        .await
+        .unwrap_or_else(|e| Err(format!("listing task failed: {e}")));
+    let (notices, next) = match listed {
+        Ok(listed) => listed,
+        Err(e) => return who.error_page(StatusCode::SERVICE_UNAVAILABLE, title, &e),
+    };
+    let body = maud::html! {
+        (filter_form(path, &q, outbound, &peers))
+        (notice_rows(&notices, outbound))
+        @if let Some(cursor) = next {
+            (next_link(path, &q, &cursor))
+        }
+    };
+    who.page(StatusCode::OK, title, body)
+}
+
+pub(super) async fn outbox(
+    State(state): State<Arc<NodeState>>,
+    headers: HeaderMap,
+    Query(q): Params,
+) -> Response {
+    listing(state, headers, q, true).await
+}
+
+pub(super) async fn inbox(
+    State(state): State<Arc<NodeState>>,
+    headers: HeaderMap,
+    Query(q): Params,
+) -> Response {
+    listing(state, headers, q, false).await
+}

@@ -1,0 +1,264 @@
+//! The page of one notice: what it is, where it stands, its payload (never for auditors), and
+//! for operators the retry and cancel actions of a pending outbound notice and the way to
+//! reply to an inbound one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use liaison_proto::v1 as pb;
+use liaison_proto::v1::admin_server::Admin as _;
+use maud::{Markup, Render};
+
+use super::access::access;
+use super::layout::{due_time, error_note, kind_label, link, state_label, status_label, time, url};
+use super::{
+    Authed, Fields, Params, authed, authed_post, forbidden, param, refused_post, to_login,
+};
+use crate::NodeState;
+use crate::admin::AdminService;
+
+/// A message shown at the top of a notice page.
+enum Note {
+    Done(&'static str),
+    Error(String),
+}
+
+pub(super) async fn notice(
+    State(state): State<Arc<NodeState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Params,
+) -> Response {
+    let Some(who) = authed(&state, &headers) else {
+        return to_login();
+    };
+    let note = match param(&q, "done") {
+        "retry" => Some(Note::Done(
+            "已请求立即重发 Retry requested: the notice will be sent again now.",
+        )),
+        "cancel" => Some(Note::Done("已撤销 The notice was cancelled.")),
+        "sent" => Some(Note::Done(
+            "已签名并放入发件箱 Signed and put in the outbox.",
+        )),
+        _ => None,
+    };
+    notice_page(&state, &who, &id, note, StatusCode::OK).await
+}
+
+/// One term and its description in the notice page's list.
+fn row(label: &str, value: impl Render) -> Markup {
+    maud::html! {
+        dt { (label) }
+        dd { (value) }
+    }
+}
+
+/// The page of notice `id`, read through the admin service, with `note` above it.
+async fn notice_page(
+    state: &Arc<NodeState>,
+    who: &Authed,
+    id: &str,
+    note: Option<Note>,
+    status: StatusCode,
+) -> Response {
+    let title = "通报 Notice";
+    let service = AdminService {
+        state: state.clone(),
+    };
+    let shown = service
+        .show(who.request(pb::NoticeRef {
+            notice_id: id.to_owned(),
+        }))
+        .await;
+    let detail = match shown {
+        Ok(d) => d.into_inner(),
+        Err(s) => {
+            let code = match s.code() {
+                tonic::Code::NotFound => StatusCode::NOT_FOUND,
+                tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            return who.error_page(code, title, s.message());
+        }
+    };
+    if !detail.payload_withheld && !detail.body_json.is_empty() {
+        let notice_id = detail.info.as_ref().map_or("", |n| n.notice_id.as_str());
+        access(state, &who.account.name, "view_payload", notice_id);
+    }
+    who.page(status, title, notice_body(who, &detail, note))
+}
+
+/// The notice page below its title: what the notice is, where it stands, its payload (not for
+/// auditors), and the actions an operator may take.
+fn notice_body(who: &Authed, detail: &pb::NoticeDetail, note: Option<Note>) -> Markup {
+    let n = detail.info.clone().unwrap_or_default();
+    let outbound = n.direction == "outbound";
+    let pending = outbound && (n.status == "queued" || n.status == "in_flight");
+    maud::html! {
+        @match note {
+            Some(Note::Done(m)) => p.msg { (m) },
+            Some(Note::Error(e)) => (error_note(&e)),
+            None => {}
+        }
+        dl {
+            (row("通报编号 Notice id", maud::html! { span id="notice-id" { (n.notice_id) } }))
+            (row("方向 Direction", if outbound { "发出 outbound" } else { "收到 inbound" }))
+            (row(
+                if outbound { "收件县区 To" } else { "发件县区 From" },
+                format!("{} {}", n.peer, n.peer_name),
+            ))
+            (row("种类 Kind", kind_label(&n.kind)))
+            (row("紧急 Urgent", if n.urgent { "紧急 urgent" } else { "普通 normal" }))
+            (row("发出时间 Issued", time(n.issued_at_ms)))
+            (row(
+                "签名 Signature",
+                if detail.signature_valid { "有效 valid" } else { "无效 NOT VALID" },
+            ))
+            (row("状态 Status", maud::html! { span id="status" { (status_label(&n.status)) } }))
+            @if n.receipt_at_ms != 0 {
+                (row(
+                    if outbound { "回执 Receipt" } else { "收到 Received" },
+                    format!(
+                        "{} ({})",
+                        time(n.receipt_at_ms),
+                        if detail.receipt_valid {
+                            "回执签名有效 receipt signature valid"
+                        } else {
+                            "回执签名无效 receipt signature NOT VALID"
+                        }
+                    ),
+                ))
+            } @else if outbound {
+                (row("回执 Receipt", "尚无 none yet"))
+            }
+            @if outbound {
+                (row("尝试次数 Attempts", maud::html! { span id="attempts" { (n.attempts) } }))
+                @if !n.last_error.is_empty() {
+                    (row(
+                        "最近错误 Last error",
+                        maud::html! { span id="last-error" { (n.last_error) } },
+                    ))
+                }
+                @if n.next_attempt_at_ms != 0 {
+                    (row("下次尝试 Next attempt", time(n.next_attempt_at_ms)))
+                }
+                @if !n.reject_code.is_empty() {
+                    (row("拒收 Rejected", format!("{}: {}", n.reject_code, n.reject_reason)))
+                }
+            }
+            @if n.reply_due_at_ms != 0 {
+                (row(
+                    "复函期限 Reply due",
+                    format!(
+                        "{} ({})",
+                        due_time(n.reply_due_at_ms),
+                        state_label(&n.deadline_state)
+                    ),
+                ))
+            } @else if !n.deadline_error.is_empty() {
+                (row("复函期限 Reply due", format!("期限未知 UNKNOWN: {}", n.deadline_error)))
+            } @else if !n.deadline_state.is_empty() {
+                (row("复函期限 Reply due", state_label(&n.deadline_state)))
+            }
+            @if n.answered_at_ms != 0 {
+                (row("复函时间 Answered", time(n.answered_at_ms)))
+            }
+            @if !n.in_reply_to.is_empty() {
+                (row("答复 Answers", link(&n.in_reply_to)))
+            }
+            @for reply in &n.replies {
+                (row("复函 reply", link(reply)))
+            }
+        }
+        @if detail.payload_withheld {
+            h2 { "内容 Payload" }
+            p { "审计员不可查看内容 Auditors do not see payloads." }
+        } @else if !detail.body_json.is_empty() {
+            h2 { "内容 Payload" }
+            pre id="payload" { (detail.body_json) }
+        }
+        @if who.operator() {
+            @if pending {
+                h2 { "操作 Actions" }
+                form method="post" action={ "/console/notice/" (n.notice_id) "/retry" } style="display:inline" {
+                    (who.csrf_field())
+                    button id="retry" type="submit" { "立即重发 Retry now" }
+                }
+                " "
+                form method="post" action={ "/console/notice/" (n.notice_id) "/cancel" } style="display:inline" {
+                    (who.csrf_field())
+                    button id="cancel" type="submit" { "撤销 Cancel" }
+                }
+            }
+            @if !outbound {
+                p { a id="reply" href={ "/console/write?reply_to=" (n.notice_id) } { "复函 Reply to this notice" } }
+            }
+        }
+    }
+}
+
+/// Retries or cancels (`cancel`) notice `id` for an operator, then shows the notice again.
+async fn act(
+    state: Arc<NodeState>,
+    headers: HeaderMap,
+    id: String,
+    form: HashMap<String, String>,
+    cancel: bool,
+) -> Response {
+    let who = match authed_post(&state, &headers, &form) {
+        Some(who) => who,
+        None => return refused_post(),
+    };
+    if !who.operator() {
+        return forbidden("审计员不能操作 Auditors may not retry or cancel notices.");
+    }
+    let service = AdminService {
+        state: state.clone(),
+    };
+    let request = who.request(pb::NoticeRef {
+        notice_id: id.clone(),
+    });
+    let (action, result) = if cancel {
+        ("cancel", service.cancel(request).await)
+    } else {
+        ("retry", service.retry(request).await)
+    };
+    match result {
+        Ok(_) => {
+            access(&state, &who.account.name, action, &id);
+            Redirect::to(&format!("/console/notice/{}?done={action}", url(&id))).into_response()
+        }
+        Err(s) => {
+            access(&state, &who.account.name, &format!("{action}_refused"), &id);
+            notice_page(
+                &state,
+                &who,
+                &id,
+                Some(Note::Error(s.message().to_owned())),
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
+    }
+}
+
+pub(super) async fn retry(
+    State(state): State<Arc<NodeState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Fields,
+) -> Response {
+    act(state, headers, id, form, false).await
+}
+
+pub(super) async fn cancel(
+    State(state): State<Arc<NodeState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Fields,
+) -> Response {
+    act(state, headers, id, form, true).await
+}
