@@ -85,14 +85,14 @@ pub async fn connect_admin(
 /// One line about a notice for failure messages: id, status, attempts, last error, rejection.
 pub fn summary(info: &pb::NoticeInfo) -> String {
     format!(
-        "{} {} {} → status {:?}, attempts {}, last_error {:?}, reject {:?} {:?}",
-        info.direction,
-        info.kind,
+        "{:?} {:?} {} → status {:?}, attempts {}, last_error {:?}, reject {:?} {:?}",
+        info.direction(),
+        info.kind(),
         info.notice_id,
-        info.status,
+        info.status(),
         info.attempts,
         info.last_error,
-        info.reject_code,
+        info.reject_code(),
         info.reject_reason
     )
 }
@@ -163,7 +163,7 @@ impl Operator {
 
     async fn list(&mut self, inbox: bool) -> Vec<pb::NoticeInfo> {
         let request = pb::ListRequest {
-            status: String::new(),
+            status: 0,
             peer: String::new(),
             limit: liaison_node::MAX_LIST_LIMIT as u32,
         };
@@ -247,9 +247,9 @@ impl Operator {
         .await
     }
 
-    /// Polls outbound notice `id` until its status is `status` ("delivered", "rejected", ...).
-    pub async fn wait_for_status(&self, id: &str, status: &str) -> pb::NoticeInfo {
-        self.wait_until(id, status, |info| info.status == status)
+    /// Polls outbound notice `id` until its status is `status`.
+    pub async fn wait_for_status(&self, id: &str, status: pb::NoticeStatus) -> pb::NoticeInfo {
+        self.wait_until(id, status.as_str_name(), |info| info.status() == status)
             .await
     }
 
@@ -268,7 +268,7 @@ impl Operator {
                 async move {
                     let inbox = client
                         .list_inbox(pb::ListRequest {
-                            status: String::new(),
+                            status: 0,
                             peer: String::new(),
                             limit: liaison_node::MAX_LIST_LIMIT as u32,
                         })
@@ -299,7 +299,7 @@ impl Operator {
     ) -> Result<pb::DueResponse, Status> {
         self.client
             .due(pb::DueRequest {
-                side: side.to_owned(),
+                side: crate::names::side_named(side) as i32,
                 overdue_only,
                 limit: liaison_node::MAX_LIST_LIMIT as u32,
             })

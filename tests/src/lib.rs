@@ -17,6 +17,7 @@ pub mod cst;
 pub mod drafts;
 pub mod federation;
 pub mod lazyfs;
+pub mod names;
 pub mod peer;
 pub mod poll;
 

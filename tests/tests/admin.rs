@@ -45,7 +45,7 @@ async fn send_to_a_county_outside_the_directory_is_refused_naming_recipient() {
 async fn admin_call_without_the_right_token_is_unauthenticated() {
     let fed = Federation::start(&THREE_COUNTIES).await;
     let list = pb::ListRequest {
-        status: String::new(),
+        status: 0,
         peer: String::new(),
         limit: 0,
     };
@@ -112,7 +112,7 @@ async fn reply_of_a_kind_that_cannot_answer_the_original_is_refused_naming_body_
     let mut ansai = fed.operator(ANSAI).await;
     let original = baota.send(&drafts::draft("case_notice", Some(ANSAI))).await;
     baota
-        .wait_for_status(&original.notice_id, "delivered")
+        .wait_for_status(&original.notice_id, pb::NoticeStatus::Delivered)
         .await;
     let status = ansai
         .try_send(&drafts::draft("fee_reply", None), &original.notice_id)

@@ -28,7 +28,8 @@ async fn send_delivered(
     to: &str,
 ) -> pb::NoticeInfo {
     let sent = from.send(&drafts::draft(kind, Some(to))).await;
-    from.wait_for_status(&sent.notice_id, "delivered").await
+    from.wait_for_status(&sent.notice_id, pb::NoticeStatus::Delivered)
+        .await
 }
 
 async fn alarms(op: &mut liaison_tests::Operator, peer: &str) -> Vec<String> {
@@ -148,7 +149,9 @@ async fn exported_bundle_verifies_offline_and_so_does_a_redacted_one() {
     let reply = ansai
         .reply(&case.notice_id, &drafts::draft("reply_letter", None))
         .await;
-    ansai.wait_for_status(&reply.notice_id, "delivered").await;
+    ansai
+        .wait_for_status(&reply.notice_id, pb::NoticeStatus::Delivered)
+        .await;
     send_delivered(&mut baota, "bulletin", YANCHANG).await;
 
     let full = export(baota.client(), false).await.unwrap();
@@ -238,6 +241,9 @@ async fn auditor_credentials_cannot_read_a_payload_or_change_anything() {
         auditor.cancel(id).await.unwrap_err().code(),
         Code::PermissionDenied
     );
-    assert_ne!(baota.info(&queued.notice_id).await.status, "cancelled");
+    assert_ne!(
+        baota.info(&queued.notice_id).await.status(),
+        pb::NoticeStatus::Cancelled
+    );
     fed.shutdown().await;
 }

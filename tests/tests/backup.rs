@@ -43,7 +43,7 @@ async fn send_delivered(from: &mut Operator, to: &str, count: usize) -> Vec<Stri
         );
     }
     for id in &ids {
-        from.wait_for_status(id, "delivered").await;
+        from.wait_for_status(id, pb::NoticeStatus::Delivered).await;
     }
     ids
 }
@@ -134,11 +134,11 @@ async fn restoring_a_backup_taken_during_exchange_raises_one_alarm_until_the_pee
     }
     let sent_to_ansai = to_ansai.lock().unwrap().clone();
     for id in &sent_to_ansai {
-        baota.wait_for_status(id, "delivered").await;
+        baota.wait_for_status(id, pb::NoticeStatus::Delivered).await;
     }
     let sent_to_baota = to_baota.lock().unwrap().clone();
     for id in &sent_to_baota {
-        ansai.wait_for_status(id, "delivered").await;
+        ansai.wait_for_status(id, pb::NoticeStatus::Delivered).await;
     }
 
     let (code, _, stderr) = binary::run(
@@ -227,7 +227,7 @@ async fn restoring_a_backup_taken_during_exchange_raises_one_alarm_until_the_pee
         ansai.retry_if_pending(id).await;
     }
     for id in &while_stopped {
-        ansai.wait_for_status(id, "delivered").await;
+        ansai.wait_for_status(id, pb::NoticeStatus::Delivered).await;
     }
     // Several deliveries, each with a receipt carrying the restored, shorter log's checkpoint.
     let mut after_restore = while_stopped.clone();
@@ -253,7 +253,7 @@ async fn restoring_a_backup_taken_during_exchange_raises_one_alarm_until_the_pee
         assert!(!inbox.contains(id), "{id} was received after the backup");
         let held = ansai.info(id).await;
         assert!(
-            held.status == "delivered" && held.receipt_at_ms != 0,
+            held.status() == pb::NoticeStatus::Delivered && held.receipt_at_ms != 0,
             "its sender holds the receipt: {held:?}"
         );
     }

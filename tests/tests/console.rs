@@ -3,6 +3,7 @@
 //! replies to one; an auditor finds no payload on any page they can reach and cannot act; a POST
 //! without the session's CSRF token is refused.
 
+use liaison_proto::v1 as pb;
 use liaison_tests::browser::{Browser, http};
 use liaison_tests::federation::with_console_accounts;
 use liaison_tests::{ANSAI, BAOTA, Federation, THREE_COUNTIES, YANCHANG, drafts, eventually};
@@ -59,7 +60,9 @@ async fn operator_finds_a_notice_by_filter_opens_it_retries_one_and_replies_to_o
         .send(&drafts::draft("case_notice", Some(ANSAI)))
         .await
         .notice_id;
-    baota.wait_for_status(&delivered, "delivered").await;
+    baota
+        .wait_for_status(&delivered, pb::NoticeStatus::Delivered)
+        .await;
     fed.stop(YANCHANG).await;
     let stuck = baota
         .send(&drafts::draft("bulletin", Some(YANCHANG)))
@@ -193,7 +196,9 @@ async fn auditor_finds_no_payload_on_any_page_and_may_not_act() {
         .send(&drafts::draft("case_notice", Some(ANSAI)))
         .await
         .notice_id;
-    baota.wait_for_status(&sent, "delivered").await;
+    baota
+        .wait_for_status(&sent, pb::NoticeStatus::Delivered)
+        .await;
     let incoming = ansai
         .send(&drafts::draft("case_notice", Some(BAOTA)))
         .await
@@ -329,7 +334,7 @@ async fn post_without_the_csrf_token_is_refused() {
     browser.goto(&format!("{base}/console/outbox")).await;
     assert!(browser.url().await.ends_with("/console/outbox"));
     let info = baota.info(&queued).await;
-    assert_ne!(info.status, "cancelled");
+    assert_ne!(info.status(), pb::NoticeStatus::Cancelled);
     browser.quit().await;
     fed.shutdown().await;
 }

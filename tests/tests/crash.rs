@@ -2,6 +2,7 @@
 //! acknowledged: every notice it gave a receipt for, and every notice its operator was told was
 //! queued, which it then delivers once it runs again.
 
+use liaison_proto::v1 as pb;
 use std::collections::BTreeSet;
 
 use liaison_tests::{ANSAI, BAOTA, Federation, THREE_COUNTIES, YANCHANG, drafts};
@@ -31,7 +32,9 @@ async fn node_killed_with_sigkill_and_restarted_loses_nothing_it_acknowledged() 
         sent_to_ansai.push((yanchang.clone(), info.notice_id));
     }
     for (sender, id) in &sent_to_ansai {
-        sender.wait_for_status(id, "delivered").await;
+        sender
+            .wait_for_status(id, pb::NoticeStatus::Delivered)
+            .await;
     }
 
     // With 延长县 down, 安塞区's operator queues notices to it.
@@ -68,7 +71,8 @@ async fn node_killed_with_sigkill_and_restarted_loses_nothing_it_acknowledged() 
     for id in &queued {
         let info = ansai.info(id).await;
         assert!(
-            info.status == "queued" || info.status == "in_flight",
+            info.status() == pb::NoticeStatus::Queued
+                || info.status() == pb::NoticeStatus::InFlight,
             "still waiting for delivery after the kill: {info:?}"
         );
     }
@@ -78,7 +82,7 @@ async fn node_killed_with_sigkill_and_restarted_loses_nothing_it_acknowledged() 
         ansai.retry_if_pending(id).await;
     }
     for id in &queued {
-        ansai.wait_for_status(id, "delivered").await;
+        ansai.wait_for_status(id, pb::NoticeStatus::Delivered).await;
     }
     let mut yanchang = fed.operator(YANCHANG).await;
     let from_ansai: Vec<String> = yanchang

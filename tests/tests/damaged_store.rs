@@ -3,6 +3,7 @@
 //! exit code 3 and a message that says what is missing and what to do; random damage never panics
 //! and never yields a store that opens with notices missing or changed.
 
+use liaison_proto::v1 as pb;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,7 +35,7 @@ async fn stopped_store_with_notices() -> Damaged {
         ansai.send(&drafts::draft(kind, Some(BAOTA))).await;
     }
     for id in &ids {
-        baota.wait_for_status(id, "delivered").await;
+        baota.wait_for_status(id, pb::NoticeStatus::Delivered).await;
     }
     baota
         .wait_for_inbox("three notices from 安塞区", |inbox| inbox.len() == 3)
@@ -179,7 +180,9 @@ async fn an_older_copy_of_the_store_put_back_in_place_is_refused_as_missing_log_
     let mut fed = Federation::start(&THREE_COUNTIES).await;
     let mut baota = fed.operator(BAOTA).await;
     let first = baota.send(&drafts::draft("case_notice", Some(ANSAI))).await;
-    baota.wait_for_status(&first.notice_id, "delivered").await;
+    baota
+        .wait_for_status(&first.notice_id, pb::NoticeStatus::Delivered)
+        .await;
     fed.stop(BAOTA).await;
     let store_dir = fed.node(BAOTA).data_dir().join("store");
     let old = tempfile::tempdir().unwrap();
@@ -191,7 +194,9 @@ async fn an_older_copy_of_the_store_put_back_in_place_is_refused_as_missing_log_
         let info = baota
             .send(&drafts::draft("contact_letter", Some(ANSAI)))
             .await;
-        baota.wait_for_status(&info.notice_id, "delivered").await;
+        baota
+            .wait_for_status(&info.notice_id, pb::NoticeStatus::Delivered)
+            .await;
     }
     fed.stop(BAOTA).await;
     // An administrator "restores" by copying the old database file over the current one.

@@ -12,7 +12,7 @@ use liaison_node::clock::ManualClock;
 use liaison_proto::v1 as pb;
 use liaison_tests::cst::{DAY_MS, cst_ms, end_of_day_cst};
 use liaison_tests::federation::with_deadlines;
-use liaison_tests::{ANSAI, BAOTA, Federation, Operator, drafts};
+use liaison_tests::{ANSAI, BAOTA, Federation, Operator, drafts, names};
 
 /// The two counties of these tests: 宝塔区 sends, 安塞区 receives and owes the replies.
 const TWO_COUNTIES: [(&str, &str); 2] = [(BAOTA, "宝塔区"), (ANSAI, "安塞区")];
@@ -40,7 +40,9 @@ fn draft_to_ansai(kind: &str, urgent: bool) -> String {
 /// Sends `draft` and waits until the recipient's receipt is in; returns the outbox entry then.
 async fn send_delivered(sender: &mut Operator, draft: &str) -> pb::NoticeInfo {
     let queued = sender.send(draft).await;
-    sender.wait_for_status(&queued.notice_id, "delivered").await
+    sender
+        .wait_for_status(&queued.notice_id, pb::NoticeStatus::Delivered)
+        .await
 }
 
 /// Answers inbox notice `original` with a reply letter and waits until it is delivered.
@@ -49,7 +51,7 @@ async fn reply_delivered(replier: &mut Operator, original: &str) -> pb::NoticeIn
         .reply(original, &drafts::draft("reply_letter", None))
         .await;
     replier
-        .wait_for_status(&queued.notice_id, "delivered")
+        .wait_for_status(&queued.notice_id, pb::NoticeStatus::Delivered)
         .await
 }
 
@@ -122,7 +124,11 @@ async fn receipt_carries_the_recipients_due_time_and_sender_and_recipient_hold_t
         fed.clock().set(case.received_at_ms);
         let what = case.what;
         let at_sender = send_delivered(&mut baota, &draft_to_ansai(case.kind, case.urgent)).await;
-        assert_eq!(at_sender.urgent, case.urgent, "{what}");
+        assert_eq!(
+            at_sender.urgency() == pb::Urgency::Urgent,
+            case.urgent,
+            "{what}"
+        );
         assert_eq!(
             at_sender.receipt_at_ms, case.received_at_ms,
             "{what}: signed receipt time"
@@ -132,7 +138,8 @@ async fn receipt_carries_the_recipients_due_time_and_sender_and_recipient_hold_t
             "{what}: the sender's outbox holds the due time of the receipt"
         );
         assert_eq!(
-            at_sender.deadline_state, case.state,
+            names::deadline(at_sender.deadline_state),
+            case.state,
             "{what}: at the sender"
         );
 
@@ -143,7 +150,8 @@ async fn receipt_carries_the_recipients_due_time_and_sender_and_recipient_hold_t
             "{what}: the recipient's inbox holds the due time it signed"
         );
         assert_eq!(
-            at_recipient.deadline_state, case.state,
+            names::deadline(at_recipient.deadline_state),
+            case.state,
             "{what}: at the recipient"
         );
         assert!(
@@ -184,14 +192,14 @@ fn due_view(response: &pb::DueResponse, side: &str) -> DueView {
         .items
         .iter()
         .map(|item| {
-            assert_eq!(item.side, side, "{item:?}");
+            assert_eq!(names::side(item.side), side, "{item:?}");
             let notice = item.notice.as_ref().expect("a due item names its notice");
             (
                 notice.notice_id.clone(),
                 item.due_at_ms,
-                item.state.clone(),
+                names::deadline(item.state).to_owned(),
                 item.days_left,
-                notice.deadline_state.clone(),
+                names::deadline(notice.deadline_state).to_owned(),
             )
         })
         .collect();
@@ -330,7 +338,11 @@ async fn reply_before_the_deadline_closes_it_on_time_and_one_at_the_deadline_clo
     ] {
         for (county, operator) in [(BAOTA, &mut baota), (ANSAI, &mut ansai)] {
             let info = operator.info(&original.notice_id).await;
-            assert_eq!(info.deadline_state, state, "at {county}: {info:?}");
+            assert_eq!(
+                names::deadline(info.deadline_state),
+                state,
+                "at {county}: {info:?}"
+            );
             assert_eq!(
                 info.answered_at_ms, reply.issued_at_ms,
                 "at {county}: answered at the reply's signed issued-at"
@@ -372,12 +384,15 @@ async fn reply_signed_before_the_deadline_but_delivered_after_it_counts_as_on_ti
     fed.restart(BAOTA).await;
     let mut baota = fed.operator(BAOTA).await;
     ansai.retry_if_pending(&reply.notice_id).await;
-    ansai.wait_for_status(&reply.notice_id, "delivered").await;
+    ansai
+        .wait_for_status(&reply.notice_id, pb::NoticeStatus::Delivered)
+        .await;
 
     for (county, operator) in [(BAOTA, &mut baota), (ANSAI, &mut ansai)] {
         let info = operator.info(&original.notice_id).await;
         assert_eq!(
-            info.deadline_state, "answered_on_time",
+            info.deadline_state(),
+            pb::DeadlineState::AnsweredOnTime,
             "at {county}: {info:?}"
         );
         assert_eq!(info.answered_at_ms, due - DAY_MS, "at {county}");
@@ -398,7 +413,10 @@ fn rows_by_kind(report: &pb::ReportResponse, peer: &str) -> BTreeMap<(String, St
         .map(|row| {
             assert_eq!(row.peer, peer, "{row:?}");
             (
-                (row.kind.clone(), row.direction.clone()),
+                (
+                    names::kind(row.kind).to_owned(),
+                    names::report_direction(row.direction).to_owned(),
+                ),
                 (
                     row.notices,
                     row.reply_required,
@@ -431,7 +449,9 @@ async fn quarterly_report_counts_each_outcome_and_the_recipients_rows_mirror_the
     let letter = ansai
         .send(&drafts::draft("contact_letter", Some(BAOTA)))
         .await;
-    ansai.wait_for_status(&letter.notice_id, "delivered").await;
+    ansai
+        .wait_for_status(&letter.notice_id, pb::NoticeStatus::Delivered)
+        .await;
 
     fed.clock().set(start + DAY_MS);
     reply_delivered(&mut ansai, &replied_after_1_day.notice_id).await;
@@ -448,8 +468,8 @@ async fn quarterly_report_counts_each_outcome_and_the_recipients_rows_mirror_the
     fed.clock().set(now);
     send_delivered(&mut baota, &case_notice).await;
     assert_eq!(
-        baota.info(&never_replied.notice_id).await.deadline_state,
-        "overdue"
+        baota.info(&never_replied.notice_id).await.deadline_state(),
+        pb::DeadlineState::Overdue
     );
 
     let (q1_from, q1_to) = (cst_ms(2026, 1, 1, 0, 0), cst_ms(2026, 4, 1, 0, 0));
@@ -504,7 +524,10 @@ async fn quarterly_report_counts_each_outcome_and_the_recipients_rows_mirror_the
 /// The reminders in an inbox, as the notice each one points at.
 async fn reminders(operator: &mut Operator, inbox: &[pb::NoticeInfo]) -> Vec<String> {
     let mut pointed_at = Vec::new();
-    for notice in inbox.iter().filter(|n| n.kind == "reminder") {
+    for notice in inbox
+        .iter()
+        .filter(|n| n.kind() == pb::NoticeKind::Reminder)
+    {
         let detail = operator.show(&notice.notice_id).await;
         let body: serde_json::Value = serde_json::from_str(&detail.body_json)
             .unwrap_or_else(|e| panic!("{e}: {}", detail.body_json));
@@ -515,7 +538,11 @@ async fn reminders(operator: &mut Operator, inbox: &[pb::NoticeInfo]) -> Vec<Str
             info.in_reply_to.is_empty(),
             "a reminder is no reply: {info:?}"
         );
-        assert_eq!(info.deadline_state, "no_reply_required", "{info:?}");
+        assert_eq!(
+            info.deadline_state(),
+            pb::DeadlineState::NoReplyRequired,
+            "{info:?}"
+        );
         pointed_at.push(
             body["overdue_notice_id"]
                 .as_str()
@@ -569,7 +596,7 @@ async fn node_restarted_after_a_deadline_passed_flags_it_at_once_and_reminds_exa
         .map(|item| {
             (
                 item.notice.as_ref().unwrap().notice_id.as_str(),
-                item.state.as_str(),
+                names::deadline(item.state),
                 item.days_left,
             )
         })
@@ -588,14 +615,17 @@ async fn node_restarted_after_a_deadline_passed_flags_it_at_once_and_reminds_exa
 
     let inbox = ansai
         .wait_for_inbox("a reminder", |inbox| {
-            inbox.iter().any(|n| n.kind == "reminder")
+            inbox.iter().any(|n| n.kind() == pb::NoticeKind::Reminder)
         })
         .await;
     assert_eq!(
         reminders(&mut ansai, &inbox).await,
         [first.notice_id.as_str()]
     );
-    let reminder = inbox.iter().find(|n| n.kind == "reminder").unwrap();
+    let reminder = inbox
+        .iter()
+        .find(|n| n.kind() == pb::NoticeKind::Reminder)
+        .unwrap();
     assert_eq!(reminder.issued_at_ms, back_at, "signed on the shared clock");
     let body = ansai.show(&reminder.notice_id).await.body_json;
     assert!(body.contains(&first.notice_id), "{body}");
@@ -615,7 +645,11 @@ async fn node_restarted_after_a_deadline_passed_flags_it_at_once_and_reminds_exa
         let count = expected.len();
         let inbox = ansai
             .wait_for_inbox(&format!("{count} reminders"), |inbox| {
-                inbox.iter().filter(|n| n.kind == "reminder").count() >= count
+                inbox
+                    .iter()
+                    .filter(|n| n.kind() == pb::NoticeKind::Reminder)
+                    .count()
+                    >= count
             })
             .await;
         assert_eq!(
@@ -640,9 +674,13 @@ async fn working_day_deadline_into_a_year_without_calendar_is_accepted_and_shown
         approval.reply_due_at_ms, 0,
         "the receipt states no due time"
     );
-    assert!(approval.reject_code.is_empty(), "{approval:?}");
+    assert!(
+        approval.reject_code() == pb::RejectCode::Unspecified,
+        "{approval:?}"
+    );
     assert_eq!(
-        approval.deadline_state, "unknown",
+        approval.deadline_state(),
+        pb::DeadlineState::Unknown,
         "the sender shows the missing due time too, never \"no reply required\": {approval:?}"
     );
     assert!(!approval.deadline_error.is_empty(), "{approval:?}");
@@ -652,7 +690,7 @@ async fn working_day_deadline_into_a_year_without_calendar_is_accepted_and_shown
     let row = figures
         .rows
         .iter()
-        .find(|r| r.kind == "approval_request")
+        .find(|r| r.kind() == pb::NoticeKind::ApprovalRequest)
         .expect("a row for the approval request");
     assert_eq!(
         (row.reply_required, row.deadline_unknown),
@@ -661,9 +699,13 @@ async fn working_day_deadline_into_a_year_without_calendar_is_accepted_and_shown
     );
 
     let at_recipient = ansai.info(&approval.notice_id).await;
-    assert_eq!(at_recipient.status, "received");
+    assert_eq!(at_recipient.status(), pb::NoticeStatus::Received);
     assert_eq!(at_recipient.reply_due_at_ms, 0);
-    assert_eq!(at_recipient.deadline_state, "unknown", "{at_recipient:?}");
+    assert_eq!(
+        at_recipient.deadline_state(),
+        pb::DeadlineState::Unknown,
+        "{at_recipient:?}"
+    );
     assert!(
         at_recipient.deadline_error.contains("2027"),
         "{at_recipient:?}"

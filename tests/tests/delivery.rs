@@ -18,9 +18,15 @@ async fn admin_sent_notice_arrives_once_and_redelivery_returns_the_same_signed_r
     let mut yanchang = fed.operator(YANCHANG).await;
 
     let sent = baota.send(&drafts::draft("case_notice", Some(ANSAI))).await;
-    assert_eq!(sent.status, "queued", "Send returns the notice as queued");
+    assert_eq!(
+        sent.status(),
+        pb::NoticeStatus::Queued,
+        "Send returns the notice as queued"
+    );
     assert_eq!(sent.peer, ANSAI);
-    let delivered = baota.wait_for_status(&sent.notice_id, "delivered").await;
+    let delivered = baota
+        .wait_for_status(&sent.notice_id, pb::NoticeStatus::Delivered)
+        .await;
     assert!(delivered.receipt_at_ms > 0, "the receipt time is recorded");
     assert!(delivered.last_error.is_empty(), "{delivered:?}");
 
@@ -31,8 +37,8 @@ async fn admin_sent_notice_arrives_once_and_redelivery_returns_the_same_signed_r
         "the recipient holds the notice exactly once"
     );
     assert_eq!(inbox[0].peer, BAOTA);
-    assert_eq!(inbox[0].kind, "case_notice");
-    assert_eq!(inbox[0].status, "received");
+    assert_eq!(inbox[0].kind(), pb::NoticeKind::CaseNotice);
+    assert_eq!(inbox[0].status(), pb::NoticeStatus::Received);
     assert!(
         yanchang.inbox().await.is_empty(),
         "a third county gets nothing"
@@ -104,29 +110,31 @@ async fn reply_links_back_to_its_original_on_both_nodes() {
 
     let original = baota.send(&drafts::draft("case_notice", Some(ANSAI))).await;
     baota
-        .wait_for_status(&original.notice_id, "delivered")
+        .wait_for_status(&original.notice_id, pb::NoticeStatus::Delivered)
         .await;
     let reply = ansai
         .reply(&original.notice_id, &drafts::draft("reply_letter", None))
         .await;
     assert_eq!(reply.peer, BAOTA, "a reply goes to the original's sender");
     assert_eq!(reply.in_reply_to, original.notice_id);
-    ansai.wait_for_status(&reply.notice_id, "delivered").await;
+    ansai
+        .wait_for_status(&reply.notice_id, pb::NoticeStatus::Delivered)
+        .await;
 
     let reply_at_baota = baota.info(&reply.notice_id).await;
-    assert_eq!(reply_at_baota.direction, "inbound");
-    assert_eq!(reply_at_baota.kind, "reply_letter");
+    assert_eq!(reply_at_baota.direction(), pb::Direction::Inbound);
+    assert_eq!(reply_at_baota.kind(), pb::NoticeKind::ReplyLetter);
     assert_eq!(reply_at_baota.peer, ANSAI);
     assert_eq!(reply_at_baota.in_reply_to, original.notice_id);
     let reply_at_ansai = ansai.info(&reply.notice_id).await;
-    assert_eq!(reply_at_ansai.direction, "outbound");
+    assert_eq!(reply_at_ansai.direction(), pb::Direction::Outbound);
     assert_eq!(reply_at_ansai.in_reply_to, original.notice_id);
 
     let original_at_baota = baota.info(&original.notice_id).await;
-    assert_eq!(original_at_baota.direction, "outbound");
+    assert_eq!(original_at_baota.direction(), pb::Direction::Outbound);
     assert_eq!(original_at_baota.replies, [reply.notice_id.as_str()]);
     let original_at_ansai = ansai.info(&original.notice_id).await;
-    assert_eq!(original_at_ansai.direction, "inbound");
+    assert_eq!(original_at_ansai.direction(), pb::Direction::Inbound);
     assert_eq!(original_at_ansai.replies, [reply.notice_id.as_str()]);
     fed.shutdown().await;
 }
@@ -147,7 +155,9 @@ async fn peer_that_is_down_gets_everything_once_back_while_other_peers_are_serve
     for id in &to_yanchang {
         baota
             .wait_until(id, "in flight after a failed attempt", |n| {
-                n.status == "in_flight" && n.attempts >= 1 && !n.last_error.is_empty()
+                n.status() == pb::NoticeStatus::InFlight
+                    && n.attempts >= 1
+                    && !n.last_error.is_empty()
             })
             .await;
     }
@@ -159,11 +169,11 @@ async fn peer_that_is_down_gets_everything_once_back_while_other_peers_are_serve
         to_ansai.push(info.notice_id);
     }
     for id in &to_ansai {
-        baota.wait_for_status(id, "delivered").await;
+        baota.wait_for_status(id, pb::NoticeStatus::Delivered).await;
     }
     for id in &to_yanchang {
         let info = baota.info(id).await;
-        assert_eq!(info.status, "in_flight", "{info:?}");
+        assert_eq!(info.status(), pb::NoticeStatus::InFlight, "{info:?}");
         assert!(info.next_attempt_at_ms > 0, "a retry is planned: {info:?}");
     }
     let peers = baota
@@ -185,7 +195,7 @@ async fn peer_that_is_down_gets_everything_once_back_while_other_peers_are_serve
     let in_flight = baota
         .client()
         .list_outbox(pb::ListRequest {
-            status: "in_flight".into(),
+            status: pb::NoticeStatus::InFlight as i32,
             peer: String::new(),
             limit: 0,
         })
@@ -197,7 +207,7 @@ async fn peer_that_is_down_gets_everything_once_back_while_other_peers_are_serve
     let to_ansai_listed = baota
         .client()
         .list_outbox(pb::ListRequest {
-            status: String::new(),
+            status: 0,
             peer: ANSAI.into(),
             limit: 0,
         })
@@ -219,7 +229,7 @@ async fn peer_that_is_down_gets_everything_once_back_while_other_peers_are_serve
         baota.retry_if_pending(id).await;
     }
     for id in &to_yanchang {
-        baota.wait_for_status(id, "delivered").await;
+        baota.wait_for_status(id, pb::NoticeStatus::Delivered).await;
     }
     let mut yanchang = fed.operator(YANCHANG).await;
     let received: Vec<String> = yanchang
@@ -330,7 +340,7 @@ async fn peer_that_delivers_to_us_again_gets_its_backlog_without_waiting_out_the
         .wait_until(
             &waiting.notice_id,
             "in flight after a failed attempt",
-            |n| n.status == "in_flight" && n.attempts >= 1,
+            |n| n.status() == pb::NoticeStatus::InFlight && n.attempts >= 1,
         )
         .await;
 
@@ -339,8 +349,12 @@ async fn peer_that_delivers_to_us_again_gets_its_backlog_without_waiting_out_the
     let news = yanchang
         .send(&drafts::draft("fee_consultation", Some(BAOTA)))
         .await;
-    yanchang.wait_for_status(&news.notice_id, "delivered").await;
-    let delivered = baota.wait_for_status(&waiting.notice_id, "delivered").await;
+    yanchang
+        .wait_for_status(&news.notice_id, pb::NoticeStatus::Delivered)
+        .await;
+    let delivered = baota
+        .wait_for_status(&waiting.notice_id, pb::NoticeStatus::Delivered)
+        .await;
     assert_eq!(delivered.attempts, 2, "{delivered:?}");
     fed.shutdown().await;
 }
@@ -354,7 +368,7 @@ async fn cancelled_notice_is_never_delivered_while_later_ones_are() {
         .send(&drafts::draft("certificate_query", Some(YANCHANG)))
         .await;
     baota
-        .wait_for_status(&cancelled.notice_id, "in_flight")
+        .wait_for_status(&cancelled.notice_id, pb::NoticeStatus::InFlight)
         .await;
     let info = baota
         .client()
@@ -364,7 +378,7 @@ async fn cancelled_notice_is_never_delivered_while_later_ones_are() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(info.status, "cancelled");
+    assert_eq!(info.status(), pb::NoticeStatus::Cancelled);
 
     fed.restart(YANCHANG).await;
     let status = baota
@@ -380,7 +394,9 @@ async fn cancelled_notice_is_never_delivered_while_later_ones_are() {
         .send(&drafts::draft("contact_letter", Some(YANCHANG)))
         .await;
     baota.retry_if_pending(&later.notice_id).await;
-    baota.wait_for_status(&later.notice_id, "delivered").await;
+    baota
+        .wait_for_status(&later.notice_id, pb::NoticeStatus::Delivered)
+        .await;
     let mut yanchang = fed.operator(YANCHANG).await;
     let held: Vec<String> = yanchang
         .inbox()
@@ -389,7 +405,10 @@ async fn cancelled_notice_is_never_delivered_while_later_ones_are() {
         .map(|n| n.notice_id)
         .collect();
     assert_eq!(held, [later.notice_id.as_str()]);
-    assert_eq!(baota.info(&cancelled.notice_id).await.status, "cancelled");
+    assert_eq!(
+        baota.info(&cancelled.notice_id).await.status(),
+        pb::NoticeStatus::Cancelled
+    );
     fed.shutdown().await;
 }
 

@@ -2,6 +2,7 @@
 //! reporting that everything is on disk; the store still opens afterwards with everything that
 //! was acknowledged.
 
+use liaison_proto::v1 as pb;
 use std::time::Duration;
 
 use liaison_tests::lazyfs::LazyFs;
@@ -19,7 +20,9 @@ async fn a_stop_whose_final_write_fails_exits_1_and_says_so() {
         .await;
     let mut baota = fed.operator(BAOTA).await;
     let sent = baota.send(&drafts::draft("case_notice", Some(ANSAI))).await;
-    baota.wait_for_status(&sent.notice_id, "delivered").await;
+    baota
+        .wait_for_status(&sent.notice_id, pb::NoticeStatus::Delivered)
+        .await;
 
     // The disk starts failing every fsync just before the operator stops the node.
     lazy.set_fail_fsync(true);
@@ -39,8 +42,8 @@ async fn a_stop_whose_final_write_fails_exits_1_and_says_so() {
     fed.restart(BAOTA).await;
     let mut baota = fed.operator(BAOTA).await;
     assert_eq!(
-        baota.info(&sent.notice_id).await.status,
-        "delivered",
+        baota.info(&sent.notice_id).await.status(),
+        pb::NoticeStatus::Delivered,
         "what was acknowledged before the stop is still there"
     );
     fed.shutdown().await;

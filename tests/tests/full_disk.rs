@@ -4,6 +4,7 @@
 //! storage (the `liaison_storage_failing` metric, `liaison peers`), and once space is freed it
 //! works again without a restart; every notice acknowledged before, during or after arrives once.
 
+use liaison_proto::v1 as pb;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -95,7 +96,9 @@ async fn a_full_disk_refuses_sends_clearly_keeps_everything_acknowledged_and_rec
     let admin = fed.node(BAOTA).admin_addr();
 
     let before = baota.send(&drafts::draft("case_notice", Some(ANSAI))).await;
-    baota.wait_for_status(&before.notice_id, "delivered").await;
+    baota
+        .wait_for_status(&before.notice_id, pb::NoticeStatus::Delivered)
+        .await;
 
     let filler = disk.fill();
     // Sends may still fit in space the store already holds; keep sending until one fails.
@@ -157,7 +160,7 @@ async fn a_full_disk_refuses_sends_clearly_keeps_everything_acknowledged_and_rec
             let id = waiting.notice_id.clone();
             async move {
                 let info = ansai.info(&id).await;
-                if info.status == "in_flight" && info.attempts > 0 {
+                if info.status() == pb::NoticeStatus::InFlight && info.attempts > 0 {
                     Ok(())
                 } else {
                     Err(format!("{info:?}"))
@@ -170,7 +173,9 @@ async fn a_full_disk_refuses_sends_clearly_keeps_everything_acknowledged_and_rec
     // Space comes back: the node works again without a restart.
     std::fs::remove_file(filler).unwrap();
     ansai.retry_if_pending(&waiting.notice_id).await;
-    ansai.wait_for_status(&waiting.notice_id, "delivered").await;
+    ansai
+        .wait_for_status(&waiting.notice_id, pb::NoticeStatus::Delivered)
+        .await;
     let after = eventually("a send to succeed again", || {
         let mut baota = baota.clone();
         async move {
@@ -196,7 +201,7 @@ async fn a_full_disk_refuses_sends_clearly_keeps_everything_acknowledged_and_rec
         baota.retry_if_pending(id).await;
     }
     for id in &accepted {
-        baota.wait_for_status(id, "delivered").await;
+        baota.wait_for_status(id, pb::NoticeStatus::Delivered).await;
     }
     let from_baota: Vec<String> = ansai
         .inbox()

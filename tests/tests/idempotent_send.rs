@@ -2,6 +2,7 @@
 //! never queues the notice twice: through the admin interface (the draft's `client_key`) and
 //! through `liaison send` and `liaison reply`, which key a draft by its file's content.
 
+use liaison_proto::v1 as pb;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -41,17 +42,25 @@ async fn same_draft_sent_twice_with_one_client_key_is_queued_once_and_received_o
 
     let first = baota.send(&draft).await;
     assert!(!first.already_queued, "{first:?}");
-    baota.wait_for_status(&first.notice_id, "delivered").await;
+    baota
+        .wait_for_status(&first.notice_id, pb::NoticeStatus::Delivered)
+        .await;
     let second = baota.send(&draft).await;
     assert_eq!(second.notice_id, first.notice_id);
     assert!(second.already_queued, "{second:?}");
-    assert_eq!(second.status, "delivered", "the notice as it stands now");
+    assert_eq!(
+        second.status(),
+        pb::NoticeStatus::Delivered,
+        "the notice as it stands now"
+    );
 
     let received = received_from(&ansai, BAOTA, 1).await;
     assert_eq!(received, BTreeSet::from([first.notice_id.clone()]));
     // A later notice, delivered after any second copy would have been, shows there is none.
     let later = baota.send(&drafts::draft("bulletin", Some(ANSAI))).await;
-    baota.wait_for_status(&later.notice_id, "delivered").await;
+    baota
+        .wait_for_status(&later.notice_id, pb::NoticeStatus::Delivered)
+        .await;
     let received = received_from(&ansai, BAOTA, 2).await;
     assert_eq!(
         received,
@@ -115,9 +124,13 @@ async fn concurrent_sends_with_one_client_key_queue_one_notice() {
     let mut baota = baota;
     assert_eq!(baota.outbox().await.len(), 1);
     let id = answers[0].notice_id.clone();
-    baota.wait_for_status(&id, "delivered").await;
+    baota
+        .wait_for_status(&id, pb::NoticeStatus::Delivered)
+        .await;
     let marker = baota.send(&drafts::draft("bulletin", Some(ANSAI))).await;
-    baota.wait_for_status(&marker.notice_id, "delivered").await;
+    baota
+        .wait_for_status(&marker.notice_id, pb::NoticeStatus::Delivered)
+        .await;
     assert_eq!(
         received_from(&ansai, BAOTA, 2).await,
         BTreeSet::from([id, marker.notice_id])
@@ -138,7 +151,8 @@ async fn a_client_key_names_the_notice_so_another_draft_with_it_gets_the_first_n
     assert_eq!(other.notice_id, first.notice_id);
     assert!(other.already_queued);
     assert_eq!(
-        other.kind, "case_notice",
+        other.kind(),
+        pb::NoticeKind::CaseNotice,
         "the first notice, not the new draft"
     );
     assert_eq!(baota.outbox().await.len(), 1, "the bulletin was not queued");
@@ -227,7 +241,9 @@ async fn liaison_send_of_the_same_file_twice_queues_once_and_again_queues_anothe
     assert_eq!(repeated["notice_id"], answer["notice_id"]);
     assert_eq!(repeated["already_queued"], true, "{repeated}");
     let answer = answer["notice_id"].as_str().unwrap().to_owned();
-    ansai.wait_for_status(&answer, "delivered").await;
+    ansai
+        .wait_for_status(&answer, pb::NoticeStatus::Delivered)
+        .await;
     let replies: Vec<String> = baota
         .inbox()
         .await

@@ -283,7 +283,9 @@ async fn metrics_move_as_notices_are_queued_delivered_refused_and_fall_due() {
     // 安塞区 is back: delivered, with its latency; 安塞区 counts it accepted.
     fed.restart(ANSAI).await;
     baota.retry_if_pending(&case.notice_id).await;
-    baota.wait_for_status(&case.notice_id, "delivered").await;
+    baota
+        .wait_for_status(&case.notice_id, pb::NoticeStatus::Delivered)
+        .await;
     let delivered = metrics(&fed, BAOTA).await;
     assert_eq!(sample(&delivered, &outbox("delivered")), 1.0);
     assert_eq!(sample(&delivered, &outbox("queued")), 0.0);
@@ -307,7 +309,9 @@ async fn metrics_move_as_notices_are_queued_delivered_refused_and_fall_due() {
 
     // A bulletin, which 安塞区's agreement does not allow, is refused: both sides count the code.
     let bulletin = baota.send(&drafts::draft("bulletin", Some(ANSAI))).await;
-    baota.wait_for_status(&bulletin.notice_id, "rejected").await;
+    baota
+        .wait_for_status(&bulletin.notice_id, pb::NoticeStatus::Rejected)
+        .await;
     let refused_at_baota = metrics(&fed, BAOTA).await;
     assert_eq!(sample(&refused_at_baota, &refused("received")), 1.0);
     assert_eq!(sample(&refused_at_baota, &outbox("rejected")), 1.0);
@@ -507,7 +511,7 @@ async fn sigterm_mid_delivery_exits_0_within_the_grace_period_and_loses_nothing_
     // What 宝塔区 acknowledged: every Send that returned, and every notice 安塞区 holds a receipt for.
     let mut receipted_by_baota = BTreeSet::new();
     for id in &from_ansai {
-        if ansai.info(id).await.status == "delivered" {
+        if ansai.info(id).await.status() == pb::NoticeStatus::Delivered {
             receipted_by_baota.insert(id.clone());
         }
     }
@@ -555,10 +559,10 @@ async fn sigterm_mid_delivery_exits_0_within_the_grace_period_and_loses_nothing_
         ansai.retry_if_pending(id).await;
     }
     for id in &queued_at_baota {
-        baota.wait_for_status(id, "delivered").await;
+        baota.wait_for_status(id, pb::NoticeStatus::Delivered).await;
     }
     for id in &from_ansai {
-        ansai.wait_for_status(id, "delivered").await;
+        ansai.wait_for_status(id, pb::NoticeStatus::Delivered).await;
     }
     let inbox_at_ansai: Vec<String> = ansai
         .inbox()
@@ -643,7 +647,9 @@ async fn serve_logs_json_with_the_notice_span_and_says_how_it_stopped() {
     let mut baota = fed.operator(BAOTA).await;
     let sent = baota.send(&drafts::draft("case_notice", Some(ANSAI))).await;
     baota.retry_if_pending(&sent.notice_id).await;
-    baota.wait_for_status(&sent.notice_id, "delivered").await;
+    baota
+        .wait_for_status(&sent.notice_id, pb::NoticeStatus::Delivered)
+        .await;
 
     let status = terminate(&mut child, SHUTDOWN_GRACE + Duration::from_secs(5)).await;
     let log = std::fs::read_to_string(&log_path).unwrap();
@@ -777,7 +783,9 @@ async fn peers_show_last_success_and_the_certificate_and_key_expiry_dates() {
     let mut baota = fed.operator(BAOTA).await;
     let mut ansai = fed.operator(ANSAI).await;
     let sent = baota.send(&drafts::draft("case_notice", Some(ANSAI))).await;
-    baota.wait_for_status(&sent.notice_id, "delivered").await;
+    baota
+        .wait_for_status(&sent.notice_id, pb::NoticeStatus::Delivered)
+        .await;
 
     let at_baota = baota
         .client()

@@ -139,9 +139,13 @@ impl Losses {
     }
 }
 
-async fn list(op: &mut Operator, inbox: bool, status: &str) -> Result<Vec<pb::NoticeInfo>, String> {
+async fn list(
+    op: &mut Operator,
+    inbox: bool,
+    status: pb::NoticeStatus,
+) -> Result<Vec<pb::NoticeInfo>, String> {
     let request = pb::ListRequest {
-        status: status.to_owned(),
+        status: status as i32,
         peer: String::new(),
         limit: liaison_node::MAX_LIST_LIMIT as u32,
     };
@@ -207,7 +211,7 @@ async fn watch_receipts(
 ) {
     while !cutting.load(Ordering::SeqCst) {
         for op in &mut ops {
-            if let Ok(delivered) = list(op, false, "delivered").await {
+            if let Ok(delivered) = list(op, false, pb::NoticeStatus::Delivered).await {
                 let from = op.county().to_string();
                 let mut ledger = ledger.lock().unwrap();
                 for notice in delivered {
@@ -248,14 +252,14 @@ async fn check_promises(
     // restarted nodes deliver what they hold) is then in the inbox if its receipt is in an outbox.
     for (county, _) in COUNTIES {
         let mut op = fed.operator(county).await;
-        let outbox = list(&mut op, false, "")
+        let outbox = list(&mut op, false, pb::NoticeStatus::Unspecified)
             .await
             .unwrap_or_else(|e| panic!("{e}; log of {county}:\n{}", tail(&fed.log(county))));
         outboxes.insert(county, outbox);
     }
     for (county, _) in COUNTIES {
         let mut op = fed.operator(county).await;
-        let inbox = list(&mut op, true, "")
+        let inbox = list(&mut op, true, pb::NoticeStatus::Unspecified)
             .await
             .unwrap_or_else(|e| panic!("{e}; log of {county}:\n{}", tail(&fed.log(county))));
         inboxes.insert(county, inbox);
@@ -292,7 +296,10 @@ async fn check_promises(
     }
     // Receipted: seen delivered before the cut, or delivered in the outbox now.
     for (county, outbox) in &outboxes {
-        for notice in outbox.iter().filter(|n| n.status == "delivered") {
+        for notice in outbox
+            .iter()
+            .filter(|n| n.status() == pb::NoticeStatus::Delivered)
+        {
             receipted.insert(
                 notice.notice_id.clone(),
                 ((*county).to_owned(), notice.peer.clone()),
@@ -334,7 +341,7 @@ async fn check_promises(
                 notice_id: id.clone(),
             })
             .await;
-        let relisted = list(&mut op, true, "")
+        let relisted = list(&mut op, true, pb::NoticeStatus::Unspecified)
             .await
             .map(|l| l.iter().any(|n| n.notice_id == id));
         eprintln!(
@@ -510,10 +517,10 @@ async fn power_cuts_lose_no_acknowledged_or_receipted_notice_and_every_store_ope
             eventually(&format!("the outbox of {county} to be delivered"), || {
                 let mut op = op.clone();
                 async move {
-                    let outbox = list(&mut op, false, "").await?;
+                    let outbox = list(&mut op, false, pb::NoticeStatus::Unspecified).await?;
                     let waiting: Vec<String> = outbox
                         .iter()
-                        .filter(|n| n.status != "delivered")
+                        .filter(|n| n.status() != pb::NoticeStatus::Delivered)
                         .map(summary)
                         .collect();
                     if waiting.is_empty() {

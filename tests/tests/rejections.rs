@@ -294,8 +294,8 @@ async fn different_notice_reusing_an_accepted_id_is_refused_as_duplicate_id() {
         .await;
     let mut ansai = bench.fed.operator(ANSAI).await;
     assert_eq!(
-        ansai.info(&first.header.id.to_string()).await.kind,
-        "case_notice",
+        ansai.info(&first.header.id.to_string()).await.kind(),
+        pb::NoticeKind::CaseNotice,
         "the first notice stays as it was"
     );
     bench.fed.shutdown().await;
@@ -311,8 +311,14 @@ async fn notice_refused_by_the_recipient_shows_as_rejected_with_code_and_reason_
     let mut baota = fed.operator(BAOTA).await;
     let mut ansai = fed.operator(ANSAI).await;
     let sent = baota.send(&drafts::draft("bulletin", Some(ANSAI))).await;
-    let rejected = baota.wait_for_status(&sent.notice_id, "rejected").await;
-    assert_eq!(rejected.reject_code, "KIND_NOT_AGREED", "{rejected:?}");
+    let rejected = baota
+        .wait_for_status(&sent.notice_id, pb::NoticeStatus::Rejected)
+        .await;
+    assert_eq!(
+        rejected.reject_code(),
+        pb::RejectCode::KindNotAgreed,
+        "{rejected:?}"
+    );
     assert!(rejected.reject_reason.contains("bulletin"), "{rejected:?}");
     assert!(rejected.receipt_at_ms > 0, "{rejected:?}");
     assert!(
@@ -324,8 +330,8 @@ async fn notice_refused_by_the_recipient_shows_as_rejected_with_code_and_reason_
         .iter()
         .find(|n| n.notice_id == sent.notice_id)
         .expect("the notice stays in the outbox");
-    assert_eq!(entry.status, "rejected");
-    assert_eq!(entry.reject_code, "KIND_NOT_AGREED");
+    assert_eq!(entry.status(), pb::NoticeStatus::Rejected);
+    assert_eq!(entry.reject_code(), pb::RejectCode::KindNotAgreed);
     assert!(ansai.inbox().await.is_empty(), "nothing stored at 安塞区");
     fed.shutdown().await;
 }
@@ -336,7 +342,7 @@ async fn reply_of_a_kind_that_cannot_answer_the_original_is_refused_as_reply_kin
     let mut ansai = bench.fed.operator(ANSAI).await;
     let original = ansai.send(&drafts::draft("case_notice", Some(BAOTA))).await;
     ansai
-        .wait_for_status(&original.notice_id, "delivered")
+        .wait_for_status(&original.notice_id, pb::NoticeStatus::Delivered)
         .await;
     let original_id = original.notice_id.parse().unwrap();
     // A fee reply answers a fee consultation, not a case notice.
@@ -361,7 +367,7 @@ async fn reply_to_a_notice_sent_to_another_county_is_refused_as_unknown_referenc
         .send(&drafts::draft("case_notice", Some(YANCHANG)))
         .await;
     ansai
-        .wait_for_status(&to_yanchang.notice_id, "delivered")
+        .wait_for_status(&to_yanchang.notice_id, pb::NoticeStatus::Delivered)
         .await;
     let reply = NoticeBuilder::new("reply_letter", code(BAOTA), code(ANSAI))
         .in_reply_to(to_yanchang.notice_id.parse().unwrap())

@@ -167,3 +167,103 @@ fn no_placeholders_are_left_in_code() {
         }
     }
 }
+
+/// The text of `file` without its `#[cfg(test)]` module and without comments, so that checks
+/// look at shipped code only.
+fn shipped_code(file: &Path) -> String {
+    let text = std::fs::read_to_string(file).expect("source");
+    let text = match text.find("#[cfg(test)]\nmod tests") {
+        Some(at) => &text[..at],
+        None => &text[..],
+    };
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn files_under(dir: &str) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    rust_files(&workspace().join(dir), &mut files);
+    assert!(!files.is_empty(), "no source files under {dir}");
+    files
+}
+
+#[test]
+fn only_the_application_layer_touches_the_store_from_the_nodes_front_doors() {
+    let mut front_doors = files_under("crates/liaison-node/src/console");
+    front_doors.push(workspace().join("crates/liaison-node/src/admin.rs"));
+    for file in front_doors {
+        let code = shipped_code(&file);
+        for forbidden in ["liaison_store", ".store.", ".store(", "Store::"] {
+            assert!(
+                !code.contains(forbidden),
+                "{} uses {forbidden}: the admin service and the console go through ops",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn no_public_function_of_a_library_crate_returns_a_bare_string_error() {
+    for krate in [
+        "liaison-proto",
+        "liaison-core",
+        "liaison-store",
+        "liaison-node",
+    ] {
+        for file in files_under(&format!("crates/{krate}/src")) {
+            let code = shipped_code(&file);
+            let mut rest = code.as_str();
+            while let Some(at) = ["pub fn ", "pub async fn "]
+                .iter()
+                .filter_map(|start| rest.find(start))
+                .min()
+            {
+                let signature = &rest[at..];
+                let end = signature.find(['{', ';']).unwrap_or(signature.len());
+                let signature: String = signature[..end]
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                assert!(
+                    !(signature.contains("Result<") && signature.contains(",String>")),
+                    "{}: {signature} returns Result<_, String>; give it an error type that says \
+                     what is wrong",
+                    file.display()
+                );
+                rest = &rest[at + 4..];
+            }
+        }
+    }
+}
+
+#[test]
+fn statuses_are_named_by_their_enums_not_by_string_literals() {
+    // The names live once, beside the enums in liaison-core (outbox.rs, deadline.rs).
+    let names = [
+        "queued",
+        "in_flight",
+        "delivered",
+        "rejected",
+        "cancelled",
+        "due_soon",
+        "overdue",
+        "answered_on_time",
+        "answered_late",
+        "no_reply_required",
+    ];
+    for krate in ["liaison-store", "liaison-node", "liaison-cli"] {
+        for file in files_under(&format!("crates/{krate}/src")) {
+            let code = shipped_code(&file);
+            for name in names {
+                assert!(
+                    !code.contains(&format!("\"{name}\"")),
+                    "{} spells the status {name:?} as a string; use the enum's name()",
+                    file.display()
+                );
+            }
+        }
+    }
+}

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use liaison_core::{NoticeStatus, OutboundStatus};
 use liaison_node::config::Config;
 use liaison_proto::v1 as pb;
 use liaison_proto::v1::admin_client::AdminClient;
@@ -310,9 +311,19 @@ pub async fn outbox(
     limit: u32,
     out: Output,
 ) -> Result<(), Failure> {
+    let status = match status.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(OutboundStatus::parse(text).ok_or_else(|| {
+            let names: Vec<&str> = OutboundStatus::ALL.iter().map(|s| s.name()).collect();
+            Failure::new(
+                EXIT_BAD_INPUT,
+                format!("--status {text:?} is not one of {}", names.join(", ")),
+            )
+        })?),
+    };
     let mut admin = open(node).await?;
     let request = pb::ListRequest {
-        status: status.unwrap_or_default(),
+        status: status.map_or(0, |s| NoticeStatus::Outbound(s).to_wire() as i32),
         peer: peer.unwrap_or_default(),
         limit,
     };
@@ -333,7 +344,7 @@ pub async fn inbox(
 ) -> Result<(), Failure> {
     let mut admin = open(node).await?;
     let request = pb::ListRequest {
-        status: String::new(),
+        status: 0,
         peer: peer.unwrap_or_default(),
         limit,
     };
@@ -381,20 +392,20 @@ pub async fn cancel(node: &NodeArgs, id: &str, out: Output) -> Result<(), Failur
         .await
         .map_err(refused)?
         .into_inner();
-    print::notice_done(&info, "cancelled", out);
+    print::notice_done(&info, OutboundStatus::Cancelled.name(), out);
     Ok(())
 }
 
 pub async fn due(
     node: &NodeArgs,
-    side: &str,
+    side: pb::Side,
     overdue_only: bool,
     limit: u32,
     out: Output,
 ) -> Result<(), Failure> {
     let mut admin = open(node).await?;
     let request = pb::DueRequest {
-        side: side.to_owned(),
+        side: side as i32,
         overdue_only,
         limit,
     };

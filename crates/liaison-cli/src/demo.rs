@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use liaison_core::CountyCode;
 use liaison_core::clock::{cst_midnight_ms, format_cst};
+use liaison_core::{CountyCode, NoticeKind, NoticeStatus, OutboundStatus};
 use liaison_node::Node;
 use liaison_node::clock::{Clock, ManualClock};
 use liaison_node::config::Config;
@@ -80,7 +80,12 @@ async fn wait_delivered(admin: &mut Admin, id: &str) -> Result<pb::NoticeInfo, F
             .map_err(refused)?
             .into_inner();
         if let Some(info) = detail.info
-            && matches!(info.status.as_str(), "delivered" | "rejected")
+            && NoticeStatus::from_wire(info.status).is_some_and(|s| {
+                matches!(
+                    s,
+                    NoticeStatus::Outbound(OutboundStatus::Delivered | OutboundStatus::Rejected)
+                )
+            })
         {
             return Ok(info);
         }
@@ -108,7 +113,13 @@ async fn send(
     let done = wait_delivered(&mut from.admin, &info.notice_id).await?;
     println!(
         "  {} {} → {} {}: {} {} ({})",
-        from.county, from.name, done.peer, done.peer_name, done.kind, done.notice_id, done.status
+        from.county,
+        from.name,
+        done.peer,
+        done.peer_name,
+        NoticeKind::from_wire(done.kind).map_or("unknown", NoticeKind::name),
+        done.notice_id,
+        NoticeStatus::from_wire(done.status).map_or("unknown", NoticeStatus::name)
     );
     Ok(done)
 }
@@ -200,7 +211,7 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), Failure> {
 
     for node in &mut nodes {
         let list = pb::ListRequest {
-            status: String::new(),
+            status: 0,
             peer: String::new(),
             limit: 100,
         };
@@ -221,14 +232,15 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), Failure> {
         print!("{}", print::outbox_table(&outbox.notices));
         println!("Inbox (收件箱):");
         print!("{}", print::inbox_table(&inbox.notices));
-        for side in ["owed", "awaited"] {
+        for side in [pb::Side::Owed, pb::Side::Awaited] {
             let request = pb::DueRequest {
-                side: side.into(),
+                side: side as i32,
                 overdue_only: false,
                 limit: 100,
             };
             let due = node.admin.due(request).await.map_err(refused)?.into_inner();
-            print::due(&due, side, false, side == "awaited", Output { json: false });
+            let last = side == pb::Side::Awaited;
+            print::due(&due, side, false, last, Output { json: false });
         }
     }
 

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use liaison_proto::v1 as pb;
 
 /// Exit code for bad input from the operator (arguments, notice files).
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -402,11 +403,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::AcceptPeerLog { node, peer } => admin::accept_peer_log(&node, &peer).await,
         Command::Backup { node, file, out } => admin::backup(&node, &file, out).await,
         Command::Restore { config, from } => restore(&config, &from).await,
-        Command::Due { node, limit, out } => admin::due(&node, "owed", false, limit, out).await,
-        Command::Awaited { node, limit, out } => {
-            admin::due(&node, "awaited", false, limit, out).await
+        Command::Due { node, limit, out } => {
+            admin::due(&node, pb::Side::Owed, false, limit, out).await
         }
-        Command::Overdue { node, limit, out } => admin::due(&node, "", true, limit, out).await,
+        Command::Awaited { node, limit, out } => {
+            admin::due(&node, pb::Side::Awaited, false, limit, out).await
+        }
+        Command::Overdue { node, limit, out } => {
+            admin::due(&node, pb::Side::Unspecified, true, limit, out).await
+        }
         Command::Report {
             node,
             quarter,

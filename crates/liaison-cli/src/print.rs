@@ -1,7 +1,9 @@
 //! Tables for people and JSON for programs; times in China Standard Time.
 
-use liaison_core::NoticeKind;
 use liaison_core::clock::format_cst;
+use liaison_core::{
+    DeadlineState, DeadlineStatus, NoticeKind, NoticeStatus, OutboundStatus, RejectCode,
+};
 use liaison_proto::v1 as pb;
 use serde::Serialize;
 use serde_json::json;
@@ -61,11 +63,48 @@ fn short_time(ms: i64) -> String {
     full.get(..16).map_or(full.clone(), str::to_owned)
 }
 
-fn kind_label(kind: &str) -> String {
-    match kind.parse::<NoticeKind>() {
-        Ok(k) => format!("{} {}", k.chinese(), k.name()),
-        Err(_) => kind.to_owned(),
+/// "个案信息通报 case_notice", from the admin API's enum value.
+fn kind_label(kind: i32) -> String {
+    match NoticeKind::from_wire(kind) {
+        Some(k) => format!("{} {}", k.chinese(), k.name()),
+        None => format!("kind {kind}"),
     }
+}
+
+fn kind_name(kind: i32) -> &'static str {
+    NoticeKind::from_wire(kind).map_or("unknown", NoticeKind::name)
+}
+
+fn status(n: &pb::NoticeInfo) -> Option<NoticeStatus> {
+    NoticeStatus::from_wire(n.status)
+}
+
+fn status_name(n: &pb::NoticeInfo) -> &'static str {
+    status(n).map_or("unknown", NoticeStatus::name)
+}
+
+fn deadline(n: &pb::NoticeInfo) -> Option<DeadlineStatus> {
+    DeadlineStatus::from_wire(n.deadline_state)
+}
+
+fn urgent(n: &pb::NoticeInfo) -> bool {
+    n.urgency == pb::Urgency::Urgent as i32
+}
+
+fn outbound(direction: i32) -> bool {
+    direction == pb::Direction::Outbound as i32
+}
+
+fn direction_name(direction: i32) -> &'static str {
+    if outbound(direction) {
+        "outbound"
+    } else {
+        "inbound"
+    }
+}
+
+fn reject_code(n: &pb::NoticeInfo) -> Option<&'static str> {
+    RejectCode::from_wire(n.reject_code).map(RejectCode::name)
 }
 
 fn peer_label(n: &pb::NoticeInfo) -> String {
@@ -80,25 +119,25 @@ fn peer_label(n: &pb::NoticeInfo) -> String {
 #[derive(Serialize)]
 struct NoticeView<'a> {
     notice_id: &'a str,
-    direction: &'a str,
+    direction: &'static str,
     peer: &'a str,
     peer_name: &'a str,
-    kind: &'a str,
+    kind: &'static str,
     urgent: bool,
     issued_at: String,
     issued_at_ms: i64,
     in_reply_to: Option<&'a str>,
-    status: &'a str,
+    status: &'static str,
     attempts: u32,
     last_error: Option<&'a str>,
     next_attempt_at_ms: Option<i64>,
     receipt_at: Option<String>,
     receipt_at_ms: Option<i64>,
-    reject_code: Option<&'a str>,
+    reject_code: Option<&'static str>,
     reject_reason: Option<&'a str>,
     reply_due_at_ms: Option<i64>,
     reply_due_at: Option<String>,
-    deadline_state: Option<&'a str>,
+    deadline_state: Option<&'static str>,
     deadline_error: Option<&'a str>,
     answered_at_ms: Option<i64>,
     replies: &'a [String],
@@ -115,25 +154,25 @@ fn some_ms(ms: i64) -> Option<i64> {
 fn view(n: &pb::NoticeInfo) -> NoticeView<'_> {
     NoticeView {
         notice_id: &n.notice_id,
-        direction: &n.direction,
+        direction: direction_name(n.direction),
         peer: &n.peer,
         peer_name: &n.peer_name,
-        kind: &n.kind,
-        urgent: n.urgent,
+        kind: kind_name(n.kind),
+        urgent: urgent(n),
         issued_at: format_cst(n.issued_at_ms),
         issued_at_ms: n.issued_at_ms,
         in_reply_to: some_str(&n.in_reply_to),
-        status: &n.status,
+        status: status_name(n),
         attempts: n.attempts,
         last_error: some_str(&n.last_error),
         next_attempt_at_ms: some_ms(n.next_attempt_at_ms),
         receipt_at: some_ms(n.receipt_at_ms).map(format_cst),
         receipt_at_ms: some_ms(n.receipt_at_ms),
-        reject_code: some_str(&n.reject_code),
+        reject_code: reject_code(n),
         reject_reason: some_str(&n.reject_reason),
         reply_due_at_ms: some_ms(n.reply_due_at_ms),
         reply_due_at: some_ms(n.reply_due_at_ms).map(format_cst),
-        deadline_state: some_str(&n.deadline_state),
+        deadline_state: deadline(n).map(DeadlineStatus::name),
         deadline_error: some_str(&n.deadline_error),
         answered_at_ms: some_ms(n.answered_at_ms),
         replies: &n.replies,
@@ -148,13 +187,19 @@ fn json_out<T: Serialize>(value: &T) {
 }
 
 fn status_detail(n: &pb::NoticeInfo) -> String {
-    match n.status.as_str() {
-        "delivered" => match deadline_note(n) {
+    match status(n) {
+        Some(NoticeStatus::Outbound(OutboundStatus::Delivered)) => match deadline_note(n) {
             Some(note) => format!("receipt {}; {note}", short_time(n.receipt_at_ms)),
             None => format!("receipt {}", short_time(n.receipt_at_ms)),
         },
-        "rejected" => format!("{}: {}", n.reject_code, n.reject_reason),
-        "in_flight" => format!("attempt {}: {}", n.attempts, n.last_error),
+        Some(NoticeStatus::Outbound(OutboundStatus::Rejected)) => format!(
+            "{}: {}",
+            reject_code(n).unwrap_or_default(),
+            n.reject_reason
+        ),
+        Some(NoticeStatus::Outbound(OutboundStatus::InFlight)) => {
+            format!("attempt {}: {}", n.attempts, n.last_error)
+        }
         _ => String::new(),
     }
 }
@@ -167,14 +212,14 @@ pub fn outbox_table(notices: &[pb::NoticeInfo]) -> String {
             vec![
                 n.notice_id.clone(),
                 peer_label(n),
-                kind_label(&n.kind),
-                if n.urgent {
+                kind_label(n.kind),
+                if urgent(n) {
                     "urgent 紧急".into()
                 } else {
                     String::new()
                 },
                 short_time(n.issued_at_ms),
-                n.status.clone(),
+                status_name(n).to_owned(),
                 status_detail(n),
             ]
         })
@@ -201,8 +246,8 @@ pub fn inbox_table(notices: &[pb::NoticeInfo]) -> String {
             vec![
                 n.notice_id.clone(),
                 peer_label(n),
-                kind_label(&n.kind),
-                if n.urgent {
+                kind_label(n.kind),
+                if urgent(n) {
                     "urgent 紧急".into()
                 } else {
                     String::new()
@@ -257,10 +302,10 @@ pub fn notice_done(n: &pb::NoticeInfo, what: &str, out: Output) {
     } else {
         println!(
             "{} {} to {}: {what} (status {})",
-            kind_label(&n.kind),
+            kind_label(n.kind),
             n.notice_id,
             peer_label(n),
-            n.status
+            status_name(n)
         );
     }
 }
@@ -284,10 +329,10 @@ pub fn sent(n: &pb::NoticeInfo, earlier: &str, out: Output) {
             "already queued as {} to {} (status {}; {earlier}); nothing new was sent — use --again to send another copy",
             n.notice_id,
             peer_label(n),
-            n.status
+            status_name(n)
         );
     } else {
-        notice_done(n, "queued", out);
+        notice_done(n, OutboundStatus::Queued.name(), out);
     }
 }
 
@@ -363,7 +408,7 @@ pub fn detail(d: &pb::NoticeDetail, out: Output) {
         }));
         return;
     }
-    let (direction, party) = if n.direction == "outbound" {
+    let (direction, party) = if outbound(n.direction) {
         ("sent 发出", "to")
     } else {
         ("received 收到", "from")
@@ -373,8 +418,8 @@ pub fn detail(d: &pb::NoticeDetail, out: Output) {
         format!("  {direction} {party} {}", peer_label(n)),
         format!(
             "  kind:        {}{}",
-            kind_label(&n.kind),
-            if n.urgent { ", urgent 紧急" } else { "" }
+            kind_label(n.kind),
+            if urgent(n) { ", urgent 紧急" } else { "" }
         ),
         format!("  issued at:   {}", time(n.issued_at_ms)),
         format!(
@@ -385,7 +430,7 @@ pub fn detail(d: &pb::NoticeDetail, out: Output) {
                 "NOT VALID"
             }
         ),
-        format!("  status:      {}", n.status),
+        format!("  status:      {}", status_name(n)),
     ];
     if !n.in_reply_to.is_empty() {
         lines.push(format!("  answers:     {}", n.in_reply_to));
@@ -407,17 +452,14 @@ pub fn detail(d: &pb::NoticeDetail, out: Output) {
     if !n.last_error.is_empty() {
         lines.push(format!("  last error:  {}", n.last_error));
     }
-    if !n.reject_code.is_empty() {
-        lines.push(format!(
-            "  rejected:    {}: {}",
-            n.reject_code, n.reject_reason
-        ));
+    if let Some(code) = reject_code(n) {
+        lines.push(format!("  rejected:    {code}: {}", n.reject_reason));
     }
     if n.reply_due_at_ms != 0 {
         lines.push(format!(
             "  reply due:   {} CST ({})",
             due_time(n.reply_due_at_ms),
-            state_label(&n.deadline_state)
+            deadline(n).map(state_label).unwrap_or_default()
         ));
     } else if !n.deadline_error.is_empty() {
         lines.push(format!("  reply due:   UNKNOWN: {}", n.deadline_error));
@@ -437,10 +479,10 @@ pub fn detail(d: &pb::NoticeDetail, out: Output) {
 
 /// How the reply to a notice stands, for a listing: e.g. "reply due 2026-03-12 24:00 未到期".
 fn deadline_note(n: &pb::NoticeInfo) -> Option<String> {
-    match n.deadline_state.as_str() {
-        "" | "no_reply_required" => None,
-        "unknown" => Some(format!("reply due UNKNOWN: {}", n.deadline_error)),
-        state @ ("open" | "due_soon" | "overdue") => Some(format!(
+    match deadline(n)? {
+        DeadlineStatus::Known(DeadlineState::NoReplyRequired) => None,
+        DeadlineStatus::Unknown => Some(format!("reply due UNKNOWN: {}", n.deadline_error)),
+        state @ DeadlineStatus::Known(s) if s.is_pending() => Some(format!(
             "reply due {} {}",
             due_time(n.reply_due_at_ms),
             state_label(state)
@@ -463,34 +505,52 @@ pub fn due_time(ms: i64) -> String {
     }
 }
 
-fn state_label(state: &str) -> String {
-    let chinese = match state {
-        "open" => "未到期",
-        "due_soon" => "即将到期",
-        "overdue" => "已超期",
-        "answered_on_time" => "按期复函",
-        "answered_late" => "超期复函",
-        "no_reply_required" => "无需复函",
-        "unknown" => "期限未知",
-        _ => "",
-    };
-    if chinese.is_empty() {
-        state.to_owned()
+/// "overdue 已超期".
+fn state_label(state: DeadlineStatus) -> String {
+    format!("{} {}", state.name(), state.chinese())
+}
+
+fn side_name(side: i32) -> &'static str {
+    if side == pb::Side::Owed as i32 {
+        "owed"
     } else {
-        format!("{state} {chinese}")
+        "awaited"
     }
 }
 
-/// The due lists: `side` is "owed", "awaited" or empty for both.
-pub fn due(due: &pb::DueResponse, side: &str, overdue_only: bool, show_counts: bool, out: Output) {
+fn due_state(item: &pb::DueItem) -> Option<DeadlineStatus> {
+    DeadlineStatus::from_wire(item.state)
+}
+
+/// Counts by deadline state, keyed by the states' names.
+fn counts_json(open: u64, due_soon: u64, overdue: u64) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for (state, n) in [
+        (DeadlineState::Open, open),
+        (DeadlineState::DueSoon, due_soon),
+        (DeadlineState::Overdue, overdue),
+    ] {
+        map.insert(state.name().to_owned(), n.into());
+    }
+    map.into()
+}
+
+/// The due lists: `side` is the side asked for, if any.
+pub fn due(
+    due: &pb::DueResponse,
+    side: pb::Side,
+    overdue_only: bool,
+    show_counts: bool,
+    out: Output,
+) {
     if out.json {
         let items: Vec<_> = due
             .items
             .iter()
             .map(|i| {
                 json!({
-                    "side": i.side,
-                    "state": i.state,
+                    "side": side_name(i.side),
+                    "state": due_state(i).map(DeadlineStatus::name),
                     "due_at": format!("{} CST", due_time(i.due_at_ms)),
                     "due_at_ms": i.due_at_ms,
                     "days_left": i.days_left,
@@ -502,8 +562,8 @@ pub fn due(due: &pb::DueResponse, side: &str, overdue_only: bool, show_counts: b
         json_out(&json!({
             "items": items,
             "counts": {
-                "owed": { "open": counts.owed_open, "due_soon": counts.owed_due_soon, "overdue": counts.owed_overdue },
-                "awaited": { "open": counts.awaited_open, "due_soon": counts.awaited_due_soon, "overdue": counts.awaited_overdue },
+                "owed": counts_json(counts.owed_open, counts.owed_due_soon, counts.owed_overdue),
+                "awaited": counts_json(counts.awaited_open, counts.awaited_due_soon, counts.awaited_overdue),
                 "deadline_errors": counts.deadline_errors,
             },
             "deadline_errors": due.deadline_errors.iter().map(view).collect::<Vec<_>>(),
@@ -512,7 +572,7 @@ pub fn due(due: &pb::DueResponse, side: &str, overdue_only: bool, show_counts: b
     }
     let what = match (side, overdue_only) {
         (_, true) => "Overdue replies (超期)",
-        ("owed", _) => "Replies this county owes (应复函)",
+        (pb::Side::Owed, _) => "Replies this county owes (应复函)",
         _ => "Replies other counties owe this county (待对方复函)",
     };
     if due.items.is_empty() {
@@ -525,13 +585,13 @@ pub fn due(due: &pb::DueResponse, side: &str, overdue_only: bool, show_counts: b
                 let n = i.notice.as_ref()?;
                 Some(vec![
                     n.notice_id.clone(),
-                    if i.side == "owed" {
+                    if i.side == pb::Side::Owed as i32 {
                         format!("from {}", peer_label(n))
                     } else {
                         format!("to {}", peer_label(n))
                     },
-                    kind_label(&n.kind),
-                    if n.urgent {
+                    kind_label(n.kind),
+                    if urgent(n) {
                         "urgent 紧急".into()
                     } else {
                         String::new()
@@ -544,7 +604,7 @@ pub fn due(due: &pb::DueResponse, side: &str, overdue_only: bool, show_counts: b
                         1 => "1 day".into(),
                         d => format!("{d} days"),
                     },
-                    state_label(&i.state),
+                    due_state(i).map(state_label).unwrap_or_default(),
                 ])
             })
             .collect();
@@ -615,8 +675,8 @@ pub fn report(report: &pb::ReportResponse, csv: bool, out: Output) {
         vec![
             r.peer.clone(),
             r.peer_name.clone(),
-            r.kind.clone(),
-            r.direction.clone(),
+            kind_name(r.kind).to_owned(),
+            report_direction(r.direction).to_owned(),
             r.notices.to_string(),
             r.reply_required.to_string(),
             r.replied_on_time.to_string(),
@@ -633,7 +693,7 @@ pub fn report(report: &pb::ReportResponse, csv: bool, out: Output) {
             .iter()
             .map(|r| {
                 json!({
-                    "peer": r.peer, "peer_name": r.peer_name, "kind": r.kind, "direction": r.direction,
+                    "peer": r.peer, "peer_name": r.peer_name, "kind": kind_name(r.kind), "direction": report_direction(r.direction),
                     "notices": r.notices, "reply_required": r.reply_required,
                     "replied_on_time": r.replied_on_time, "replied_late": r.replied_late,
                     "still_open": r.still_open, "overdue_now": r.overdue_now,
@@ -671,8 +731,8 @@ pub fn report(report: &pb::ReportResponse, csv: bool, out: Output) {
                 let mut c = cells(r);
                 c[0] = format!("{} {}", r.peer, r.peer_name);
                 c.remove(1);
-                c[1] = kind_label(&r.kind);
-                c[2] = if r.direction == "received" {
+                c[1] = kind_label(r.kind);
+                c[2] = if !outbound(r.direction) {
                     "received 收到".into()
                 } else {
                     "sent 发出".into()
@@ -702,6 +762,15 @@ pub fn report(report: &pb::ReportResponse, csv: bool, out: Output) {
     }
 }
 
+/// A report row's direction as the report names it: notices received, or sent.
+fn report_direction(direction: i32) -> &'static str {
+    if outbound(direction) {
+        "sent"
+    } else {
+        "received"
+    }
+}
+
 fn csv_cell(text: &str) -> String {
     if text.contains([',', '"', '\n']) {
         format!("\"{}\"", text.replace('"', "\"\""))
@@ -719,7 +788,7 @@ pub fn peers(response: &pb::PeersResponse, out: Output) {
             .map(|p| {
                 json!({
                     "county": p.county, "name": p.name, "endpoint": p.endpoint,
-                    "allowed_kinds": p.allowed_kinds, "contact_person": p.contact_person, "phone": p.phone,
+                    "allowed_kinds": p.allowed_kinds.iter().map(|k| kind_name(*k)).collect::<Vec<_>>(), "contact_person": p.contact_person, "phone": p.phone,
                     "agreement_effective": some_str(&p.agreement_effective), "backlog": p.backlog,
                     "last_error": some_str(&p.last_error),
                     "alarms": p.alarms,

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use liaison_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration};
 
@@ -363,6 +364,34 @@ impl DeadlineStatus {
             Self::Unknown => "期限未知",
         }
     }
+
+    /// The admin API's enum value.
+    pub fn to_wire(self) -> pb::DeadlineState {
+        match self {
+            Self::Known(DeadlineState::Open) => pb::DeadlineState::Open,
+            Self::Known(DeadlineState::DueSoon) => pb::DeadlineState::DueSoon,
+            Self::Known(DeadlineState::Overdue) => pb::DeadlineState::Overdue,
+            Self::Known(DeadlineState::AnsweredOnTime) => pb::DeadlineState::AnsweredOnTime,
+            Self::Known(DeadlineState::AnsweredLate) => pb::DeadlineState::AnsweredLate,
+            Self::Known(DeadlineState::NoReplyRequired) => pb::DeadlineState::NoReplyRequired,
+            Self::Unknown => pb::DeadlineState::Unknown,
+        }
+    }
+
+    /// Converts the admin API's enum; `None` for unspecified (no deadline clock yet) or unknown
+    /// values.
+    pub fn from_wire(value: i32) -> Option<Self> {
+        Some(match pb::DeadlineState::try_from(value).ok()? {
+            pb::DeadlineState::Unspecified => return None,
+            pb::DeadlineState::Open => Self::Known(DeadlineState::Open),
+            pb::DeadlineState::DueSoon => Self::Known(DeadlineState::DueSoon),
+            pb::DeadlineState::Overdue => Self::Known(DeadlineState::Overdue),
+            pb::DeadlineState::AnsweredOnTime => Self::Known(DeadlineState::AnsweredOnTime),
+            pb::DeadlineState::AnsweredLate => Self::Known(DeadlineState::AnsweredLate),
+            pb::DeadlineState::NoReplyRequired => Self::Known(DeadlineState::NoReplyRequired),
+            pb::DeadlineState::Unknown => Self::Unknown,
+        })
+    }
 }
 
 impl fmt::Display for DeadlineStatus {
@@ -407,6 +436,22 @@ pub fn days_left(due_at_ms: i64, now_ms: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn every_deadline_status_crosses_the_admin_api_and_back() {
+        let all = DeadlineState::ALL
+            .into_iter()
+            .map(DeadlineStatus::Known)
+            .chain([DeadlineStatus::Unknown]);
+        for status in all {
+            assert_eq!(
+                DeadlineStatus::from_wire(status.to_wire() as i32),
+                Some(status)
+            );
+            assert!(!status.chinese().is_empty());
+        }
+        assert_eq!(DeadlineStatus::from_wire(0), None, "no clock yet");
+    }
     use super::*;
     use time::macros::{date, datetime};
     use time::{PrimitiveDateTime, Weekday};

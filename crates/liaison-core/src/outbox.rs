@@ -14,6 +14,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use liaison_proto::v1 as pb;
+
 use crate::receipt::{Outcome, Receipt};
 use crate::reject::RejectCode;
 
@@ -103,6 +105,39 @@ impl NoticeStatus {
         match self {
             Self::Outbound(status) => status.chinese(),
             Self::Received => "已收到",
+        }
+    }
+
+    /// The admin API's enum value.
+    pub fn to_wire(self) -> pb::NoticeStatus {
+        match self {
+            Self::Outbound(OutboundStatus::Queued) => pb::NoticeStatus::Queued,
+            Self::Outbound(OutboundStatus::InFlight) => pb::NoticeStatus::InFlight,
+            Self::Outbound(OutboundStatus::Delivered) => pb::NoticeStatus::Delivered,
+            Self::Outbound(OutboundStatus::Rejected) => pb::NoticeStatus::Rejected,
+            Self::Outbound(OutboundStatus::Cancelled) => pb::NoticeStatus::Cancelled,
+            Self::Received => pb::NoticeStatus::Received,
+        }
+    }
+
+    /// Converts the admin API's enum; `None` for unspecified or unknown values.
+    pub fn from_wire(value: i32) -> Option<Self> {
+        Some(match pb::NoticeStatus::try_from(value).ok()? {
+            pb::NoticeStatus::Unspecified => return None,
+            pb::NoticeStatus::Queued => Self::Outbound(OutboundStatus::Queued),
+            pb::NoticeStatus::InFlight => Self::Outbound(OutboundStatus::InFlight),
+            pb::NoticeStatus::Delivered => Self::Outbound(OutboundStatus::Delivered),
+            pb::NoticeStatus::Rejected => Self::Outbound(OutboundStatus::Rejected),
+            pb::NoticeStatus::Cancelled => Self::Outbound(OutboundStatus::Cancelled),
+            pb::NoticeStatus::Received => Self::Received,
+        })
+    }
+
+    /// Parses [`NoticeStatus::name`].
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "received" => Some(Self::Received),
+            other => OutboundStatus::parse(other).map(Self::Outbound),
         }
     }
 }
@@ -563,7 +598,19 @@ mod tests {
         );
         for status in OutboundStatus::ALL {
             assert_eq!(OutboundStatus::parse(status.name()), Some(status));
+            let notice = NoticeStatus::Outbound(status);
+            assert_eq!(NoticeStatus::parse(notice.name()), Some(notice));
+            assert_eq!(
+                NoticeStatus::from_wire(notice.to_wire() as i32),
+                Some(notice)
+            );
         }
+        let received = NoticeStatus::Received;
+        assert_eq!(
+            NoticeStatus::from_wire(received.to_wire() as i32),
+            Some(received)
+        );
+        assert_eq!(NoticeStatus::from_wire(0), None);
     }
 
     #[test]

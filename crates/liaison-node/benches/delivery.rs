@@ -165,7 +165,7 @@ async fn run(batch_size: usize) -> (Duration, f64) {
     };
     let delivered = admin
         .list_outbox(pb::ListRequest {
-            status: "delivered".into(),
+            status: pb::NoticeStatus::Delivered as i32,
             peer: String::new(),
             limit: NOTICES as u32,
         })

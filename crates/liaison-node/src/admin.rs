@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
-use liaison_core::OutboundStatus;
 use liaison_core::draft::parse_draft_json;
+use liaison_core::{DeadlineStatus, NoticeStatus};
 use liaison_proto::v1 as pb;
-use liaison_store::{ListFilter, Side};
 use subtle::ConstantTimeEq;
 use tonic::{Request, Response, Status};
 
 use crate::NodeState;
 use crate::ops::{
-    self, DueCounts, DueItem, NoticeView, Ops, OpsError, PeerView, ReportQuery, Role, SendCommand,
+    self, Direction, DueCounts, DueItem, ListFilter, NoticeView, Ops, OpsError, PeerView,
+    ReportQuery, Role, SendCommand, Side,
 };
 
 /// Serves `Admin` for one node.
@@ -66,6 +66,28 @@ fn to_status(e: OpsError) -> Status {
     }
 }
 
+fn direction(d: Direction) -> pb::Direction {
+    match d {
+        Direction::Outbound => pb::Direction::Outbound,
+        Direction::Inbound => pb::Direction::Inbound,
+    }
+}
+
+fn urgency(urgent: bool) -> pb::Urgency {
+    if urgent {
+        pb::Urgency::Urgent
+    } else {
+        pb::Urgency::Normal
+    }
+}
+
+fn side(side: Side) -> pb::Side {
+    match side {
+        Side::Owed => pb::Side::Owed,
+        Side::Awaited => pb::Side::Awaited,
+    }
+}
+
 fn ms(value: Option<i64>) -> i64 {
     value.unwrap_or(0)
 }
@@ -76,27 +98,25 @@ pub(crate) fn notice_info(n: &NoticeView) -> pb::NoticeInfo {
     let rejection = d.and_then(|d| d.rejection());
     pb::NoticeInfo {
         notice_id: n.id.to_string(),
-        direction: n.direction.name().into(),
+        direction: direction(n.direction) as i32,
         peer: n.peer.to_string(),
         peer_name: n.peer_name.clone(),
-        kind: n.kind.name().into(),
-        urgent: n.urgent,
+        kind: n.kind.to_wire() as i32,
+        urgency: urgency(n.urgent) as i32,
         issued_at_ms: n.issued_at_ms,
         in_reply_to: n.in_reply_to.map(|id| id.to_string()).unwrap_or_default(),
-        status: n.status.name().into(),
+        status: n.status.to_wire() as i32,
         attempts: d.map_or(0, |d| d.attempts()),
         last_error: d.and_then(|d| d.last_error()).unwrap_or_default().into(),
         next_attempt_at_ms: ms(d.and_then(|d| d.next_attempt_at_ms())),
         receipt_at_ms: ms(n.receipt_at_ms),
-        reject_code: rejection
-            .map(|(code, _)| code.name().to_owned())
-            .unwrap_or_default(),
+        reject_code: rejection.map_or(0, |(code, _)| code.to_wire() as i32),
         reject_reason: rejection
             .map(|(_, reason)| reason.to_owned())
             .unwrap_or_default(),
         reply_due_at_ms: ms(n.reply_due_at_ms),
         replies: n.replies.iter().map(ToString::to_string).collect(),
-        deadline_state: n.deadline.map(|s| s.name().to_owned()).unwrap_or_default(),
+        deadline_state: n.deadline.map_or(0, |s| s.to_wire() as i32),
         deadline_error: n.deadline_error.clone().unwrap_or_default(),
         answered_at_ms: ms(n.answered_at_ms),
         already_queued: false,
@@ -114,11 +134,7 @@ fn peer_info(p: &PeerView) -> pb::PeerInfo {
         county: p.county.map(|c| c.to_string()).unwrap_or_default(),
         name: p.name.clone(),
         endpoint: p.endpoint.clone(),
-        allowed_kinds: p
-            .allowed_kinds
-            .iter()
-            .map(|k| k.name().to_owned())
-            .collect(),
+        allowed_kinds: p.allowed_kinds.iter().map(|k| k.to_wire() as i32).collect(),
         contact_person: p.contact_person.clone(),
         phone: p.phone.clone(),
         agreement_effective: p.agreement_effective.clone(),
@@ -134,9 +150,9 @@ fn peer_info(p: &PeerView) -> pb::PeerInfo {
 fn due_item(item: &DueItem) -> pb::DueItem {
     pb::DueItem {
         notice: Some(notice_info(&item.notice)),
-        side: ops::side_name(item.side).into(),
+        side: side(item.side) as i32,
         due_at_ms: item.due_at_ms,
-        state: item.state.name().into(),
+        state: DeadlineStatus::Known(item.state).to_wire() as i32,
         days_left: item.days_left,
     }
 }
@@ -166,13 +182,15 @@ impl AdminService {
     }
 
     fn list_filter(req: &pb::ListRequest) -> Result<ListFilter, Status> {
-        let status = match req.status.trim() {
-            "" => None,
-            s => Some(OutboundStatus::parse(s).ok_or_else(|| {
-                Status::invalid_argument(format!(
-                    "status {s:?} is not one of queued, in_flight, delivered, rejected, cancelled"
-                ))
-            })?),
+        let status = match NoticeStatus::from_wire(req.status) {
+            None if req.status == 0 => None,
+            Some(NoticeStatus::Outbound(status)) => Some(status),
+            Some(NoticeStatus::Received) | None => {
+                return Err(Status::invalid_argument(format!(
+                    "status {} is not a delivery status (queued, in flight, delivered, rejected, cancelled)",
+                    req.status
+                )));
+            }
         };
         Ok(ListFilter {
             status,
@@ -280,13 +298,14 @@ impl pb::admin_server::Admin for AdminService {
     ) -> Result<Response<pb::DueResponse>, Status> {
         let ops = self.ops(&request)?;
         let req = request.into_inner();
-        let side = match req.side.trim() {
-            "" => None,
-            "owed" => Some(Side::Owed),
-            "awaited" => Some(Side::Awaited),
-            other => {
+        let side = match pb::Side::try_from(req.side) {
+            Ok(pb::Side::Unspecified) => None,
+            Ok(pb::Side::Owed) => Some(Side::Owed),
+            Ok(pb::Side::Awaited) => Some(Side::Awaited),
+            Err(_) => {
                 return Err(Status::invalid_argument(format!(
-                    "side {other:?} is not \"owed\" (replies this county owes) or \"awaited\" (replies others owe it)"
+                    "side {} is neither owed (replies this county owes) nor awaited (replies others owe it)",
+                    req.side
                 )));
             }
         };
@@ -322,8 +341,8 @@ impl pb::admin_server::Admin for AdminService {
             .map(|(row, peer_name)| pb::ReportRow {
                 peer: row.peer.to_string(),
                 peer_name: peer_name.clone(),
-                kind: row.kind.name().into(),
-                direction: row.direction.into(),
+                kind: row.kind.to_wire() as i32,
+                direction: direction(row.direction) as i32,
                 notices: row.notices,
                 reply_required: row.reply_required,
                 replied_on_time: row.replied_on_time,

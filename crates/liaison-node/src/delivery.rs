@@ -326,7 +326,7 @@ fn record_attempt(
             let bytes = receipt.to_bytes();
             let leaf = receipt.leaf_hash(LeafKind::ReceivedReceipt);
             match &r.outcome {
-                Outcome::Accepted => info!("delivered"),
+                Outcome::Accepted => info!("delivered: the peer signed a receipt that accepts it"),
                 Outcome::Rejected(rej) => {
                     metrics.rejection(Direction::Received, rej.code);
                     warn!(code = rej.code.name(), reason = %rej.reason, "rejected by peer");

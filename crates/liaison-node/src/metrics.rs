@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use liaison_core::deadline::deadline_state;
-use liaison_core::{CountyCode, DeadlineState, RejectCode};
-use liaison_store::{OutboundStatus, Side, StoreError};
+use liaison_core::{CountyCode, DeadlineState, OutboundStatus, RejectCode};
+use liaison_store::{Side, StoreError};
 use prometheus_client::encoding::text::encode_registry;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -446,7 +446,10 @@ fn registry(
         [("owed", store.owed), ("awaited", store.awaited)]
             .into_iter()
             .flat_map(|(side, counts)| {
-                [("due_soon", counts.due_soon), ("overdue", counts.overdue)]
+                [
+                    (DeadlineState::DueSoon.name(), counts.due_soon),
+                    (DeadlineState::Overdue.name(), counts.overdue),
+                ]
                     .map(|(state, n)| (DueLabels { side, state }, ConstGauge::new(n)))
             })
             .collect::<Series<_, _>>(),

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use liaison_core::Delivery;
+
+use crate::ops::Direction;
 use liaison_core::deadline::deadline_state;
 use liaison_core::{CountyCode, DeadlineState, NoticeKind};
 use liaison_store::{InboundRecord, OutboundRecord};
@@ -14,8 +16,9 @@ use liaison_store::{InboundRecord, OutboundRecord};
 pub struct Row {
     pub peer: CountyCode,
     pub kind: NoticeKind,
-    /// "received" (this county's replies) or "sent" (the peer's replies).
-    pub direction: &'static str,
+    /// Inbound: notices received, and this county's replies; outbound: notices sent, and the
+    /// peer's replies.
+    pub direction: Direction,
     pub notices: u64,
     pub reply_required: u64,
     pub replied_on_time: u64,
@@ -45,7 +48,7 @@ pub struct Report {
     from_ms: i64,
     to_ms: i64,
     now_ms: i64,
-    tallies: BTreeMap<(CountyCode, NoticeKind, &'static str), Tally>,
+    tallies: BTreeMap<(CountyCode, NoticeKind, Direction), Tally>,
 }
 
 impl Report {
@@ -61,7 +64,7 @@ impl Report {
 
     fn add(
         &mut self,
-        key: (CountyCode, NoticeKind, &'static str),
+        key: (CountyCode, NoticeKind, Direction),
         received_at_ms: i64,
         due_at_ms: Option<i64>,
         answered_at_ms: Option<i64>,
@@ -97,7 +100,7 @@ impl Report {
     /// Counts a received notice: the reply is this county's.
     pub fn add_inbound(&mut self, r: &InboundRecord) {
         let unknown = r.deadline_error.is_some();
-        let key = (r.sender, r.kind, "received");
+        let key = (r.sender, r.kind, Direction::Inbound);
         self.add(
             key,
             r.received_at_ms,
@@ -119,7 +122,7 @@ impl Report {
             return;
         };
         let unknown = reply_required && reply_due_at_ms.is_none();
-        let key = (r.recipient, r.kind, "sent");
+        let key = (r.recipient, r.kind, Direction::Outbound);
         self.add(
             key,
             received_at_ms,
@@ -201,7 +204,7 @@ mod tests {
         let rows = report.rows();
         assert_eq!(rows.len(), 1);
         let row = &rows[0];
-        assert_eq!(row.direction, "received");
+        assert_eq!(row.direction, Direction::Inbound);
         assert_eq!((row.notices, row.reply_required), (5, 5));
         assert_eq!(
             (

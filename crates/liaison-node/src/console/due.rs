@@ -6,41 +6,35 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use liaison_proto::v1 as pb;
-use liaison_proto::v1::admin_server::Admin as _;
+use liaison_core::DeadlineStatus;
 use maud::Markup;
 
 use super::layout::{due_time, kind_label, link, state_label};
 use super::{authed, to_login};
 use crate::NodeState;
-use crate::admin::AdminService;
+use crate::ops::{DueList, DueQuery, NoticeView, Side};
 
-/// The due page, read through the admin service.
+/// The due page, read through the application layer.
 pub(super) async fn due(State(state): State<Arc<NodeState>>, headers: HeaderMap) -> Response {
     let Some(who) = authed(&state, &headers) else {
         return to_login();
     };
     let title = "期限 Due";
-    let service = AdminService {
-        state: state.clone(),
-    };
-    let due = service
-        .due(who.request(pb::DueRequest {
-            side: String::new(),
-            overdue_only: false,
-            limit: 1000,
-        }))
-        .await;
+    let due = who.ops(&state).due(DueQuery {
+        side: None,
+        overdue_only: false,
+        limit: 1000,
+    });
     match due {
-        Ok(d) => who.page(StatusCode::OK, title, due_body(&d.into_inner())),
-        Err(s) => who.error_page(StatusCode::SERVICE_UNAVAILABLE, title, s.message()),
+        Ok(d) => who.page(StatusCode::OK, title, due_body(&d)),
+        Err(e) => who.error_page(StatusCode::SERVICE_UNAVAILABLE, title, &e.to_string()),
     }
 }
 
 /// The due page below its title: the counts, then the replies we owe and those owed to us.
-fn due_body(due: &pb::DueResponse) -> Markup {
-    let counts = due.counts.unwrap_or_default();
-    let peer = |n: &pb::NoticeInfo| format!("{} {}", n.peer, n.peer_name);
+fn due_body(due: &DueList) -> Markup {
+    let counts = due.counts;
+    let peer = |n: &NoticeView| format!("{} {}", n.peer, n.peer_name);
     maud::html! {
         p {
             "我方应复 We owe: 已超期 overdue " b { (counts.owed_overdue) }
@@ -52,11 +46,11 @@ fn due_body(due: &pb::DueResponse) -> Markup {
             ". 期限未知 Deadline unknown: " b { (counts.deadline_errors) }
         }
         @for (side, heading) in [
-            ("owed", "我方应复函 Replies we owe"),
-            ("awaited", "等待对方复函 Replies others owe us"),
+            (Side::Owed, "我方应复函 Replies we owe"),
+            (Side::Awaited, "等待对方复函 Replies others owe us"),
         ] {
             // The store's due index is in due-time order, so overdue items come first.
-            @let items: Vec<&pb::DueItem> = due.items.iter().filter(|i| i.side == side).collect();
+            @let items: Vec<_> = due.items.iter().filter(|i| i.side == side).collect();
             h2 { (heading) }
             table {
                 thead {
@@ -72,14 +66,14 @@ fn due_body(due: &pb::DueResponse) -> Markup {
                 }
                 tbody {
                     @for item in &items {
-                        @let n = item.notice.clone().unwrap_or_default();
-                        tr class=(item.state) {
+                        @let n = &item.notice;
+                        tr class=(item.state.name()) {
                             td { (due_time(item.due_at_ms)) }
                             td { (item.days_left) }
-                            td { (state_label(&item.state)) }
-                            td { (link(&n.notice_id)) }
-                            td { (peer(&n)) }
-                            td { (kind_label(&n.kind)) }
+                            td { (state_label(DeadlineStatus::Known(item.state))) }
+                            td { (link(&n.id.to_string())) }
+                            td { (peer(n)) }
+                            td { (kind_label(n.kind)) }
                             td { @if n.urgent { "紧急 urgent" } }
                         }
                     }
@@ -95,9 +89,9 @@ fn due_body(due: &pb::DueResponse) -> Markup {
                 tbody {
                     @for n in &due.deadline_errors {
                         tr {
-                            td { (link(&n.notice_id)) }
+                            td { (link(&n.id.to_string())) }
                             td { (peer(n)) }
-                            td { (n.deadline_error) }
+                            td { (n.deadline_error.as_deref().unwrap_or_default()) }
                         }
                     }
                 }

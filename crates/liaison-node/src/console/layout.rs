@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use liaison_core::NoticeKind;
 use liaison_core::clock::format_cst;
+use liaison_core::{DeadlineStatus, NoticeKind, NoticeStatus};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 /// An HTML response with headers that keep it out of caches and frames, and a
@@ -69,39 +69,19 @@ pub(super) fn due_time(ms: i64) -> String {
     }
 }
 
-/// "个案信息通报 case_notice", or the raw text.
-pub(super) fn kind_label(kind: &str) -> String {
-    match kind.parse::<NoticeKind>() {
-        Ok(k) => format!("{} {}", k.chinese(), k.name()),
-        Err(_) => kind.to_owned(),
-    }
+/// "个案信息通报 case_notice".
+pub(super) fn kind_label(kind: NoticeKind) -> String {
+    format!("{} {}", kind.chinese(), kind.name())
 }
 
-pub(super) fn status_label(status: &str) -> String {
-    let chinese = match status {
-        "queued" => "排队待发",
-        "in_flight" => "发送中",
-        "delivered" => "已送达",
-        "rejected" => "被拒收",
-        "cancelled" => "已撤销",
-        "received" => "已收到",
-        _ => "",
-    };
-    format!("{chinese} {status}").trim().to_owned()
+/// "已送达 delivered".
+pub(super) fn status_label(status: NoticeStatus) -> String {
+    format!("{} {}", status.chinese(), status.name())
 }
 
-pub(super) fn state_label(state: &str) -> String {
-    let chinese = match state {
-        "open" => "未到期",
-        "due_soon" => "即将到期",
-        "overdue" => "已超期",
-        "answered_on_time" => "按期复函",
-        "answered_late" => "超期复函",
-        "no_reply_required" => "无需复函",
-        "unknown" => "期限未知",
-        _ => "",
-    };
-    format!("{chinese} {state}").trim().to_owned()
+/// "已超期 overdue".
+pub(super) fn state_label(state: DeadlineStatus) -> String {
+    format!("{} {}", state.chinese(), state.name())
 }
 
 const STYLE: &str = "body{font-family:sans-serif;margin:0;background:#f6f6f4;color:#222}\

@@ -1,5 +1,5 @@
 //! The outbox and inbox listings: their filters (status, peer, kind, urgency, dates, notice
-//! id), one page of notices read from the store, and the link to the next page.
+//! id), one page of notices from the application layer, and the link to the next page.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,15 +8,15 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use liaison_core::clock::cst_midnight_ms;
-use liaison_core::{CountyCode, NoticeId, NoticeKind};
-use liaison_proto::v1 as pb;
-use liaison_store::{IdRange, ListFilter, OutboundStatus};
+use liaison_core::{
+    CountyCode, DeadlineState, DeadlineStatus, NoticeId, NoticeKind, NoticeStatus, OutboundStatus,
+};
 use maud::Markup;
 
 use super::layout::{due_time, error_note, kind_label, link, state_label, status_label, time, url};
 use super::{Params, authed, directory_peers, param, to_login};
 use crate::NodeState;
-use crate::admin::AdminService;
+use crate::ops::{Direction, IdRange, NoticeView, PageQuery};
 
 /// Rows per page of a listing.
 const PAGE_SIZE: usize = 50;
@@ -58,9 +58,8 @@ fn parse_filters(q: &HashMap<String, String>, outbound: bool) -> Result<Filters,
         "" => {}
         s if outbound => {
             f.status = Some(OutboundStatus::parse(s).ok_or_else(|| {
-                format!(
-                    "status {s:?} is not one of queued, in_flight, delivered, rejected, cancelled"
-                )
+                let names: Vec<&str> = OutboundStatus::ALL.iter().map(|s| s.name()).collect();
+                format!("status {s:?} is not one of {}", names.join(", "))
             })?)
         }
         _ => return Err("status: inbox notices have no delivery status".into()),
@@ -117,8 +116,8 @@ fn filter_form(
                     "状态 Status"
                     select name="status" {
                         (any(current))
-                        @for s in ["queued", "in_flight", "delivered", "rejected", "cancelled"] {
-                            (option(s, &status_label(s), current))
+                        @for s in OutboundStatus::ALL {
+                            (option(s.name(), &status_label(NoticeStatus::Outbound(s)), current))
                         }
                     }
                 }
@@ -139,7 +138,7 @@ fn filter_form(
                 select name="kind" {
                     (any(current))
                     @for k in NoticeKind::ALL {
-                        (option(k.name(), &kind_label(k.name()), current))
+                        (option(k.name(), &kind_label(k), current))
                     }
                 }
             }
@@ -176,22 +175,27 @@ fn next_link(path: &str, q: &HashMap<String, String>, cursor: &NoticeId) -> Mark
 }
 
 /// A listing's "reply due" cell: the deadline and its state, or the state alone.
-fn due_cell(n: &pb::NoticeInfo) -> String {
-    if n.reply_due_at_ms != 0 {
-        format!(
-            "{} {}",
-            due_time(n.reply_due_at_ms),
-            state_label(&n.deadline_state)
-        )
-    } else if !n.deadline_state.is_empty() {
-        state_label(&n.deadline_state)
-    } else {
-        String::new()
+fn due_cell(n: &NoticeView) -> String {
+    match (n.reply_due_at_ms, n.deadline) {
+        (Some(due), Some(state)) => format!("{} {}", due_time(due), state_label(state)),
+        (None, Some(state)) => state_label(state),
+        (Some(due), None) => due_time(due),
+        (None, None) => String::new(),
+    }
+}
+
+/// The row class of a notice whose reply is due soon or overdue ("" for any other).
+fn flag(n: &NoticeView) -> &'static str {
+    match n.deadline {
+        Some(DeadlineStatus::Known(state @ (DeadlineState::DueSoon | DeadlineState::Overdue))) => {
+            state.name()
+        }
+        _ => "",
     }
 }
 
 /// The table of a listing's notices.
-fn notice_rows(notices: &[pb::NoticeInfo], outbound: bool) -> Markup {
+fn notice_rows(notices: &[NoticeView], outbound: bool) -> Markup {
     maud::html! {
         table {
             thead {
@@ -212,18 +216,21 @@ fn notice_rows(notices: &[pb::NoticeInfo], outbound: bool) -> Markup {
             }
             tbody {
                 @for n in notices {
-                    @let flagged = n.deadline_state == "overdue" || n.deadline_state == "due_soon";
-                    tr class=(if flagged { n.deadline_state.as_str() } else { "" }) {
-                        td { (link(&n.notice_id)) }
+                    @let delivery = n.delivery.as_ref();
+                    tr class=(flag(n)) {
+                        td { (link(&n.id.to_string())) }
                         td { (n.peer) " " (n.peer_name) }
-                        td { (kind_label(&n.kind)) }
+                        td { (kind_label(n.kind)) }
                         td { @if n.urgent { "紧急 urgent" } }
                         td { (time(n.issued_at_ms)) }
                         @if outbound {
-                            td { (status_label(&n.status)) }
-                            td { (n.attempts) " " (n.last_error) }
+                            td { (status_label(n.status)) }
+                            td {
+                                (delivery.map_or(0, |d| d.attempts())) " "
+                                (delivery.and_then(|d| d.last_error()).unwrap_or_default())
+                            }
                         } @else {
-                            td { (time(n.receipt_at_ms)) }
+                            td { (time(n.receipt_at_ms.unwrap_or(0))) }
                         }
                         td { (due_cell(n)) }
                     }
@@ -233,52 +240,6 @@ fn notice_rows(notices: &[pb::NoticeInfo], outbound: bool) -> Markup {
                 }
             }
         }
-    }
-}
-
-/// One page of a listing, read from the store.
-fn list_page(
-    state: &Arc<NodeState>,
-    filters: Filters,
-    outbound: bool,
-) -> Result<(Vec<pb::NoticeInfo>, Option<NoticeId>), String> {
-    let service = AdminService {
-        state: state.clone(),
-    };
-    let keep_kind = |kind: NoticeKind, urgent: bool| {
-        filters.kind.is_none_or(|k| k == kind) && filters.urgent.is_none_or(|u| u == urgent)
-    };
-    if outbound {
-        let filter = ListFilter {
-            status: filters.status,
-            peer: filters.peer,
-            limit: PAGE_SIZE,
-        };
-        let page = state
-            .store
-            .page_outbound(&filter, filters.ids, MAX_SCAN, |r| {
-                keep_kind(r.kind, r.urgent)
-            })
-            .map_err(|e| format!("storage: {e}"))?;
-        let infos = page
-            .items
-            .iter()
-            .map(|r| service.outbound_info(r).map_err(|s| s.message().to_owned()))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((infos, page.next))
-    } else {
-        let page = state
-            .store
-            .page_inbound(filters.peer, PAGE_SIZE, filters.ids, MAX_SCAN, |r| {
-                keep_kind(r.kind, r.urgent)
-            })
-            .map_err(|e| format!("storage: {e}"))?;
-        let infos = page
-            .items
-            .iter()
-            .map(|r| service.inbound_info(r).map_err(|s| s.message().to_owned()))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((infos, page.next))
     }
 }
 
@@ -297,7 +258,8 @@ async fn listing(
     } else {
         ("/console/inbox", "收件箱 Inbox")
     };
-    let peers = directory_peers(&state);
+    let ops = who.ops(&state);
+    let peers = directory_peers(&ops);
     let refused = |error: String| {
         let body = maud::html! {
             (error_note(&error))
@@ -316,13 +278,25 @@ async fn listing(
         Ok(f) => f,
         Err(e) => return refused(e),
     };
-    let task_state = state.clone();
-    let listed = tokio::task::spawn_blocking(move || list_page(&task_state, filters, outbound))
-        .await
-        .unwrap_or_else(|e| Err(format!("listing task failed: {e}")));
-    let (notices, next) = match listed {
-        Ok(listed) => listed,
-        Err(e) => return who.error_page(StatusCode::SERVICE_UNAVAILABLE, title, &e),
+    let direction = if outbound {
+        Direction::Outbound
+    } else {
+        Direction::Inbound
+    };
+    let query = PageQuery {
+        status: filters.status,
+        peer: filters.peer,
+        kind: filters.kind,
+        urgent: filters.urgent,
+        ids: filters.ids,
+        limit: PAGE_SIZE,
+        max_scan: MAX_SCAN,
+    };
+    let (notices, next) = match ops.page(direction, query).await {
+        Ok(page) => (page.notices, page.next),
+        Err(e) => {
+            return who.error_page(StatusCode::SERVICE_UNAVAILABLE, title, &e.to_string());
+        }
     };
     let body = maud::html! {
         (filter_form(path, &q, outbound, &peers))

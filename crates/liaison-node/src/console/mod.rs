@@ -1,8 +1,8 @@
 //! The web console on the admin listener (loopback): server-rendered HTML pages for operators
 //! and auditors, signed in with the accounts of `[[console.accounts]]`.
 //!
-//! Every action goes through the same [`AdminService`](crate::admin::AdminService) methods as the
-//! CLI, with the account's role, so validation and error messages are the same. Sessions live in
+//! Every action and listing goes through the application layer ([`crate::ops`]) that the admin
+//! service uses too, with the account's role, so validation and error messages are the same. Sessions live in
 //! memory (a restart signs everyone out); every form carries the session's CSRF token and every
 //! POST is checked for it. Auditors never see a payload: not on a page, not in a form. Operator
 //! actions and payload views are written to the access log (tracing target `liaison::access` and
@@ -29,10 +29,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::Markup;
-use tonic::Request;
 
 use crate::NodeState;
-use crate::admin::Role;
+use crate::ops::{Ops, OpsError, Role};
 use layout::{error_note, page, respond};
 use sessions::{Account, cookie_id};
 
@@ -131,11 +130,9 @@ impl Authed {
         self.page(status, title, error_note(message))
     }
 
-    /// A request to the admin service made with this account's role.
-    fn request<T>(&self, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        request.extensions_mut().insert(self.account.role);
-        request
+    /// The application layer, with this account's role.
+    fn ops(&self, state: &Arc<NodeState>) -> Ops {
+        Ops::new(state.clone(), self.account.role)
     }
 }
 
@@ -174,16 +171,21 @@ fn refused_post() -> Response {
 
 /// The peer counties of the directory, as (county code, "code name"), for the pages that offer
 /// a choice of them.
-fn directory_peers(state: &NodeState) -> Vec<(String, String)> {
-    state
-        .config
-        .directory
-        .peers()
-        .map(|p| {
-            (
-                p.county.as_str().to_owned(),
-                format!("{} {}", p.county, p.name),
-            )
-        })
+fn directory_peers(ops: &Ops) -> Vec<(String, String)> {
+    ops.directory()
+        .into_iter()
+        .map(|(county, name)| (county.as_str().to_owned(), format!("{county} {name}")))
         .collect()
+}
+
+/// The HTTP status of an action that was not done.
+fn http_status(e: &OpsError) -> StatusCode {
+    match e {
+        OpsError::Invalid(_) => StatusCode::BAD_REQUEST,
+        OpsError::NotFound(_) => StatusCode::NOT_FOUND,
+        OpsError::NotNow(_) | OpsError::Exists(_) => StatusCode::CONFLICT,
+        OpsError::Forbidden(_) => StatusCode::FORBIDDEN,
+        OpsError::StorageFull(_) => StatusCode::SERVICE_UNAVAILABLE,
+        OpsError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use liaison_proto::v1 as pb;
-use liaison_proto::v1::admin_server::Admin as _;
+use liaison_core::{Delivery, NoticeStatus};
 use maud::{Markup, Render};
 
 use super::access::access;
@@ -18,7 +17,7 @@ use super::{
     Authed, Fields, Params, authed, authed_post, forbidden, param, refused_post, to_login,
 };
 use crate::NodeState;
-use crate::admin::AdminService;
+use crate::ops::{self, Direction, NoticeDetail};
 
 /// A message shown at the top of a notice page.
 enum Note {
@@ -56,7 +55,7 @@ fn row(label: &str, value: impl Render) -> Markup {
     }
 }
 
-/// The page of notice `id`, read through the admin service, with `note` above it.
+/// The page of notice `id`, read through the application layer, with `note` above it.
 async fn notice_page(
     state: &Arc<NodeState>,
     who: &Authed,
@@ -65,38 +64,32 @@ async fn notice_page(
     status: StatusCode,
 ) -> Response {
     let title = "通报 Notice";
-    let service = AdminService {
-        state: state.clone(),
-    };
-    let shown = service
-        .show(who.request(pb::NoticeRef {
-            notice_id: id.to_owned(),
-        }))
-        .await;
+    let shown = ops::parse_id(id).and_then(|id| who.ops(state).show(&id));
     let detail = match shown {
-        Ok(d) => d.into_inner(),
-        Err(s) => {
-            let code = match s.code() {
-                tonic::Code::NotFound => StatusCode::NOT_FOUND,
-                tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
+        Ok(d) => d,
+        Err(e) => {
+            let code = match super::http_status(&e) {
+                code @ (StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST) => code,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            return who.error_page(code, title, s.message());
+            return who.error_page(code, title, &e.to_string());
         }
     };
-    if !detail.payload_withheld && !detail.body_json.is_empty() {
-        let notice_id = detail.info.as_ref().map_or("", |n| n.notice_id.as_str());
-        access(state, &who.account.name, "view_payload", notice_id);
+    if !detail.payload_withheld && detail.body_json.is_some() {
+        let notice_id = detail.notice.id.to_string();
+        access(state, &who.account.name, "view_payload", &notice_id);
     }
     who.page(status, title, notice_body(who, &detail, note))
 }
 
 /// The notice page below its title: what the notice is, where it stands, its payload (not for
 /// auditors), and the actions an operator may take.
-fn notice_body(who: &Authed, detail: &pb::NoticeDetail, note: Option<Note>) -> Markup {
-    let n = detail.info.clone().unwrap_or_default();
-    let outbound = n.direction == "outbound";
-    let pending = outbound && (n.status == "queued" || n.status == "in_flight");
+fn notice_body(who: &Authed, detail: &NoticeDetail, note: Option<Note>) -> Markup {
+    let n = &detail.notice;
+    let outbound = n.direction == Direction::Outbound;
+    let pending = matches!(n.status, NoticeStatus::Outbound(s) if s.is_pending());
+    let queued = Delivery::Queued;
+    let delivery = n.delivery.as_ref().unwrap_or(&queued);
     maud::html! {
         @match note {
             Some(Note::Done(m)) => p.msg { (m) },
@@ -104,26 +97,26 @@ fn notice_body(who: &Authed, detail: &pb::NoticeDetail, note: Option<Note>) -> M
             None => {}
         }
         dl {
-            (row("通报编号 Notice id", maud::html! { span id="notice-id" { (n.notice_id) } }))
+            (row("通报编号 Notice id", maud::html! { span id="notice-id" { (n.id) } }))
             (row("方向 Direction", if outbound { "发出 outbound" } else { "收到 inbound" }))
             (row(
                 if outbound { "收件县区 To" } else { "发件县区 From" },
                 format!("{} {}", n.peer, n.peer_name),
             ))
-            (row("种类 Kind", kind_label(&n.kind)))
+            (row("种类 Kind", kind_label(n.kind)))
             (row("紧急 Urgent", if n.urgent { "紧急 urgent" } else { "普通 normal" }))
             (row("发出时间 Issued", time(n.issued_at_ms)))
             (row(
                 "签名 Signature",
                 if detail.signature_valid { "有效 valid" } else { "无效 NOT VALID" },
             ))
-            (row("状态 Status", maud::html! { span id="status" { (status_label(&n.status)) } }))
-            @if n.receipt_at_ms != 0 {
+            (row("状态 Status", maud::html! { span id="status" { (status_label(n.status)) } }))
+            @if let Some(receipt_at_ms) = n.receipt_at_ms {
                 (row(
                     if outbound { "回执 Receipt" } else { "收到 Received" },
                     format!(
                         "{} ({})",
-                        time(n.receipt_at_ms),
+                        time(receipt_at_ms),
                         if detail.receipt_valid {
                             "回执签名有效 receipt signature valid"
                         } else {
@@ -135,66 +128,66 @@ fn notice_body(who: &Authed, detail: &pb::NoticeDetail, note: Option<Note>) -> M
                 (row("回执 Receipt", "尚无 none yet"))
             }
             @if outbound {
-                (row("尝试次数 Attempts", maud::html! { span id="attempts" { (n.attempts) } }))
-                @if !n.last_error.is_empty() {
+                (row("尝试次数 Attempts", maud::html! { span id="attempts" { (delivery.attempts()) } }))
+                @if let Some(last_error) = delivery.last_error() {
                     (row(
                         "最近错误 Last error",
-                        maud::html! { span id="last-error" { (n.last_error) } },
+                        maud::html! { span id="last-error" { (last_error) } },
                     ))
                 }
-                @if n.next_attempt_at_ms != 0 {
-                    (row("下次尝试 Next attempt", time(n.next_attempt_at_ms)))
+                @if let Some(next) = delivery.next_attempt_at_ms().filter(|&ms| ms != 0) {
+                    (row("下次尝试 Next attempt", time(next)))
                 }
-                @if !n.reject_code.is_empty() {
-                    (row("拒收 Rejected", format!("{}: {}", n.reject_code, n.reject_reason)))
+                @if let Some((code, reason)) = delivery.rejection() {
+                    (row("拒收 Rejected", format!("{}: {reason}", code.name())))
                 }
             }
-            @if n.reply_due_at_ms != 0 {
+            @if let Some(due) = n.reply_due_at_ms {
                 (row(
                     "复函期限 Reply due",
                     format!(
                         "{} ({})",
-                        due_time(n.reply_due_at_ms),
-                        state_label(&n.deadline_state)
+                        due_time(due),
+                        n.deadline.map(state_label).unwrap_or_default()
                     ),
                 ))
-            } @else if !n.deadline_error.is_empty() {
-                (row("复函期限 Reply due", format!("期限未知 UNKNOWN: {}", n.deadline_error)))
-            } @else if !n.deadline_state.is_empty() {
-                (row("复函期限 Reply due", state_label(&n.deadline_state)))
+            } @else if let Some(why) = &n.deadline_error {
+                (row("复函期限 Reply due", format!("期限未知 UNKNOWN: {why}")))
+            } @else if let Some(state) = n.deadline {
+                (row("复函期限 Reply due", state_label(state)))
             }
-            @if n.answered_at_ms != 0 {
-                (row("复函时间 Answered", time(n.answered_at_ms)))
+            @if let Some(answered) = n.answered_at_ms {
+                (row("复函时间 Answered", time(answered)))
             }
-            @if !n.in_reply_to.is_empty() {
-                (row("答复 Answers", link(&n.in_reply_to)))
+            @if let Some(original) = n.in_reply_to {
+                (row("答复 Answers", link(&original.to_string())))
             }
             @for reply in &n.replies {
-                (row("复函 reply", link(reply)))
+                (row("复函 reply", link(&reply.to_string())))
             }
         }
         @if detail.payload_withheld {
             h2 { "内容 Payload" }
             p { "审计员不可查看内容 Auditors do not see payloads." }
-        } @else if !detail.body_json.is_empty() {
+        } @else if let Some(body) = &detail.body_json {
             h2 { "内容 Payload" }
-            pre id="payload" { (detail.body_json) }
+            pre id="payload" { (body) }
         }
         @if who.operator() {
             @if pending {
                 h2 { "操作 Actions" }
-                form method="post" action={ "/console/notice/" (n.notice_id) "/retry" } style="display:inline" {
+                form method="post" action={ "/console/notice/" (n.id) "/retry" } style="display:inline" {
                     (who.csrf_field())
                     button id="retry" type="submit" { "立即重发 Retry now" }
                 }
                 " "
-                form method="post" action={ "/console/notice/" (n.notice_id) "/cancel" } style="display:inline" {
+                form method="post" action={ "/console/notice/" (n.id) "/cancel" } style="display:inline" {
                     (who.csrf_field())
                     button id="cancel" type="submit" { "撤销 Cancel" }
                 }
             }
             @if !outbound {
-                p { a id="reply" href={ "/console/write?reply_to=" (n.notice_id) } { "复函 Reply to this notice" } }
+                p { a id="reply" href={ "/console/write?reply_to=" (n.id) } { "复函 Reply to this notice" } }
             }
         }
     }
@@ -215,29 +208,25 @@ async fn act(
     if !who.operator() {
         return forbidden("审计员不能操作 Auditors may not retry or cancel notices.");
     }
-    let service = AdminService {
-        state: state.clone(),
-    };
-    let request = who.request(pb::NoticeRef {
-        notice_id: id.clone(),
-    });
-    let (action, result) = if cancel {
-        ("cancel", service.cancel(request).await)
-    } else {
-        ("retry", service.retry(request).await)
+    let ops = who.ops(&state);
+    let action = if cancel { "cancel" } else { "retry" };
+    let result = match ops::parse_id(&id) {
+        Ok(notice) if cancel => ops.cancel(&notice).await,
+        Ok(notice) => ops.retry(&notice).await,
+        Err(e) => Err(e),
     };
     match result {
         Ok(_) => {
             access(&state, &who.account.name, action, &id);
             Redirect::to(&format!("/console/notice/{}?done={action}", url(&id))).into_response()
         }
-        Err(s) => {
+        Err(e) => {
             access(&state, &who.account.name, &format!("{action}_refused"), &id);
             notice_page(
                 &state,
                 &who,
                 &id,
-                Some(Note::Error(s.message().to_owned())),
+                Some(Note::Error(e.to_string())),
                 StatusCode::CONFLICT,
             )
             .await

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::http::{HeaderMap, HeaderValue, header};
 
-use crate::admin::Role;
+use crate::ops::Role;
 
 /// The session cookie's name.
 const COOKIE: &str = "liaison_console";

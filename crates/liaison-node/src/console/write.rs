@@ -1,14 +1,13 @@
 //! The write page: an example draft of each kind (or one fit to answer an inbound notice),
-//! edited as JSON, signed and sent through the admin service.
+//! edited as JSON, signed and sent through the application layer.
 
 use std::sync::Arc;
 
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use liaison_core::draft::parse_draft_json;
 use liaison_core::{CountyCode, NoticeId, NoticeKind};
-use liaison_proto::v1 as pb;
-use liaison_proto::v1::admin_server::Admin as _;
 
 use super::access::access;
 use super::layout::{kind_label, link, url};
@@ -17,7 +16,7 @@ use super::{
     to_login,
 };
 use crate::NodeState;
-use crate::admin::AdminService;
+use crate::ops::{self, OpsError, SendCommand};
 
 /// The shipped example draft of `kind` (deploy/examples/notices).
 fn example(kind: NoticeKind) -> &'static str {
@@ -87,7 +86,7 @@ fn write_page(
             p {
                 "范例 Example drafts: "
                 @for k in NoticeKind::ALL {
-                    a href={ "/console/write?kind=" (k.name()) } { (kind_label(k.name())) }
+                    a href={ "/console/write?kind=" (k.name()) } { (kind_label(k)) }
                     " · "
                 }
             }
@@ -128,12 +127,13 @@ pub(super) async fn write_form(
     if !who.operator() {
         return forbidden("审计员不能写通报 Auditors may not write notices.");
     }
-    let peers = directory_peers(&state);
+    let ops = who.ops(&state);
+    let peers = directory_peers(&ops);
     let reply_to = param(&q, "reply_to");
     if !reply_to.is_empty() {
         let original = NoticeId::parse(reply_to)
             .ok()
-            .and_then(|id| state.store.inbound(&id).ok().flatten());
+            .and_then(|id| ops.inbound(&id).ok().flatten());
         let Some(original) = original else {
             let error = format!("in_reply_to: no notice {reply_to} in the inbox");
             return write_page(
@@ -153,7 +153,7 @@ pub(super) async fn write_form(
         return write_page(&peers, &who, reply_to, &draft, None, StatusCode::OK);
     }
     let kind = param(&q, "kind").parse().unwrap_or(NoticeKind::CaseNotice);
-    let to = state.config.directory.peers().next().map(|p| p.county);
+    let to = ops.directory().first().map(|(county, _)| *county);
     let draft = example_draft(kind, to);
     write_page(&peers, &who, "", &draft, None, StatusCode::OK)
 }
@@ -176,18 +176,11 @@ pub(super) async fn write(
         .get("in_reply_to")
         .map(|r| r.trim().to_owned())
         .unwrap_or_default();
-    let service = AdminService {
-        state: state.clone(),
-    };
-    let sent = service
-        .send(who.request(pb::SendRequest {
-            draft_json: draft.clone(),
-            in_reply_to: reply_to.clone(),
-        }))
-        .await;
+    let ops = who.ops(&state);
+    let sent = send(&ops, &draft, &reply_to).await;
     match sent {
-        Ok(info) => {
-            let id = info.into_inner().notice_id;
+        Ok(id) => {
+            let id = id.to_string();
             access(
                 &state,
                 &who.account.name,
@@ -196,13 +189,24 @@ pub(super) async fn write(
             );
             Redirect::to(&format!("/console/notice/{}?done=sent", url(&id))).into_response()
         }
-        Err(s) => write_page(
-            &directory_peers(&state),
+        Err(e) => write_page(
+            &directory_peers(&ops),
             &who,
             &reply_to,
             &draft,
-            Some(s.message()),
+            Some(&e.to_string()),
             StatusCode::BAD_REQUEST,
         ),
     }
+}
+
+/// Reads the draft and sends it, in answer to `reply_to` if not empty.
+async fn send(ops: &ops::Ops, draft: &str, reply_to: &str) -> Result<NoticeId, OpsError> {
+    let draft = parse_draft_json(draft).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let in_reply_to = match reply_to {
+        "" => None,
+        id => Some(ops::parse_id(id)?),
+    };
+    let sent = ops.send(SendCommand { draft, in_reply_to }).await?;
+    Ok(sent.notice.id)
 }

@@ -49,14 +49,6 @@ pub(crate) struct DueList {
     pub(crate) deadline_errors: Vec<NoticeView>,
 }
 
-/// The snake-case name of a side, as listings and JSON show it.
-pub(crate) fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::Owed => "owed",
-        Side::Awaited => "awaited",
-    }
-}
-
 impl Ops {
     /// Replies due, soonest first, and the counts of all that are due.
     pub(crate) fn due(&self, query: DueQuery) -> Result<DueList> {

@@ -14,8 +14,9 @@ use liaison_store::StoreError;
 
 use crate::NodeState;
 
-pub(crate) use due::{DueCounts, DueItem, DueQuery, side_name};
-pub(crate) use notices::{Direction, NoticeView, PageQuery, SendCommand};
+pub(crate) use due::{DueCounts, DueItem, DueList, DueQuery};
+pub(crate) use liaison_store::{IdRange, ListFilter, Side};
+pub(crate) use notices::{Direction, NoticeDetail, NoticeView, PageQuery, SendCommand};
 pub(crate) use peers::PeerView;
 pub(crate) use records::ReportQuery;
 

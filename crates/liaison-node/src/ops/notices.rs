@@ -15,20 +15,11 @@ use tracing::info;
 use super::{Ops, OpsError, Result, Role};
 use crate::SendError;
 
-/// Which way a notice went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which way a notice went; received ones sort first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Direction {
-    Outbound,
     Inbound,
-}
-
-impl Direction {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Self::Outbound => "outbound",
-            Self::Inbound => "inbound",
-        }
-    }
+    Outbound,
 }
 
 /// A notice as operators see it in listings.
