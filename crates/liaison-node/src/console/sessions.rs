@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::http::{HeaderMap, HeaderValue, header};
+use subtle::ConstantTimeEq as _;
 
 use crate::admin::Role;
 
@@ -149,13 +150,26 @@ pub(super) fn expired_cookie() -> HeaderValue {
     )
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl Session {
     /// Whether `given` is this session's CSRF token, compared in constant time.
     pub(super) fn csrf_matches(&self, given: &str) -> bool {
-        constant_time_eq(given.as_bytes(), self.csrf.as_bytes())
+        bool::from(given.as_bytes().ct_eq(self.csrf.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_sessions_own_csrf_token_matches() {
+        let sessions = Sessions::default();
+        let (_, session) = sessions.create(None).unwrap();
+        assert!(session.csrf_matches(&session.csrf.clone()));
+        assert!(!session.csrf_matches(""));
+        assert!(!session.csrf_matches(&session.csrf[1..]));
+        let mut other = session.csrf.clone().into_bytes();
+        other[0] = if other[0] == b'0' { b'1' } else { b'0' };
+        assert!(!session.csrf_matches(&String::from_utf8(other).unwrap()));
     }
 }
