@@ -460,7 +460,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 ));
             }
             let hash = liaison_node::console::hash_password(password)
-                .map_err(|e| Failure::new(EXIT_FAILURE, e))?;
+                .map_err(|e| Failure::new(EXIT_FAILURE, e.to_string()))?;
             println!("{hash}");
             Ok(())
         }

@@ -36,7 +36,7 @@ use layout::{error_note, page, respond};
 use sessions::{Account, cookie_id};
 
 pub(crate) use sessions::Sessions;
-pub use sessions::{check_password_hash, hash_password};
+pub use sessions::{PasswordHashError, check_password_hash, hash_password};
 
 /// The console's routes, to be merged into the admin listener's router.
 pub(crate) fn router(state: Arc<NodeState>) -> Router {

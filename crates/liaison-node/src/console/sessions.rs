@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::http::{HeaderMap, HeaderValue, header};
+use subtle::ConstantTimeEq as _;
 
 use crate::ops::Role;
 
@@ -15,30 +16,45 @@ const COOKIE: &str = "liaison_console";
 /// A session ends after this long without a request.
 const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
 
+/// Why a console password could not be hashed, or why a `password_hash` is not one the console
+/// accepts.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordHashError {
+    /// The system gave no randomness for the salt.
+    #[error("no randomness: {0}")]
+    NoRandomness(getrandom::Error),
+    /// argon2 could not encode the salt or hash the password.
+    #[error("{0}")]
+    Hashing(argon2::password_hash::Error),
+    /// The text is not a PHC string.
+    #[error("not a PHC password hash ({0}); make one with `liaison console hash-password`")]
+    NotPhc(argon2::password_hash::Error),
+    /// The PHC string names an algorithm other than argon2.
+    #[error("algorithm {0:?} is not argon2; make one with `liaison console hash-password`")]
+    NotArgon2(String),
+}
+
 /// Hashes a console password as an argon2id PHC string (for `[[console.accounts]] password_hash`).
-pub fn hash_password(password: &str) -> Result<String, String> {
+pub fn hash_password(password: &str) -> Result<String, PasswordHashError> {
     let mut salt = [0u8; 16];
-    getrandom::getrandom(&mut salt).map_err(|e| format!("no randomness: {e}"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    getrandom::getrandom(&mut salt).map_err(PasswordHashError::NoRandomness)?;
+    let salt = SaltString::encode_b64(&salt).map_err(PasswordHashError::Hashing)?;
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+        .map_err(PasswordHashError::Hashing)
 }
 
 /// Checks that `hash` is an argon2 PHC string such as `hash_password` makes.
-pub fn check_password_hash(hash: &str) -> Result<(), String> {
-    let parsed = PasswordHash::new(hash).map_err(|e| {
-        format!("not a PHC password hash ({e}); make one with `liaison console hash-password`")
-    })?;
+pub fn check_password_hash(hash: &str) -> Result<(), PasswordHashError> {
+    let parsed = PasswordHash::new(hash).map_err(PasswordHashError::NotPhc)?;
     match parsed.algorithm.as_str() {
         "argon2id" | "argon2i" | "argon2d" => Ok(()),
-        other => Err(format!(
-            "algorithm {other:?} is not argon2; make one with `liaison console hash-password`"
-        )),
+        other => Err(PasswordHashError::NotArgon2(other.to_owned())),
     }
 }
 
+/// Whether `password` is the one `hash` was made from.
 pub(super) fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| {
         argon2::Argon2::default()
@@ -149,13 +165,52 @@ pub(super) fn expired_cookie() -> HeaderValue {
     )
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl Session {
     /// Whether `given` is this session's CSRF token, compared in constant time.
     pub(super) fn csrf_matches(&self, given: &str) -> bool {
-        constant_time_eq(given.as_bytes(), self.csrf.as_bytes())
+        bool::from(given.as_bytes().ct_eq(self.csrf.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_made_hash_is_accepted_and_verifies_only_its_password() {
+        let hash = hash_password("pass").unwrap();
+        check_password_hash(&hash).unwrap();
+        assert!(verify_password(&hash, "pass"));
+        assert!(!verify_password(&hash, "other"));
+    }
+
+    #[test]
+    fn a_hash_that_is_not_argon2_says_how_to_make_one() {
+        let e = check_password_hash("plain text").unwrap_err();
+        assert!(matches!(e, PasswordHashError::NotPhc(_)), "{e:?}");
+        assert!(
+            e.to_string().starts_with("not a PHC password hash (")
+                && e.to_string()
+                    .ends_with("); make one with `liaison console hash-password`"),
+            "{e}"
+        );
+        let e =
+            check_password_hash("$pbkdf2-sha256$i=1000$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "algorithm \"pbkdf2-sha256\" is not argon2; make one with `liaison console hash-password`"
+        );
+    }
+
+    #[test]
+    fn only_the_sessions_own_csrf_token_matches() {
+        let sessions = Sessions::default();
+        let (_, session) = sessions.create(None).unwrap();
+        assert!(session.csrf_matches(&session.csrf.clone()));
+        assert!(!session.csrf_matches(""));
+        assert!(!session.csrf_matches(&session.csrf[1..]));
+        let mut other = session.csrf.clone().into_bytes();
+        other[0] = if other[0] == b'0' { b'1' } else { b'0' };
+        assert!(!session.csrf_matches(&String::from_utf8(other).unwrap()));
     }
 }
