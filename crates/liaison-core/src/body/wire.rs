@@ -215,7 +215,7 @@ fn date_from_wire(path: &str, text: &str) -> Result<Date, FieldError> {
     if text.is_empty() {
         return Err(FieldError::new(path, "is required"));
     }
-    calendar_date::parse(text).map_err(|problem| FieldError::new(path, problem))
+    crate::parse_date(text).map_err(|e| FieldError::new(path, e.to_string()))
 }
 
 fn optional_date_from_wire(path: &str, text: &str) -> Result<Option<Date>, FieldError> {
