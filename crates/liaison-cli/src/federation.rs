@@ -95,8 +95,7 @@ pub fn init(
             ),
         ));
     }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    if time::Date::parse(agreement_effective, &format).is_err() {
+    if liaison_core::parse_date(agreement_effective).is_err() {
         return Err(Failure::new(
             EXIT_BAD_INPUT,
             format!(

@@ -2,11 +2,11 @@
 //! Standard Time.
 
 use liaison_core::clock::cst_midnight_ms;
+use liaison_core::parse_date;
 use time::{Date, Month};
 
 fn date(text: &str, flag: &str) -> Result<Date, String> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(text.trim(), &format)
+    parse_date(text.trim())
         .map_err(|_| format!("{flag}: {text:?} is not a date such as 2026-01-31"))
 }
 

@@ -10,20 +10,10 @@ use serde_json::json;
 
 use crate::Output;
 
-/// Columns a character takes in a terminal: CJK and other wide characters take two.
+/// Columns a text takes in a terminal: CJK and other wide characters take two (Unicode East Asian
+/// Width), combining marks none.
 fn width(text: &str) -> usize {
-    text.chars()
-        .map(|c| match c as u32 {
-            0x1100..=0x115F
-            | 0x2E80..=0xA4CF
-            | 0xAC00..=0xD7A3
-            | 0xF900..=0xFAFF
-            | 0xFE30..=0xFE4F
-            | 0xFF00..=0xFF60
-            | 0xFFE0..=0xFFE6 => 2,
-            _ => 1,
-        })
-        .sum()
+    unicode_width::UnicodeWidthStr::width(text)
 }
 
 /// Renders rows under a header, columns padded to their widest cell.

@@ -257,7 +257,7 @@ fn parse_year(label: &str, raw: RawYear) -> Result<(i32, YearCalendar), Calendar
             });
         }
         let in_year = |field: &'static str, value: &toml::Value| -> Result<Date, CalendarError> {
-            let date = parse_date(value).ok_or_else(|| CalendarError::MalformedDate {
+            let date = toml_date(value).ok_or_else(|| CalendarError::MalformedDate {
                 label: label.to_owned(),
                 entry: entry.clone(),
                 field,
@@ -343,12 +343,9 @@ fn parse_year(label: &str, raw: RawYear) -> Result<(i32, YearCalendar), Calendar
 }
 
 /// A date written as `"YYYY-MM-DD"` or as a bare TOML local date; `None` for anything else.
-fn parse_date(value: &toml::Value) -> Option<Date> {
+fn toml_date(value: &toml::Value) -> Option<Date> {
     match value {
-        toml::Value::String(text) => {
-            let format = time::macros::format_description!("[year]-[month]-[day]");
-            Date::parse(text, &format).ok()
-        }
+        toml::Value::String(text) => crate::date::parse_date(text).ok(),
         toml::Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => {
             let d = dt.date?;
             let month = Month::try_from(d.month).ok()?;

@@ -24,9 +24,11 @@ pub use body::{FieldError, NoticeBody};
 pub use draft::Draft;
 pub use identity::IdentityNumber;
 pub mod calendar;
+pub mod date;
 pub mod deadline;
 
 pub use calendar::{CalendarError, HolidayCalendar, NoCalendar};
+pub use date::{DateError, parse_date};
 pub use deadline::{
     DeadlineError, DeadlineState, DeadlineStatus, DuePolicy, Period, PolicyError, ReplyRule,
 };

@@ -52,23 +52,43 @@ pub struct Agreement {
 
 impl Agreement {
     /// Whether a notice of `kind` issued at `issued_at_ms` falls under this agreement.
-    pub fn allows(&self, kind: NoticeKind, issued_at_ms: i64) -> Result<(), String> {
-        let day = cst_date(issued_at_ms).ok_or_else(|| "issued-at is out of range".to_owned())?;
+    pub fn allows(&self, kind: NoticeKind, issued_at_ms: i64) -> Result<(), TrustError> {
+        let day = cst_date(issued_at_ms).ok_or(TrustError::IssuedAtOutOfRange)?;
         if day < self.effective {
-            return Err(format!(
-                "the agreement takes effect on {}, after the notice was issued on {day}",
-                self.effective
-            ));
+            return Err(TrustError::NotYetEffective {
+                effective: self.effective,
+                issued: day,
+            });
         }
         if !self.allowed_kinds.contains(&kind) {
-            return Err(format!(
-                "the agreement does not allow {} ({})",
-                kind.name(),
-                kind.chinese()
-            ));
+            return Err(TrustError::KindNotAgreed { kind });
         }
         Ok(())
     }
+}
+
+/// Why the directory does not let a notice through: a key it does not know or that was not valid,
+/// or an agreement that is missing or does not cover the notice.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustError {
+    /// The notice's issued-at time is not a day of the calendar.
+    #[error("issued-at is out of range")]
+    IssuedAtOutOfRange,
+    /// The agreement was not yet in force on the day the notice was issued.
+    #[error("the agreement takes effect on {effective}, after the notice was issued on {issued}")]
+    NotYetEffective { effective: Date, issued: Date },
+    /// The agreement does not list the notice's kind.
+    #[error("the agreement does not allow {} ({})", .kind.name(), .kind.chinese())]
+    KindNotAgreed { kind: NoticeKind },
+    /// There is no agreement with the peer.
+    #[error("there is no agreement (协议书) with {county} {name}")]
+    NoAgreement { county: CountyCode, name: String },
+    /// The directory lists no key with this id for the peer.
+    #[error("key {key_id} is not one of {county}'s keys in the directory")]
+    UnknownKey { key_id: KeyId, county: CountyCode },
+    /// The key was not valid at the time it signed.
+    #[error("key {key_id} of {county} was not valid at the notice's issued-at time")]
+    KeyNotValid { key_id: KeyId, county: CountyCode },
 }
 
 /// A county this node exchanges notices with.
@@ -85,33 +105,31 @@ pub struct Peer {
 
 impl Peer {
     /// The key with `key_id` if it was valid at `at_ms`.
-    pub fn key_at(&self, key_id: KeyId, at_ms: i64) -> Result<&PeerKey, String> {
-        let key = self
-            .keys
-            .iter()
-            .find(|k| k.key_id() == key_id)
-            .ok_or_else(|| {
-                format!(
-                    "key {key_id} is not one of {}'s keys in the directory",
-                    self.county
-                )
-            })?;
+    pub fn key_at(&self, key_id: KeyId, at_ms: i64) -> Result<&PeerKey, TrustError> {
+        let key =
+            self.keys
+                .iter()
+                .find(|k| k.key_id() == key_id)
+                .ok_or(TrustError::UnknownKey {
+                    key_id,
+                    county: self.county,
+                })?;
         if !key.valid_at(at_ms) {
-            return Err(format!(
-                "key {key_id} of {} was not valid at the notice's issued-at time",
-                self.county
-            ));
+            return Err(TrustError::KeyNotValid {
+                key_id,
+                county: self.county,
+            });
         }
         Ok(key)
     }
 
     /// Whether this node may send `kind` to the peer now, with a reason if not.
-    pub fn may_send(&self, kind: NoticeKind, issued_at_ms: i64) -> Result<(), String> {
+    pub fn may_send(&self, kind: NoticeKind, issued_at_ms: i64) -> Result<(), TrustError> {
         match &self.agreement {
-            None => Err(format!(
-                "there is no agreement (协议书) with {} {}",
-                self.county, self.name
-            )),
+            None => Err(TrustError::NoAgreement {
+                county: self.county,
+                name: self.name.clone(),
+            }),
             Some(a) => a.allows(kind, issued_at_ms),
         }
     }
@@ -227,7 +245,7 @@ pub fn admit(
     })?;
     let key = peer
         .key_at(h.key_id, h.issued_at_ms)
-        .map_err(|why| Rejection::new(RejectCode::UnknownKey, why))?;
+        .map_err(|why| Rejection::new(RejectCode::UnknownKey, why.to_string()))?;
     if !notice.signature_valid(&key.key) {
         return Err(Rejection::new(
             RejectCode::BadSignature,
@@ -254,7 +272,7 @@ pub fn admit(
         ));
     }
     peer.may_send(h.kind, h.issued_at_ms)
-        .map_err(|why| Rejection::new(RejectCode::KindNotAgreed, why))?;
+        .map_err(|why| Rejection::new(RejectCode::KindNotAgreed, why.to_string()))?;
     let body = NoticeBody::decode(&notice.payload).map_err(|e| {
         if e.path == "payload" {
             Rejection::new(RejectCode::Malformed, e.to_string())
@@ -339,4 +357,91 @@ pub fn check_reply(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use time::macros::date;
+
+    use super::*;
+    use crate::NodeKey;
+
+    fn peer(agreement: Option<Agreement>) -> Peer {
+        let key = NodeKey::new(SigningKey::from_bytes(&[2; 32])).verifying_key();
+        Peer {
+            county: CountyCode::parse("610603").unwrap(),
+            name: "安塞区".into(),
+            endpoint: "https://127.0.0.1:7443".into(),
+            keys: vec![PeerKey {
+                key,
+                valid_from_ms: 1_000,
+                valid_until_ms: Some(2_000),
+            }],
+            agreement,
+        }
+    }
+
+    fn agreement() -> Agreement {
+        Agreement {
+            allowed_kinds: [NoticeKind::ContactLetter].into(),
+            responsible_person: "张".into(),
+            contact_person: "李".into(),
+            phone: "0911-0000000".into(),
+            postcode: "717400".into(),
+            effective: date!(2026 - 01 - 01),
+        }
+    }
+
+    /// 2026-03-02 09:00 CST.
+    const MARCH: i64 = 1_772_413_200_000;
+
+    #[test]
+    fn trust_errors_say_what_is_missing_for_an_operator() {
+        let p = peer(None);
+        assert_eq!(
+            p.may_send(NoticeKind::ContactLetter, MARCH)
+                .unwrap_err()
+                .to_string(),
+            "there is no agreement (协议书) with 610603 安塞区"
+        );
+        let a = agreement();
+        assert_eq!(a.allows(NoticeKind::ContactLetter, MARCH), Ok(()));
+        assert_eq!(
+            a.allows(NoticeKind::Bulletin, MARCH)
+                .unwrap_err()
+                .to_string(),
+            "the agreement does not allow bulletin (信息通报)"
+        );
+        assert_eq!(
+            a.allows(NoticeKind::ContactLetter, MARCH - 90 * 86_400_000)
+                .unwrap_err()
+                .to_string(),
+            "the agreement takes effect on 2026-01-01, after the notice was issued on 2025-12-02"
+        );
+        assert_eq!(
+            a.allows(NoticeKind::ContactLetter, i64::MAX),
+            Err(TrustError::IssuedAtOutOfRange)
+        );
+        assert_eq!(
+            TrustError::IssuedAtOutOfRange.to_string(),
+            "issued-at is out of range"
+        );
+    }
+
+    #[test]
+    fn a_key_is_found_by_id_only_inside_its_window() {
+        let p = peer(Some(agreement()));
+        let id = p.keys[0].key_id();
+        assert!(p.key_at(id, 1_000).is_ok());
+        assert_eq!(
+            p.key_at(id, 2_000).unwrap_err().to_string(),
+            format!("key {id} of 610603 was not valid at the notice's issued-at time")
+        );
+        let other = KeyId::of(&NodeKey::new(SigningKey::from_bytes(&[9; 32])).verifying_key());
+        assert_eq!(
+            p.key_at(other, 1_500).unwrap_err().to_string(),
+            format!("key {other} is not one of 610603's keys in the directory")
+        );
+    }
 }

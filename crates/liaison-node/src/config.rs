@@ -314,9 +314,7 @@ fn parse_instant(text: &str) -> Result<i64, String> {
 }
 
 fn parse_date(text: &str) -> Result<Date, String> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(text, &format)
-        .map_err(|e| format!("{text:?} is not a date such as 2026-01-01: {e}"))
+    liaison_core::parse_date(text).map_err(|e| e.to_string())
 }
 
 fn parse_addr(text: &str) -> Result<SocketAddr, String> {

@@ -143,7 +143,8 @@ impl NodeState {
             ))
         })?;
         let now = self.clock.now_ms();
-        peer.may_send(kind, now).map_err(SendError::NotAllowed)?;
+        peer.may_send(kind, now)
+            .map_err(|e| SendError::NotAllowed(e.to_string()))?;
         let mut random = [0u8; 10];
         getrandom::getrandom(&mut random)
             .map_err(|e| SendError::Random(format!("no randomness: {e}")))?;

@@ -1,0 +1,345 @@
+//! Reply deadlines: each delivered notice's due time recomputed from the bundle's policy and
+//! calendars, checked against what its receipt states, and judged against the earliest reply.
+
+use crate::clock::format_cst;
+use crate::deadline::{DeadlineState, deadline_state};
+use crate::notice::Header;
+use crate::receipt::Outcome;
+use crate::tlog::LeafKind;
+
+use super::Verifier;
+use super::report::{DeadlineLine, DeadlineOutcome, Direction};
+
+impl Verifier<'_> {
+    pub(super) fn check_deadlines(&mut self) {
+        let mut lines = Vec::new();
+        for r in 0..self.items.len() {
+            let Some(receipt) = self.items[r].receipt().cloned() else {
+                continue;
+            };
+            if receipt.outcome != Outcome::Accepted {
+                continue;
+            }
+            let (leaf, label, kind) = (
+                self.items[r].leaf,
+                self.items[r].label.clone(),
+                self.items[r].kind,
+            );
+            let (notice_kind, direction) = if kind == Some(LeafKind::IssuedReceipt) {
+                (LeafKind::ReceivedNotice, Direction::Received)
+            } else {
+                (LeafKind::SentNotice, Direction::Sent)
+            };
+            let Some(n) = self.find_notice(notice_kind, &receipt) else {
+                continue;
+            };
+            let Some(h) = self.items[n].header().cloned() else {
+                continue;
+            };
+            let stated = receipt.reply_due_at_ms;
+            let received = receipt.received_at_ms;
+            let recomputed = if self.broken_rules.contains(&h.kind) {
+                Err(format!(
+                    "the bundle's rule for {} is invalid (see the policy failure)",
+                    h.kind
+                ))
+            } else {
+                self.policy
+                    .due_at(h.kind, h.urgent, received, &self.calendar)
+                    .map_err(|e| e.to_string())
+            };
+            let signer = if direction == Direction::Received {
+                "the node's receipt".to_owned()
+            } else {
+                format!("{}'s receipt", receipt.recipient)
+            };
+            let due = match &recomputed {
+                Ok(due) => {
+                    if *due != stated {
+                        self.fail_leaf(
+                            leaf,
+                            &label,
+                            format!(
+                                "{signer} states that a reply to notice {} is due {}, but the bundle's policy and calendars give {}",
+                                h.id,
+                                due_text(stated),
+                                due_text(*due)
+                            ),
+                        );
+                    }
+                    Ok(*due)
+                }
+                Err(why) => {
+                    if let Some(s) = stated {
+                        self.fail_leaf(
+                            leaf,
+                            &label,
+                            format!(
+                                "{signer} states that a reply to notice {} is due {}, but the bundle cannot give a due time: {why}",
+                                h.id,
+                                format_cst(s)
+                            ),
+                        );
+                    } else {
+                        self.notes.push(format!(
+                            "notice {} ({}): the reply deadline is unknown: {why}",
+                            h.id, h.kind
+                        ));
+                    }
+                    Err(())
+                }
+            };
+            let replied = self.earliest_reply(n, &h);
+            let (due_at_ms, outcome) = match due {
+                Err(()) => (stated, DeadlineOutcome::Unknown),
+                Ok(None) => (None, DeadlineOutcome::NoReplyRequired),
+                Ok(Some(due)) => {
+                    let outcome =
+                        match deadline_state(Some(due), replied, self.bundle.created_at_ms, 0) {
+                            DeadlineState::AnsweredOnTime => DeadlineOutcome::OnTime,
+                            DeadlineState::AnsweredLate => DeadlineOutcome::Late,
+                            DeadlineState::Overdue => DeadlineOutcome::Overdue,
+                            DeadlineState::Open | DeadlineState::DueSoon => DeadlineOutcome::Open,
+                            DeadlineState::NoReplyRequired => DeadlineOutcome::NoReplyRequired,
+                        };
+                    (Some(due), outcome)
+                }
+            };
+            let peer = match direction {
+                Direction::Received => h.sender,
+                Direction::Sent => h.recipient,
+            };
+            lines.push(DeadlineLine {
+                notice_id: h.id.to_string(),
+                kind: h.kind.name().to_owned(),
+                urgent: h.urgent,
+                direction,
+                peer: peer.to_string(),
+                received_at_ms: received,
+                due_at_ms,
+                replied_at_ms: replied,
+                outcome,
+            });
+        }
+        self.deadlines = lines;
+    }
+
+    /// The issued-at time of the earliest reply in the bundle to the notice at item `n`: a notice
+    /// the other way between the same two counties, naming it in `in_reply_to`, of a kind that
+    /// answers it.
+    pub(super) fn earliest_reply(&self, n: usize, original: &Header) -> Option<i64> {
+        let reply_kind = match self.items[n].kind {
+            Some(LeafKind::ReceivedNotice) => LeafKind::SentNotice,
+            _ => LeafKind::ReceivedNotice,
+        };
+        self.replies_to
+            .get(&original.id)?
+            .iter()
+            .filter(|&&r| self.items[r].kind == Some(reply_kind))
+            .filter_map(|&r| self.items[r].header())
+            .filter(|reply| {
+                reply.sender == original.recipient
+                    && reply.recipient == original.sender
+                    && reply.kind.may_answer(original.kind)
+            })
+            .map(|reply| reply.issued_at_ms)
+            .min()
+    }
+}
+
+pub(super) fn due_text(due: Option<i64>) -> String {
+    match due {
+        Some(ms) => format!("{} ({ms})", format_cst(ms)),
+        None => "never (no due time)".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{
+        self, CONTACT_RECEIPT, Log, NODE, PEER, contact, contact_due_at, contact_receipt,
+        leaf_problems, node_key, notice,
+    };
+    use super::super::verify_bundle;
+    use super::*;
+    use crate::body::{NoticeBody, ReplyLetter};
+
+    #[test]
+    fn the_fixture_letter_was_answered_on_time() {
+        let report = verify_bundle(&fixture::bundle());
+        let contact = contact();
+        assert_eq!(
+            report.deadlines[0],
+            DeadlineLine {
+                notice_id: contact.header.id.to_string(),
+                kind: "contact_letter".into(),
+                urgent: false,
+                direction: Direction::Sent,
+                peer: PEER.into(),
+                received_at_ms: fixture::contact_received_at(),
+                due_at_ms: Some(contact_due_at()),
+                replied_at_ms: Some(fixture::reply_issued_at()),
+                outcome: DeadlineOutcome::OnTime,
+            }
+        );
+        assert_eq!(report.deadlines[1].direction, Direction::Received);
+        assert_eq!(report.deadlines[1].peer, PEER);
+        assert_eq!(
+            report.deadlines[1].outcome,
+            DeadlineOutcome::NoReplyRequired
+        );
+        assert_eq!(report.deadlines[1].due_at_ms, None);
+        assert_eq!(report.deadlines.len(), 2);
+    }
+
+    /// The contact letter and 610603's receipt stating `due`, and nothing else.
+    fn unanswered(due: Option<i64>) -> Log {
+        let mut log = Log::new();
+        let contact = contact();
+        log.notice(LeafKind::SentNotice, &contact);
+        log.receipt(LeafKind::ReceivedReceipt, &contact_receipt(&contact, due));
+        log
+    }
+
+    #[test]
+    fn an_unanswered_notice_is_open_until_its_due_time_and_overdue_after() {
+        let mut bundle = unanswered(Some(contact_due_at())).bundle(None);
+        bundle.created_at_ms = contact_due_at() - 1;
+        let report = verify_bundle(&bundle);
+        assert_eq!(report.deadlines[0].outcome, DeadlineOutcome::Open);
+        assert_eq!(report.deadlines[0].replied_at_ms, None);
+        bundle.created_at_ms = contact_due_at();
+        let report = verify_bundle(&bundle);
+        assert_eq!(report.deadlines[0].outcome, DeadlineOutcome::Overdue);
+    }
+
+    #[test]
+    fn a_stated_due_time_that_disagrees_with_the_policy_is_refused() {
+        let due = contact_due_at();
+        let report = verify_bundle(&unanswered(Some(due + 1)).bundle(None));
+        assert_eq!(
+            leaf_problems(&report, CONTACT_RECEIPT),
+            [format!(
+                "610603's receipt states that a reply to notice {} is due {}, but the bundle's policy and calendars give {}",
+                contact().header.id,
+                due_text(Some(due + 1)),
+                due_text(Some(due))
+            )]
+        );
+        // The report still judges by the recomputed due time.
+        assert_eq!(report.deadlines[0].due_at_ms, Some(due));
+    }
+
+    #[test]
+    fn a_stated_due_time_for_a_notice_that_needs_no_reply_is_refused() {
+        let mut log = fixture::log();
+        let report = verify_bundle(&log.bundle(Some(3)));
+        assert!(report.ok);
+        // The node's receipt for the reply letter states a due time.
+        log.leaves.pop();
+        log.hashes.pop();
+        let reply = fixture::reply(&contact());
+        let checkpoint = fixture::node_checkpoint(&node_key(), &log.hashes);
+        log.receipt(
+            LeafKind::IssuedReceipt,
+            &fixture::receipt(
+                &node_key(),
+                &reply,
+                fixture::reply_received_at(),
+                Some(contact_due_at()),
+                Some(checkpoint),
+            ),
+        );
+        let report = verify_bundle(&log.bundle(Some(3)));
+        assert_eq!(
+            leaf_problems(&report, 3),
+            [format!(
+                "the node's receipt states that a reply to notice {} is due {}, but the bundle's policy and calendars give never (no due time)",
+                reply.header.id,
+                due_text(Some(contact_due_at()))
+            )]
+        );
+    }
+
+    #[test]
+    fn without_calendars_a_stated_due_time_cannot_be_confirmed() {
+        let mut bundle = unanswered(Some(contact_due_at())).bundle(None);
+        bundle.calendars.clear();
+        let report = verify_bundle(&bundle);
+        let problems = leaf_problems(&report, CONTACT_RECEIPT);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains(" is due 2026-")
+                && problems[0].contains(", but the bundle cannot give a due time: "),
+            "{problems:?}"
+        );
+        assert_eq!(report.deadlines[0].outcome, DeadlineOutcome::Unknown);
+        assert_eq!(report.deadlines[0].due_at_ms, Some(contact_due_at()));
+    }
+
+    #[test]
+    fn without_calendars_an_unstated_due_time_is_only_noted() {
+        let mut bundle = unanswered(None).bundle(None);
+        bundle.calendars.clear();
+        let report = verify_bundle(&bundle);
+        assert!(report.ok, "{}", report.to_text());
+        assert!(
+            report.notes[0].starts_with(&format!(
+                "notice {} (contact_letter): the reply deadline is unknown: ",
+                contact().header.id
+            )),
+            "{:?}",
+            report.notes
+        );
+        assert_eq!(report.deadlines[0].due_at_ms, None);
+        assert_eq!(report.deadlines[0].outcome, DeadlineOutcome::Unknown);
+    }
+
+    #[test]
+    fn a_broken_rule_leaves_its_deadlines_unknown() {
+        let mut bundle = unanswered(Some(contact_due_at())).bundle(None);
+        let rule = bundle
+            .policy
+            .rules
+            .iter()
+            .find(|r| r.kind == "contact_letter")
+            .unwrap()
+            .clone();
+        bundle.policy.rules.push(rule);
+        let report = verify_bundle(&bundle);
+        let problems = leaf_problems(&report, CONTACT_RECEIPT);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].ends_with(
+                "but the bundle cannot give a due time: the bundle's rule for contact_letter is invalid (see the policy failure)"
+            ),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn only_a_reply_from_the_other_county_counts() {
+        // The node "answers" its own letter: that is no reply from 610603.
+        let mut log = unanswered(Some(contact_due_at()));
+        let own = notice(
+            &node_key(),
+            NODE,
+            PEER,
+            &NoticeBody::ReplyLetter(ReplyLetter {
+                text: "补充说明。".into(),
+            }),
+            fixture::reply_issued_at(),
+            Some(contact().header.id),
+        );
+        log.notice(LeafKind::SentNotice, &own);
+        let report = verify_bundle(&log.bundle(None));
+        assert_eq!(report.deadlines[0].replied_at_ms, None);
+        assert_eq!(report.deadlines[0].outcome, DeadlineOutcome::Overdue);
+    }
+
+    #[test]
+    fn a_due_time_is_shown_with_its_milliseconds_or_as_never() {
+        assert_eq!(due_text(Some(0)), "1970-01-01 08:00:00 CST (0)");
+        assert_eq!(due_text(None), "never (no due time)");
+    }
+}
