@@ -9,10 +9,10 @@ use liaison_core::merkle::{CompactRange, Hash};
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use crate::{
-    INBOUND_COLUMNS, LogHead, OUTBOUND_COLUMNS, StoreError, inbound_from_row, outbound_from_row,
-    read_log_head,
-};
+use crate::inbound::{INBOUND_COLUMNS, inbound_from_row};
+use crate::log::read_log_head;
+use crate::outbound::{OUTBOUND_COLUMNS, outbound_from_row};
+use crate::{LogHead, StoreError};
 
 /// The advice given with every refusal.
 pub const RESTORE_ADVICE: &str = "Stop using this data directory: restore the store from the newest backup (`liaison restore --from FILE`, see docs/operations.md, \"Restoring\"); then ask each peer county to run `liaison accept-peer-log <this county's code>` once it has checked the restored node.";

@@ -11,8 +11,9 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 use tracing::{error, info};
 
+use crate::log::read_log_head;
 use crate::sidecar::Sidecar;
-use crate::{LogHead, Result, StorageHealth, StoreError, read_log_head};
+use crate::{LogHead, Result, StorageHealth, StoreError};
 
 /// How many writes one transaction takes at most.
 const MAX_GROUP: usize = 512;
