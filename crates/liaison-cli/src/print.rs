@@ -194,24 +194,37 @@ fn status_detail(n: &pb::NoticeInfo) -> String {
     }
 }
 
+/// "urgent 紧急" for an urgent notice, "" for any other.
+fn urgency_cell(n: &pb::NoticeInfo) -> String {
+    if urgent(n) {
+        "urgent 紧急".into()
+    } else {
+        String::new()
+    }
+}
+
+/// The cells that begin a listing's row: id, peer, kind and urgency.
+fn notice_cells(n: &pb::NoticeInfo) -> Vec<String> {
+    vec![
+        n.notice_id.clone(),
+        peer_label(n),
+        kind_label(n.kind),
+        urgency_cell(n),
+    ]
+}
+
 /// Renders the outbox as a table.
 pub fn outbox_table(notices: &[pb::NoticeInfo]) -> String {
     let rows: Vec<Vec<String>> = notices
         .iter()
         .map(|n| {
-            vec![
-                n.notice_id.clone(),
-                peer_label(n),
-                kind_label(n.kind),
-                if urgent(n) {
-                    "urgent 紧急".into()
-                } else {
-                    String::new()
-                },
+            let mut row = notice_cells(n);
+            row.extend([
                 short_time(n.issued_at_ms),
                 status_name(n).to_owned(),
                 status_detail(n),
-            ]
+            ]);
+            row
         })
         .collect();
     table(
@@ -233,15 +246,8 @@ pub fn inbox_table(notices: &[pb::NoticeInfo]) -> String {
     let rows: Vec<Vec<String>> = notices
         .iter()
         .map(|n| {
-            vec![
-                n.notice_id.clone(),
-                peer_label(n),
-                kind_label(n.kind),
-                if urgent(n) {
-                    "urgent 紧急".into()
-                } else {
-                    String::new()
-                },
+            let mut row = notice_cells(n);
+            row.extend([
                 short_time(n.receipt_at_ms),
                 if n.in_reply_to.is_empty() {
                     String::new()
@@ -249,7 +255,8 @@ pub fn inbox_table(notices: &[pb::NoticeInfo]) -> String {
                     format!("answers {}", n.in_reply_to)
                 },
                 deadline_note(n).unwrap_or_default(),
-            ]
+            ]);
+            row
         })
         .collect();
     table(
@@ -581,11 +588,7 @@ pub fn due(
                         format!("to {}", peer_label(n))
                     },
                     kind_label(n.kind),
-                    if urgent(n) {
-                        "urgent 紧急".into()
-                    } else {
-                        String::new()
-                    },
+                    urgency_cell(n),
                     short_time(n.receipt_at_ms),
                     due_time(i.due_at_ms),
                     match i.days_left {

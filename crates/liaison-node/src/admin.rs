@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use crate::NodeState;
 use crate::ops::{
-    self, Direction, DueCounts, DueItem, ListFilter, NoticeView, Ops, OpsError, PeerView,
+    self, Action, Direction, DueCounts, DueItem, ListFilter, NoticeView, Ops, OpsError, PeerView,
     ReportQuery, Role, SendCommand, Side,
 };
 
@@ -181,6 +181,17 @@ impl AdminService {
         Ok(Ops::new(self.state.clone(), role))
     }
 
+    async fn act(
+        &self,
+        request: Request<pb::NoticeRef>,
+        action: Action,
+    ) -> Result<Response<pb::NoticeInfo>, Status> {
+        let ops = self.ops(&request)?;
+        let id = ops::parse_id(&request.get_ref().notice_id).map_err(to_status)?;
+        let notice = ops.act(&id, action).await.map_err(to_status)?;
+        Ok(Response::new(notice_info(&notice)))
+    }
+
     fn list_filter(req: &pb::ListRequest) -> Result<ListFilter, Status> {
         let status = match NoticeStatus::from_wire(req.status) {
             None if req.status == 0 => None,
@@ -274,22 +285,14 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::NoticeRef>,
     ) -> Result<Response<pb::NoticeInfo>, Status> {
-        let ops = self.ops(&request)?;
-        let id = ops::parse_id(&request.get_ref().notice_id).map_err(to_status)?;
-        Ok(Response::new(notice_info(
-            &ops.retry(&id).await.map_err(to_status)?,
-        )))
+        self.act(request, Action::Retry).await
     }
 
     async fn cancel(
         &self,
         request: Request<pb::NoticeRef>,
     ) -> Result<Response<pb::NoticeInfo>, Status> {
-        let ops = self.ops(&request)?;
-        let id = ops::parse_id(&request.get_ref().notice_id).map_err(to_status)?;
-        Ok(Response::new(notice_info(
-            &ops.cancel(&id).await.map_err(to_status)?,
-        )))
+        self.act(request, Action::Cancel).await
     }
 
     async fn due(

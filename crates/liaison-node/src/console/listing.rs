@@ -41,9 +41,7 @@ fn given<'a>(q: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
 
 /// A day of a date filter, such as 2026-03-01: the one place the console reads a date.
 fn parse_day(text: &str, what: &str) -> Result<time::Date, String> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &format)
-        .map_err(|_| format!("{what}: {text:?} is not a date such as 2026-03-01"))
+    liaison_core::parse_date(text).map_err(|e| format!("{what}: {e}, such as 2026-03-01"))
 }
 
 /// The smallest notice id issued at `ms`, for bounding a listing by date.

@@ -17,7 +17,7 @@ use super::{
     Authed, Fields, Params, authed, authed_post, forbidden, param, refused_post, to_login,
 };
 use crate::NodeState;
-use crate::ops::{self, Direction, NoticeDetail};
+use crate::ops::{self, Action, Direction, NoticeDetail};
 
 /// A message shown at the top of a notice page.
 enum Note {
@@ -210,9 +210,13 @@ async fn act(
     }
     let ops = who.ops(&state);
     let action = if cancel { "cancel" } else { "retry" };
+    let act = if cancel {
+        Action::Cancel
+    } else {
+        Action::Retry
+    };
     let result = match ops::parse_id(&id) {
-        Ok(notice) if cancel => ops.cancel(&notice).await,
-        Ok(notice) => ops.retry(&notice).await,
+        Ok(notice) => ops.act(&notice, act).await,
         Err(e) => Err(e),
     };
     match result {

@@ -15,6 +15,7 @@ use liaison_store::StoreError;
 use crate::NodeState;
 
 pub(crate) use due::{DueCounts, DueItem, DueList, DueQuery};
+pub(crate) use liaison_core::outbox::Action;
 pub(crate) use liaison_store::{IdRange, ListFilter, Side};
 pub(crate) use notices::{Direction, NoticeDetail, NoticeView, PageQuery, SendCommand};
 pub(crate) use peers::PeerView;

@@ -3,7 +3,7 @@
 use liaison_core::body::NoticeBody;
 use liaison_core::deadline::deadline_state;
 use liaison_core::draft::{Draft, body_to_json};
-use liaison_core::outbox::Refused;
+use liaison_core::outbox::{Action, Refused};
 use liaison_core::trust::check_reference_shape;
 use liaison_core::{
     CountyCode, DeadlineStatus, Delivery, NoticeId, NoticeKind, NoticeStatus, OutboundStatus,
@@ -418,32 +418,28 @@ impl Ops {
         })
     }
 
-    async fn change(
-        &self,
-        id: &NoticeId,
-        transition: fn(&Delivery) -> std::result::Result<Delivery, Refused>,
-    ) -> Result<OutboundRecord> {
+    /// An operator's action on a pending notice: retry it at once, or cancel it.
+    pub(crate) async fn act(&self, id: &NoticeId, action: Action) -> Result<NoticeView> {
+        let transition: fn(&Delivery) -> std::result::Result<Delivery, Refused> = match action {
+            Action::Retry => Delivery::retry,
+            Action::Cancel => Delivery::cancel,
+        };
+        self.operator_only(match action {
+            Action::Retry => "retry notices",
+            Action::Cancel => "cancel notices",
+        })?;
         let change = move |r: &mut OutboundRecord| {
             r.delivery = transition(&r.delivery)?;
             Ok(())
         };
-        Ok(self.state.store.update_outbound(id, None, change).await?)
-    }
-
-    /// Tries a pending notice again at once.
-    pub(crate) async fn retry(&self, id: &NoticeId) -> Result<NoticeView> {
-        self.operator_only("retry notices")?;
-        let record = self.change(id, Delivery::retry).await?;
-        info!(notice_id = %id, "operator asked for a retry");
-        self.state.wake(record.recipient, true);
-        self.outbound_view(&record)
-    }
-
-    /// Stops a pending notice.
-    pub(crate) async fn cancel(&self, id: &NoticeId) -> Result<NoticeView> {
-        self.operator_only("cancel notices")?;
-        let record = self.change(id, Delivery::cancel).await?;
-        info!(notice_id = %id, "operator cancelled a notice");
+        let record = self.state.store.update_outbound(id, None, change).await?;
+        match action {
+            Action::Retry => {
+                info!(notice_id = %id, "operator asked for a retry");
+                self.state.wake(record.recipient, true);
+            }
+            Action::Cancel => info!(notice_id = %id, "operator cancelled a notice"),
+        }
         self.outbound_view(&record)
     }
 }
