@@ -9,7 +9,7 @@ use prost::Message;
 use time::Date;
 
 use crate::body::NoticeBody;
-use crate::clock::cst_date;
+use crate::clock::{cst_date, format_cst};
 use crate::notice::{KeyId, SignedNotice};
 use crate::reject::{RejectCode, Rejection};
 use crate::{CountyCode, NoticeKind};
@@ -33,6 +33,27 @@ impl PeerKey {
     /// Whether the key may sign something issued at `at_ms`.
     pub fn valid_at(&self, at_ms: i64) -> bool {
         at_ms >= self.valid_from_ms && self.valid_until_ms.is_none_or(|until| at_ms < until)
+    }
+
+    /// Whether a notice this key signed may still come in at `now_ms`: always while the key has
+    /// no end; after its `valid_until`, only within `grace_ms`.
+    pub fn accepts_at(
+        &self,
+        county: CountyCode,
+        now_ms: i64,
+        grace_ms: i64,
+    ) -> Result<&Self, TrustError> {
+        match self.valid_until_ms {
+            Some(until) if now_ms >= until.saturating_add(grace_ms) => {
+                Err(TrustError::KeyRetired {
+                    key_id: self.key_id(),
+                    county,
+                    retired_at_ms: until,
+                    grace_ms,
+                })
+            }
+            _ => Ok(self),
+        }
     }
 }
 
@@ -89,6 +110,20 @@ pub enum TrustError {
     /// The key was not valid at the time it signed.
     #[error("key {key_id} of {county} was not valid at the notice's issued-at time")]
     KeyNotValid { key_id: KeyId, county: CountyCode },
+    /// The key was retired, and the grace for notices signed before that is over: whatever
+    /// issued-at a notice claims, the key brings in nothing new.
+    #[error(
+        "key {key_id} of {county} was retired at {}; notices it signed are accepted only until {} \
+         (limits.retired_key_grace_secs), whatever their issued-at",
+        format_cst(*.retired_at_ms),
+        format_cst(.retired_at_ms.saturating_add(*.grace_ms))
+    )]
+    KeyRetired {
+        key_id: KeyId,
+        county: CountyCode,
+        retired_at_ms: i64,
+        grace_ms: i64,
+    },
 }
 
 /// A county this node exchanges notices with.
@@ -167,6 +202,9 @@ pub struct Limits {
     pub max_envelope_bytes: usize,
     /// How far in the future an issued-at may lie, for clocks that disagree a little.
     pub max_clock_skew_ms: i64,
+    /// How long after a key's `valid_until` notices it signed (before then) are still accepted,
+    /// by this node's clock, so that notices queued during an outage are not stranded.
+    pub retired_key_grace_ms: i64,
 }
 
 impl Default for Limits {
@@ -174,6 +212,7 @@ impl Default for Limits {
         Self {
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
             max_clock_skew_ms: DEFAULT_MAX_CLOCK_SKEW_MS,
+            retired_key_grace_ms: DEFAULT_RETIRED_KEY_GRACE_MS,
         }
     }
 }
@@ -182,6 +221,8 @@ impl Default for Limits {
 pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 256 * 1024;
 /// Five minutes.
 pub const DEFAULT_MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+/// Seven days: longer than a county's node is expected to be down over a holiday.
+pub const DEFAULT_RETIRED_KEY_GRACE_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 
 /// An envelope that passed every check that needs no stored state.
 #[derive(Debug, Clone)]
@@ -245,6 +286,7 @@ pub fn admit(
     })?;
     let key = peer
         .key_at(h.key_id, h.issued_at_ms)
+        .and_then(|key| key.accepts_at(peer.county, now_ms, recipient.limits.retired_key_grace_ms))
         .map_err(|why| Rejection::new(RejectCode::UnknownKey, why.to_string()))?;
     if !notice.signature_valid(&key.key) {
         return Err(Rejection::new(

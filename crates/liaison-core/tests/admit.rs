@@ -605,6 +605,43 @@ fn rotated_key_is_admitted_and_retired_key_is_unknown() {
     check(&scene, before_rotation.to_envelope(), Ok(()));
 }
 
+#[test]
+fn retired_key_brings_in_no_new_notice_whatever_issued_at_it_claims() {
+    // Retired ten days ago, a seven-day grace over: a notice back-dated to before the retirement
+    // (issued-at inside the key's window) is refused.
+    let retired_at = NOW_MS - 10 * 86_400_000;
+    let mut scene = key_valid(0, Some(retired_at));
+    scene.limits.retired_key_grace_ms = 7 * 86_400_000;
+    let back_dated = notice_with(NoticeKind::CaseNotice, |o| {
+        o.issued_at_ms = retired_at - 60_000;
+    });
+    let reason = check(
+        &scene,
+        back_dated.to_envelope(),
+        Err(RejectCode::UnknownKey),
+    )
+    .reason();
+    assert!(reason.contains("was retired at"), "{reason}");
+    assert!(reason.contains("retired_key_grace_secs"), "{reason}");
+}
+
+#[test]
+fn notice_signed_before_the_retirement_is_admitted_within_the_grace() {
+    // Queued during an outage: signed before the retirement, delivered six days after it.
+    let retired_at = NOW_MS - 6 * 86_400_000;
+    let mut scene = key_valid(0, Some(retired_at));
+    scene.limits.retired_key_grace_ms = 7 * 86_400_000;
+    let queued = notice_with(NoticeKind::CaseNotice, |o| {
+        o.issued_at_ms = retired_at - 60_000;
+    });
+    check(&scene, queued.to_envelope(), Ok(()));
+    // The grace ends exactly at retirement + grace.
+    scene.now_ms = retired_at + 7 * 86_400_000;
+    check(&scene, queued.to_envelope(), Err(RejectCode::UnknownKey));
+    scene.now_ms -= 1;
+    check(&scene, queued.to_envelope(), Ok(()));
+}
+
 // ---- Signature and payload digest ---------------------------------------------------------------------
 
 #[test]

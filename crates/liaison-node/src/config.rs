@@ -235,6 +235,7 @@ struct RawListen {
 struct RawLimits {
     max_envelope_bytes: Option<usize>,
     max_clock_skew_secs: Option<u64>,
+    retired_key_grace_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -402,6 +403,12 @@ impl Config {
                 .max_clock_skew_secs
                 .map_or(defaults.max_clock_skew_ms, |s| {
                     s.saturating_mul(1000) as i64
+                }),
+            retired_key_grace_ms: raw
+                .limits
+                .retired_key_grace_secs
+                .map_or(defaults.retired_key_grace_ms, |s| {
+                    s.saturating_mul(1000).min(i64::MAX as u64) as i64
                 }),
         };
         if !(1024..=MAX_ENVELOPE_LIMIT).contains(&limits.max_envelope_bytes) {
@@ -717,6 +724,19 @@ ca = "ca.crt"
         assert_eq!(config.data_dir, Path::new("/etc/liaison/data"));
         assert_eq!(config.admin_addr, DEFAULT_ADMIN_ADDR.parse().unwrap());
         assert_eq!(config.limits, Limits::default());
+    }
+
+    #[test]
+    fn limits_are_read_in_seconds() {
+        let text = minimal("[limits]\nmax_clock_skew_secs = 60\nretired_key_grace_secs = 172800\n");
+        let config = Config::parse(&text, Path::new(".")).unwrap();
+        assert_eq!(config.limits.max_clock_skew_ms, 60_000);
+        assert_eq!(config.limits.retired_key_grace_ms, 172_800_000);
+        assert_eq!(
+            Limits::default().retired_key_grace_ms,
+            7 * 24 * 3_600_000,
+            "seven days unless configured"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use liaison_core::deadline::deadline_state;
-use liaison_core::{CountyCode, DeadlineState, OutboundStatus, RejectCode};
+use liaison_core::{CountyCode, DeadlineState, RejectCode};
 use liaison_store::{Side, StoreError};
 use prometheus_client::encoding::text::encode_registry;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
@@ -194,7 +194,7 @@ struct StoreCounts {
     storage_failing: bool,
     commits: u64,
     failed_commits: u64,
-    /// Notices in the outbox by status name, in [`OutboundStatus::ALL`]'s order.
+    /// Notices in the outbox by status name, in [`liaison_core::OutboundStatus::ALL`]'s order.
     outbox: Vec<(&'static str, u64)>,
     /// Notices waiting for delivery, per peer.
     pending: Vec<(CountyCode, u64)>,
@@ -220,10 +220,8 @@ fn store_counts(
         failed_commits: health.failed_commits,
         ..StoreCounts::default()
     };
-    for status in OutboundStatus::ALL {
-        counts
-            .outbox
-            .push((status.name(), store.count_outbound(status)?));
+    for (status, n) in store.count_outbound()? {
+        counts.outbox.push((status.name(), n));
     }
     for peer in peers {
         counts.pending.push((*peer, store.backlog(*peer)?));

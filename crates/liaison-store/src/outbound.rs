@@ -310,12 +310,21 @@ impl Store {
         .query_row([peer.as_str()], |r| r.get(0))?)
     }
 
-    /// How many outbound notices have `status` (for metrics: counted from the status index).
-    pub fn count_outbound(&self, status: OutboundStatus) -> Result<u64> {
-        Ok(self
-            .reader()?
-            .prepare_cached("SELECT count(*) FROM outbound WHERE status = ?1")?
-            .query_row([status.name()], |r| r.get(0))?)
+    /// How many outbound notices have each status, in [`OutboundStatus::ALL`]'s order, counted
+    /// in one read so that a notice that changes status meanwhile is counted once.
+    pub fn count_outbound(&self) -> Result<Vec<(OutboundStatus, u64)>> {
+        let conn = self.reader()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT status, count(*) FROM outbound GROUP BY status")?;
+        let mut counted = std::collections::HashMap::new();
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))? {
+            let (status, n) = row?;
+            counted.insert(status, n);
+        }
+        Ok(OutboundStatus::ALL
+            .into_iter()
+            .map(|status| (status, counted.get(status.name()).copied().unwrap_or(0)))
+            .collect())
     }
 
     /// Every outbound record, oldest first; for reports.
