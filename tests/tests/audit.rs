@@ -247,3 +247,34 @@ async fn auditor_credentials_cannot_read_a_payload_or_change_anything() {
     );
     fed.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_key_rotation_the_nodes_older_notices_still_verify_and_so_does_its_bundle() {
+    let mut fed = Federation::start(&THREE_COUNTIES).await;
+    let mut baota = fed.operator(BAOTA).await;
+    let signed_before = send_delivered(&mut baota, "bulletin", YANCHANG).await;
+    let old_key = fed.public_key(BAOTA);
+
+    // 宝塔区 switches to a new signing key (its peers are not asked to accept it: this is about
+    // what the node itself shows and exports).
+    fed.stop(BAOTA).await;
+    let key_file = fed.node(BAOTA).home().join("signing.pem");
+    let new_key = liaison_node::pki::generate_signing_key();
+    liaison_node::pki::write_private(&key_file, &liaison_node::pki::signing_key_to_pem(&new_key))
+        .unwrap();
+    fed.restart(BAOTA).await;
+    assert_ne!(fed.public_key(BAOTA), old_key, "the key was rotated");
+    let mut baota = fed.operator(BAOTA).await;
+
+    let shown = baota.show(&signed_before.notice_id).await;
+    assert!(
+        shown.signature_valid,
+        "a notice signed with the earlier key still verifies: {shown:?}"
+    );
+    assert!(shown.receipt_valid, "{shown:?}");
+    let bundle = export(baota.client(), false).await.unwrap();
+    let own: Vec<_> = bundle.keys.iter().filter(|k| k.county == BAOTA).collect();
+    assert_eq!(own.len(), 2, "the old key and the new one: {own:?}");
+    let report = verify_bundle(&bundle);
+    assert!(report.ok, "{}", report.to_text());
+}

@@ -261,12 +261,16 @@ pub(crate) fn export(state: &NodeState, req: &ExportRequest) -> Result<Bundle, E
     }
 
     let config = &state.config;
-    let mut keys = vec![BundleKey {
-        county: config.county.to_string(),
-        public_key: hex::encode(state.key.verifying_key().as_bytes()),
-        valid_from_ms: None,
-        valid_until_ms: None,
-    }];
+    let mut keys: Vec<BundleKey> = state
+        .own_keys()?
+        .into_iter()
+        .map(|k| BundleKey {
+            county: config.county.to_string(),
+            public_key: hex::encode(k.as_bytes()),
+            valid_from_ms: None,
+            valid_until_ms: None,
+        })
+        .collect();
     for peer in config.directory.peers() {
         for key in &peer.keys {
             keys.push(BundleKey {

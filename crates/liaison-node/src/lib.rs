@@ -30,6 +30,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use ed25519_dalek::VerifyingKey;
 use liaison_core::checkpoint::{Checkpoint, NoteSigner, origin_for, sign_checkpoint};
 use liaison_core::notice::Outgoing;
 use liaison_core::tlog::LeafKind;
@@ -193,6 +194,25 @@ impl NodeState {
         Ok(sign_checkpoint(&checkpoint, &signer)?)
     }
 
+    /// The public half of every key this node has signed with, oldest first; the key in use is
+    /// always among them, even if the history could not be written.
+    pub(crate) fn own_keys(&self) -> Result<Vec<VerifyingKey>, liaison_store::StoreError> {
+        let current = self.key.verifying_key();
+        let mut keys: Vec<VerifyingKey> = Vec::new();
+        let history = self.store.own_keys()?;
+        // A node may switch back to a key it used before: each key is listed once.
+        for key in history
+            .iter()
+            .filter_map(|k| VerifyingKey::from_bytes(&k.public_key).ok())
+        {
+            if key != current && !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        keys.push(current);
+        Ok(keys)
+    }
+
     /// Wakes the delivery worker of `peer`; `retry_now` cuts its back-off short.
     pub(crate) fn wake(&self, peer: CountyCode, retry_now: bool) {
         if let Some(signal) = self.signals.get(&peer) {
@@ -317,6 +337,20 @@ impl Node {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), NodeError> {
         let state = self.state;
+        // The key history lets what earlier keys signed keep verifying after a rotation; a node
+        // that cannot write it still serves, and shows the current key from memory.
+        let public_key = state.key.verifying_key().to_bytes();
+        match state
+            .store
+            .use_own_key(public_key, state.clock.now_ms())
+            .await
+        {
+            Ok(true) => {
+                info!(key_id = %state.key.key_id(), "signing with a key new to this node's key history")
+            }
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "cannot record the signing key in the key history"),
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut workers = Vec::new();
         workers.push(tokio::spawn(tracker::run(state.clone(), stop_rx.clone())));

@@ -118,6 +118,14 @@ CREATE TABLE alarm (
     acknowledged_at_ms INTEGER
 );
 "#,
+    // 2: the history of this node's own signing keys, so that what an earlier key signed keeps
+    // verifying after a rotation.
+    r#"
+CREATE TABLE own_key (
+    since_ms INTEGER PRIMARY KEY,
+    public_key BLOB NOT NULL CHECK (length(public_key) = 32)
+);
+"#,
 ];
 
 /// The schema version this code reads and writes.

@@ -529,3 +529,32 @@ async fn listings_hold_every_notice_whatever_the_bytes_of_its_id() {
     let listed = store.list_inbound(None, 10_000).unwrap();
     assert_eq!(listed.len(), 3000);
 }
+
+#[tokio::test]
+async fn the_key_history_records_each_switch_in_order_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.own_keys().unwrap().is_empty());
+        assert!(store.use_own_key([1; 32], 100).await.unwrap(), "first key");
+        assert!(
+            !store.use_own_key([1; 32], 150).await.unwrap(),
+            "same key again"
+        );
+        // The clock was set back: the switch still comes after the earlier one.
+        assert!(store.use_own_key([2; 32], 50).await.unwrap(), "rotated");
+        assert!(
+            store.use_own_key([1; 32], 200).await.unwrap(),
+            "switched back"
+        );
+        store.close().await.unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let history: Vec<([u8; 32], i64)> = store
+        .own_keys()
+        .unwrap()
+        .iter()
+        .map(|k| (k.public_key, k.since_ms))
+        .collect();
+    assert_eq!(history, [([1; 32], 100), ([2; 32], 101), ([1; 32], 200)]);
+}

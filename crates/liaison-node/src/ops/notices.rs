@@ -3,6 +3,7 @@
 use liaison_core::body::NoticeBody;
 use liaison_core::deadline::deadline_state;
 use liaison_core::draft::{Draft, body_to_json};
+use liaison_core::notice::KeyId;
 use liaison_core::outbox::{Action, Refused};
 use liaison_core::trust::check_reference_shape;
 use liaison_core::{
@@ -378,7 +379,9 @@ impl Ops {
             .transpose()
             .ok()
             .flatten();
-        let own_key = self.state.key.verifying_key();
+        // This node's keys, by id: what an earlier key signed verifies after a rotation.
+        let own_keys = self.state.own_keys()?;
+        let own_key = |key_id: KeyId| own_keys.iter().copied().find(|k| KeyId::of(k) == key_id);
         let peer_key = |county: CountyCode, key_id, at_ms| {
             self.state
                 .config
@@ -389,14 +392,14 @@ impl Ops {
         };
         let signature_valid = signed.as_ref().is_some_and(|n| {
             let key = match signer {
-                None => Some(own_key),
+                None => own_key(n.header.key_id),
                 Some(sender) => peer_key(sender, n.header.key_id, n.header.issued_at_ms),
             };
             key.is_some_and(|k| n.signature_valid(&k) && n.payload_digest_valid())
         });
         let receipt_valid = receipt.as_ref().is_some_and(|r| {
             let key = match receipt_signer {
-                None => Some(own_key),
+                None => own_key(r.receipt.key_id),
                 Some(peer) => peer_key(peer, r.receipt.key_id, r.receipt.received_at_ms),
             };
             key.is_some_and(|k| r.signature_valid(&k))
