@@ -493,3 +493,60 @@ async fn redelivery_after_the_agreement_changed_still_gets_the_original_receipt(
     assert_eq!(bench.inbox().await, [bulletin.header.id.to_string()]);
     bench.fed.shutdown().await;
 }
+
+/// 安塞区's `node.toml` with 宝塔区's key retired at `retired_at_ms` (its `valid_until`).
+fn retire_baota_key(config: String, retired_at_ms: i64) -> String {
+    let at = rfc3339(retired_at_ms);
+    let marker = format!("county = \"{BAOTA}\"");
+    let start = config.find(&marker).expect("宝塔区 is a peer of 安塞区");
+    let keys = start + config[start..].find("keys = [{ public_key = \"").unwrap();
+    let end = keys + config[keys..].find("\" }]").unwrap();
+    let mut edited = config.clone();
+    edited.replace_range(end..end + 4, &format!("\", valid_until = \"{at}\" }}]"));
+    edited
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retired_key_brings_in_no_back_dated_notice_but_a_queued_one_within_the_grace() {
+    const DAY_MS: i64 = 86_400_000;
+    let now = peer::now_ms();
+    // Retired eight days ago: the seven days of grace are over.
+    let long_ago = now - 8 * DAY_MS;
+    let fed = Federation::builder(&THREE_COUNTIES)
+        .edit_config(ANSAI, move |c| retire_baota_key(c, long_ago))
+        .start()
+        .await;
+    let mut bench = Bench::with(fed).await;
+    let back_dated = bench
+        .notice()
+        .issued_at(long_ago - 60_000)
+        .sign(&bench.baota_key);
+    let reason = bench
+        .refused(back_dated.to_envelope(), RejectCode::UnknownKey)
+        .await;
+    assert!(reason.contains("was retired at"), "{reason}");
+
+    // Retired yesterday: a notice signed before that, held up by an outage, still comes in.
+    let mut fed = bench.fed;
+    fed.stop(ANSAI).await;
+    let yesterday = now - DAY_MS;
+    fed.edit_config(ANSAI, |c| {
+        let c = c.replace(&format!(", valid_until = \"{}\"", rfc3339(long_ago)), "");
+        retire_baota_key(c, yesterday)
+    });
+    fed.restart(ANSAI).await;
+    let mut bench = Bench::with(fed).await;
+    let queued = bench
+        .notice()
+        .issued_at(yesterday - 60_000)
+        .sign(&bench.baota_key);
+    bench.accepted(&queued).await;
+    bench.fed.shutdown().await;
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
