@@ -572,9 +572,30 @@ pub struct FederationBuilder {
     processes: BTreeSet<CountyCode>,
     data_dirs: BTreeMap<CountyCode, PathBuf>,
     clock: Option<ManualClock>,
+    clock_offsets: BTreeMap<CountyCode, i64>,
+}
+
+/// A clock that runs `offset_ms` ahead of (or, if negative, behind) another: a county whose
+/// clock is wrong.
+#[derive(Debug)]
+struct OffsetClock {
+    base: Arc<dyn Clock>,
+    offset_ms: i64,
+}
+
+impl Clock for OffsetClock {
+    fn now_ms(&self) -> i64 {
+        self.base.now_ms() + self.offset_ms
+    }
 }
 
 impl FederationBuilder {
+    /// Runs the in-process node of `county` on a clock `offset_ms` off the federation's.
+    pub fn clock_offset(mut self, county: &str, offset_ms: i64) -> Self {
+        self.clock_offsets.insert(code(county), offset_ms);
+        self
+    }
+
     /// Lets `edit` rewrite the text of `county`'s `node.toml` before the node first starts.
     pub fn edit_config(
         mut self,
@@ -717,7 +738,13 @@ impl FederationBuilder {
                 exchange_addr: member.exchange_addr,
                 admin_addr: member.admin_addr,
                 as_process: self.processes.contains(&member.county),
-                clock: clock.clone(),
+                clock: match self.clock_offsets.get(&member.county) {
+                    Some(&offset_ms) => Arc::new(OffsetClock {
+                        base: clock.clone(),
+                        offset_ms,
+                    }),
+                    None => clock.clone(),
+                },
                 running: None,
             };
             if node.as_process {
@@ -762,6 +789,7 @@ impl Federation {
             processes: BTreeSet::new(),
             data_dirs: BTreeMap::new(),
             clock: None,
+            clock_offsets: BTreeMap::new(),
         }
     }
 

@@ -825,3 +825,85 @@ async fn peers_show_last_success_and_the_certificate_and_key_expiry_dates() {
     );
     fed.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_forty_minutes_slow_is_flagged_by_the_peers_receipts_on_both_sides() {
+    const FORTY_MIN_MS: i64 = 40 * 60_000;
+    let fed = Federation::builder(&TWO_COUNTIES)
+        .clock_offset(BAOTA, -FORTY_MIN_MS)
+        .start()
+        .await;
+    let mut baota = fed.operator(BAOTA).await;
+    let mut ansai = fed.operator(ANSAI).await;
+    let to_ansai = baota.send(&drafts::draft("case_notice", Some(ANSAI))).await;
+    baota
+        .wait_for_status(&to_ansai.notice_id, pb::NoticeStatus::Delivered)
+        .await;
+    // To 宝塔区's slow clock 安塞区's notice is issued in the future: refused, in a receipt whose
+    // signed time shows the disagreement all the same.
+    let to_baota = ansai
+        .send(&drafts::draft("contact_letter", Some(BAOTA)))
+        .await;
+    let refused = ansai
+        .wait_for_status(&to_baota.notice_id, pb::NoticeStatus::Rejected)
+        .await;
+    assert_eq!(refused.reject_code(), pb::RejectCode::IssuedInFuture);
+
+    // Each side sees the other's signed receipt time 40 minutes off its own clock.
+    for (op, peer, sign) in [(&mut baota, ANSAI, 1), (&mut ansai, BAOTA, -1)] {
+        let peers = op
+            .client()
+            .peers(pb::PeersRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .peers;
+        let seen = peers.iter().find(|p| p.county == peer).unwrap();
+        assert!(seen.clock_disagrees, "{seen:?}");
+        assert!(
+            (seen.clock_offset_ms - sign * FORTY_MIN_MS).abs() < 60_000,
+            "{seen:?}"
+        );
+    }
+    let text = metrics(&fed, BAOTA).await;
+    let offset = sample(
+        &text,
+        &format!("liaison_peer_clock_offset_seconds{{peer=\"{ANSAI}\"}}"),
+    );
+    assert!((offset - 2400.0).abs() < 60.0, "{offset}");
+    let config = fed.node(BAOTA).config_path().display().to_string();
+    let (code, stdout, stderr) = binary::run(None, &["peers", "--config", &config]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(&format!("CLOCK {ANSAI}")) && stdout.contains("ahead of this node's"),
+        "{stdout}"
+    );
+    fed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clocks_that_agree_raise_no_clock_flag() {
+    let fed = Federation::start(&TWO_COUNTIES).await;
+    let mut baota = fed.operator(BAOTA).await;
+    let sent = baota.send(&drafts::draft("case_notice", Some(ANSAI))).await;
+    baota
+        .wait_for_status(&sent.notice_id, pb::NoticeStatus::Delivered)
+        .await;
+    let peers = baota
+        .client()
+        .peers(pb::PeersRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .peers;
+    assert!(peers.iter().all(|p| !p.clock_disagrees), "{peers:?}");
+    let text = metrics(&fed, BAOTA).await;
+    assert_eq!(
+        sample(
+            &text,
+            &format!("liaison_peer_clock_offset_seconds{{peer=\"{ANSAI}\"}}")
+        ),
+        0.0
+    );
+    fed.shutdown().await;
+}

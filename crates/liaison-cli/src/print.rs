@@ -788,6 +788,7 @@ pub fn peers(response: &pb::PeersResponse, out: Output) {
                     "last_success_at_ms": some_ms(p.last_success_at_ms),
                     "certificate_expires_at_ms": some_ms(p.certificate_expires_at_ms),
                     "key_expires_at_ms": some_ms(p.key_expires_at_ms),
+                    "clock_offset_ms": p.clock_disagrees.then_some(p.clock_offset_ms),
                 })
             })
             .collect();
@@ -840,7 +841,26 @@ pub fn peers(response: &pb::PeersResponse, out: Output) {
         for alarm in &p.alarms {
             println!("ALARM {} {}: {alarm}", p.county, p.name);
         }
+        if p.clock_disagrees {
+            println!(
+                "CLOCK {} {}: {}; one of the two clocks is wrong — check both (NTP) before trusting signed times",
+                p.county,
+                p.name,
+                clock_offset_text(p.clock_offset_ms)
+            );
+        }
     }
+}
+
+/// "its clock is 40 min 0 s ahead of this node's".
+fn clock_offset_text(offset_ms: i64) -> String {
+    let secs = offset_ms.unsigned_abs() / 1000;
+    format!(
+        "its clock is {} min {} s {} of this node's",
+        secs / 60,
+        secs % 60,
+        if offset_ms > 0 { "ahead" } else { "behind" }
+    )
 }
 
 #[cfg(test)]

@@ -144,6 +144,8 @@ fn peer_info(p: &PeerView) -> pb::PeerInfo {
         last_success_at_ms: ms(p.last_success_at_ms),
         certificate_expires_at_ms: ms(p.certificate_expires_at_ms),
         key_expires_at_ms: ms(p.key_expires_at_ms),
+        clock_disagrees: p.clock_offset_ms.is_some(),
+        clock_offset_ms: p.clock_offset_ms.unwrap_or(0),
     }
 }
 

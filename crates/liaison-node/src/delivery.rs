@@ -158,6 +158,7 @@ pub(crate) async fn run_peer(
         // The whole call is bounded, the connection and TLS handshake included. On shutdown the
         // answer is awaited a little longer only: a peer that hangs must hold up neither the
         // others nor a stop.
+        let sent_ms = state.clock.now_ms();
         let outcome = {
             let call = tokio::time::timeout(
                 settings.timeout,
@@ -209,6 +210,33 @@ pub(crate) async fn run_peer(
             Attempt::Failed(why) => Some(why.clone()),
             Attempt::Receipt(_) => None,
         });
+        // The peer signed each receipt while this call was under way: its time tells whether
+        // the two clocks agree.
+        if let Some(received_at_ms) = attempts.iter().rev().find_map(|a| match a {
+            Attempt::Receipt(r) => Some(r.receipt.received_at_ms),
+            Attempt::Failed(_) => None,
+        }) {
+            let skew_ms = state.config.limits.max_clock_skew_ms;
+            let answered_ms = state.clock.now_ms();
+            let before = state.peer_health.seen(peer).clock_offset_ms;
+            let offset = state.peer_health.compare_clock(
+                peer,
+                received_at_ms,
+                sent_ms,
+                answered_ms,
+                skew_ms,
+            );
+            match (before, offset) {
+                (None, Some(offset)) => warn!(
+                    peer = %peer, offset_ms = offset, allowed_ms = skew_ms,
+                    "this node's clock and the peer's differ by more than the allowed skew; check both clocks (NTP)"
+                ),
+                (Some(_), None) => {
+                    info!(peer = %peer, "this node's clock and the peer's agree again")
+                }
+                _ => {}
+            }
+        }
         // The wait before the next attempt if this one failed, whether the peer or the store did.
         let delay = Backoff {
             initial: settings.initial_backoff,

@@ -203,6 +203,9 @@ struct StoreCounts {
     awaited: DueCounts,
     /// Alarms per peer, every peer listed.
     alarms: BTreeMap<CountyCode, u64>,
+    /// Per peer, by how many seconds its clock and this node's differ beyond the allowed skew
+    /// (0 while they agree), every peer listed.
+    clock_offsets: BTreeMap<CountyCode, f64>,
 }
 
 /// Reads what the metrics report from the store and counts it: the only place here that reads
@@ -246,6 +249,13 @@ fn store_counts(
     for alarm in store.alarms()? {
         *counts.alarms.entry(alarm.peer).or_default() += 1;
     }
+    counts.clock_offsets = peers
+        .iter()
+        .map(|p| {
+            let offset_ms = state.peer_health.seen(*p).clock_offset_ms.unwrap_or(0);
+            (*p, offset_ms as f64 / 1000.0)
+        })
+        .collect();
     Ok(counts)
 }
 
@@ -461,6 +471,15 @@ fn registry(
             .map(|(&code, &n)| (peer(code), ConstGauge::new(n)))
             .collect::<Series<_, _>>(),
     );
+    r.register(
+        "liaison_peer_clock_offset_seconds",
+        "By how much a peer's signed receipt time differed from this node's clock beyond the allowed skew (positive: the peer's clock is ahead); 0 while they agree",
+        store
+            .clock_offsets
+            .iter()
+            .map(|(&code, &s)| (peer(code), ConstGauge::new(s)))
+            .collect::<Series<_, _>>(),
+    );
     if let Some(days) = expiry_days {
         r.register(
             "liaison_tls_certificate_expiry_days",
@@ -512,6 +531,7 @@ mod tests {
                 overdue: 2,
             },
             alarms: [(ansai, 1)].into_iter().collect(),
+            clock_offsets: [(ansai, -2400.0)].into_iter().collect(),
         };
         let counters = metrics.counters.lock().unwrap();
         let text = encode(&store, &counters, Some(729.99966));
@@ -568,6 +588,9 @@ liaison_replies_due{side="awaited",state="overdue"} 2
 # HELP liaison_alarms Alarms about a peer's log (rollback, fork, bad checkpoint) kept until an administrator deals with them.
 # TYPE liaison_alarms gauge
 liaison_alarms{peer="610603"} 1
+# HELP liaison_peer_clock_offset_seconds By how much a peer's signed receipt time differed from this node's clock beyond the allowed skew (positive: the peer's clock is ahead); 0 while they agree.
+# TYPE liaison_peer_clock_offset_seconds gauge
+liaison_peer_clock_offset_seconds{peer="610603"} -2400.0
 # HELP liaison_tls_certificate_expiry_days Days until the node's own TLS certificate expires (negative once it has).
 # TYPE liaison_tls_certificate_expiry_days gauge
 liaison_tls_certificate_expiry_days 730.0

@@ -1,5 +1,6 @@
 //! What a node has seen of each peer since it started: the last delivery error, the last
-//! success, and when the peer's TLS certificate expires. Kept in memory, for operators.
+//! success, when the peer's TLS certificate expires, and whether its clock agrees with this
+//! node's. Kept in memory, for operators.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,6 +12,9 @@ use liaison_core::CountyCode;
 pub(crate) struct PeerSeen {
     pub(crate) last_success_at_ms: Option<i64>,
     pub(crate) certificate_expires_at_ms: Option<i64>,
+    /// By how much the peer's signed receipt time differed from this node's clock, when it
+    /// differed by more than the allowed skew (positive: the peer's clock is ahead).
+    pub(crate) clock_offset_ms: Option<i64>,
 }
 
 /// Every peer's health, shared by the delivery workers (which write it), the exchange service
@@ -41,6 +45,31 @@ impl PeerHealth {
         if let Ok(mut seen) = self.seen.lock() {
             seen.entry(peer).or_default().certificate_expires_at_ms = Some(expires_at_ms);
         }
+    }
+
+    /// Compares the receipt time `peer` signed with this node's clock around the call: `sent_ms`
+    /// before it, `answered_ms` after it. A receipt time outside that span by more than
+    /// `skew_ms` means the two clocks disagree; returns the offset then, and `None` (clearing an
+    /// earlier one) when they agree.
+    pub(crate) fn compare_clock(
+        &self,
+        peer: CountyCode,
+        received_at_ms: i64,
+        sent_ms: i64,
+        answered_ms: i64,
+        skew_ms: i64,
+    ) -> Option<i64> {
+        let offset = if received_at_ms > answered_ms.saturating_add(skew_ms) {
+            Some(received_at_ms - answered_ms)
+        } else if received_at_ms < sent_ms.saturating_sub(skew_ms) {
+            Some(received_at_ms - sent_ms)
+        } else {
+            None
+        };
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.entry(peer).or_default().clock_offset_ms = offset;
+        }
+        offset
     }
 
     /// What this node has seen of a peer since it started.

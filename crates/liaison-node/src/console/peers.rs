@@ -52,6 +52,7 @@ fn peers_body(peers: &[PeerView]) -> Markup {
                     th { "允许种类 Allowed kinds" }
                     th { "证书到期 Certificate expires" }
                     th { "密钥到期 Key expires" }
+                    th { "时钟 Clock" }
                 }
             }
             tbody {
@@ -78,6 +79,16 @@ fn peers_body(peers: &[PeerView]) -> Markup {
                         td { (kinds.join(", ")) }
                         td { (optional_time(p.certificate_expires_at_ms, "未知 not seen yet")) }
                         td { (optional_time(p.key_expires_at_ms, "无期限 no end date")) }
+                        td.clock {
+                            @match p.clock_offset_ms {
+                                Some(offset) => {
+                                    "时钟不一致 clocks disagree: "
+                                    (format!("{:+} s", offset / 1000))
+                                    " (允许 allowed ±" (p.allowed_skew_ms / 1000) " s)"
+                                },
+                                None => "未见不一致 no disagreement seen",
+                            }
+                        }
                     }
                 }
             }

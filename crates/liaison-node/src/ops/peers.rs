@@ -28,6 +28,11 @@ pub(crate) struct PeerView {
     pub(crate) certificate_expires_at_ms: Option<i64>,
     /// When its last signing key ends; `None` if one never does.
     pub(crate) key_expires_at_ms: Option<i64>,
+    /// By how much its clock and this node's differ, when by more than the allowed skew
+    /// (positive: the peer's is ahead), as its last receipt showed.
+    pub(crate) clock_offset_ms: Option<i64>,
+    /// The allowed skew, for showing beside the offset.
+    pub(crate) allowed_skew_ms: i64,
 }
 
 /// Every peer, and whether this node's store can write.
@@ -71,6 +76,8 @@ impl Ops {
                     .collect(),
                 last_success_at_ms: seen.last_success_at_ms,
                 certificate_expires_at_ms: seen.certificate_expires_at_ms,
+                clock_offset_ms: seen.clock_offset_ms,
+                allowed_skew_ms: self.state.config.limits.max_clock_skew_ms,
                 // The signing keys end when the last one ends; a key without an end never does.
                 key_expires_at_ms: if p.keys.iter().any(|k| k.valid_until_ms.is_none()) {
                     None
