@@ -314,6 +314,25 @@ impl Operator {
             .unwrap_or_else(|s| panic!("{} refused Due({side:?}): {s:?}", self.county))
     }
 
+    /// What the node's Peers call says of every peer.
+    pub async fn peers(&mut self) -> Vec<pb::PeerInfo> {
+        self.client
+            .peers(pb::PeersRequest {})
+            .await
+            .unwrap_or_else(|s| panic!("{} refused Peers: {s:?}", self.county))
+            .into_inner()
+            .peers
+    }
+
+    /// What the node's Peers call says of `county`.
+    pub async fn peer(&mut self, county: &str) -> pb::PeerInfo {
+        let peers = self.peers().await;
+        peers
+            .into_iter()
+            .find(|p| p.county == county)
+            .unwrap_or_else(|| panic!("{county} is not a peer of {}", self.county))
+    }
+
     /// The Report call for the period `[from_ms, to_ms)`.
     pub async fn report(&mut self, from_ms: i64, to_ms: i64) -> pb::ReportResponse {
         self.client

@@ -33,18 +33,7 @@ async fn send_delivered(
 }
 
 async fn alarms(op: &mut liaison_tests::Operator, peer: &str) -> Vec<String> {
-    let peers = op
-        .client()
-        .peers(pb::PeersRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .peers;
-    peers
-        .into_iter()
-        .find(|p| p.county == peer)
-        .map(|p| p.alarms)
-        .unwrap_or_default()
+    op.peer(peer).await.alarms
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

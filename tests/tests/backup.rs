@@ -50,17 +50,7 @@ async fn send_delivered(from: &mut Operator, to: &str, count: usize) -> Vec<Stri
 
 /// The alarms `operator`'s node shows about `peer` (not yet acknowledged).
 async fn alarms_about(operator: &mut Operator, peer: &str) -> Vec<String> {
-    operator
-        .client()
-        .peers(pb::PeersRequest {})
-        .await
-        .expect("Peers answers")
-        .into_inner()
-        .peers
-        .into_iter()
-        .find(|p| p.county == peer)
-        .unwrap_or_else(|| panic!("{peer} is not a peer"))
-        .alarms
+    operator.peer(peer).await.alarms
 }
 
 fn ids(notices: &[pb::NoticeInfo]) -> BTreeSet<String> {

@@ -787,38 +787,21 @@ async fn peers_show_last_success_and_the_certificate_and_key_expiry_dates() {
         .wait_for_status(&sent.notice_id, pb::NoticeStatus::Delivered)
         .await;
 
-    let at_baota = baota
-        .client()
-        .peers(pb::PeersRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .peers;
-    let ansai_seen = at_baota.iter().find(|p| p.county == ANSAI).unwrap();
+    let ansai_seen = &baota.peer(ANSAI).await;
     assert!(ansai_seen.last_success_at_ms > 0, "{ansai_seen:?}");
     assert_eq!(
         ansai_seen.key_expires_at_ms, 0,
         "the federation's keys have no end date"
     );
 
-    let at_ansai = ansai
-        .client()
-        .peers(pb::PeersRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .peers;
-    let baota_seen = at_ansai.iter().find(|p| p.county == BAOTA).unwrap();
+    let baota_seen = &ansai.peer(BAOTA).await;
     // Certificates are made for two years from the moment the federation is made, so the expiry
     // is well after this bound whenever the test runs.
     assert!(
         baota_seen.certificate_expires_at_ms > cst_ms(2028, 1, 1, 0, 0),
         "宝塔区's two-year certificate, seen on its delivery: {baota_seen:?}"
     );
-    let yanchang = at_ansai
-        .iter()
-        .find(|p| p.county == liaison_tests::YANCHANG)
-        .unwrap();
+    let yanchang = ansai.peer(liaison_tests::YANCHANG).await;
     assert_eq!(
         yanchang.certificate_expires_at_ms, 0,
         "not seen yet: 延长县 has not delivered"
@@ -851,14 +834,7 @@ async fn a_clock_forty_minutes_slow_is_flagged_by_the_peers_receipts_on_both_sid
 
     // Each side sees the other's signed receipt time 40 minutes off its own clock.
     for (op, peer, sign) in [(&mut baota, ANSAI, 1), (&mut ansai, BAOTA, -1)] {
-        let peers = op
-            .client()
-            .peers(pb::PeersRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .peers;
-        let seen = peers.iter().find(|p| p.county == peer).unwrap();
+        let seen = op.peer(peer).await;
         assert!(seen.clock_disagrees, "{seen:?}");
         assert!(
             (seen.clock_offset_ms - sign * FORTY_MIN_MS).abs() < 60_000,
@@ -889,13 +865,7 @@ async fn clocks_that_agree_raise_no_clock_flag() {
     baota
         .wait_for_status(&sent.notice_id, pb::NoticeStatus::Delivered)
         .await;
-    let peers = baota
-        .client()
-        .peers(pb::PeersRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .peers;
+    let peers = baota.peers().await;
     assert!(peers.iter().all(|p| !p.clock_disagrees), "{peers:?}");
     let text = metrics(&fed, BAOTA).await;
     assert_eq!(

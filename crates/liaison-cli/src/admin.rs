@@ -313,13 +313,10 @@ pub async fn outbox(
 ) -> Result<(), Failure> {
     let status = match status.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(text) => Some(OutboundStatus::parse(text).ok_or_else(|| {
-            let names: Vec<&str> = OutboundStatus::ALL.iter().map(|s| s.name()).collect();
-            Failure::new(
-                EXIT_BAD_INPUT,
-                format!("--status {text:?} is not one of {}", names.join(", ")),
-            )
-        })?),
+        Some(text) => Some(
+            OutboundStatus::parse(text)
+                .map_err(|e| Failure::new(EXIT_BAD_INPUT, format!("--status {e}")))?,
+        ),
     };
     let mut admin = open(node).await?;
     let request = pb::ListRequest {

@@ -67,8 +67,11 @@ impl OutboundStatus {
     }
 
     /// Parses [`OutboundStatus::name`].
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.name() == text)
+    pub fn parse(text: &str) -> Result<Self, UnknownStatus> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name() == text)
+            .ok_or_else(|| UnknownStatus(text.to_owned()))
     }
 
     /// Whether delivery is still to be attempted.
@@ -76,6 +79,19 @@ impl OutboundStatus {
         matches!(self, Self::Queued | Self::InFlight)
     }
 }
+
+/// A name that is none of the outbound statuses'; it says which names there are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownStatus(pub String);
+
+impl fmt::Display for UnknownStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = OutboundStatus::ALL.iter().map(|s| s.name()).collect();
+        write!(f, "{:?} is not one of {}", self.0, names.join(", "))
+    }
+}
+
+impl std::error::Error for UnknownStatus {}
 
 impl fmt::Display for OutboundStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -131,14 +147,6 @@ impl NoticeStatus {
             pb::NoticeStatus::Cancelled => Self::Outbound(OutboundStatus::Cancelled),
             pb::NoticeStatus::Received => Self::Received,
         })
-    }
-
-    /// Parses [`NoticeStatus::name`].
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "received" => Some(Self::Received),
-            other => OutboundStatus::parse(other).map(Self::Outbound),
-        }
     }
 }
 
@@ -597,9 +605,8 @@ mod tests {
             vec![OutboundStatus::Queued, OutboundStatus::InFlight]
         );
         for status in OutboundStatus::ALL {
-            assert_eq!(OutboundStatus::parse(status.name()), Some(status));
+            assert_eq!(OutboundStatus::parse(status.name()), Ok(status));
             let notice = NoticeStatus::Outbound(status);
-            assert_eq!(NoticeStatus::parse(notice.name()), Some(notice));
             assert_eq!(
                 NoticeStatus::from_wire(notice.to_wire() as i32),
                 Some(notice)
@@ -611,6 +618,10 @@ mod tests {
             Some(received)
         );
         assert_eq!(NoticeStatus::from_wire(0), None);
+        assert_eq!(
+            OutboundStatus::parse("sent").unwrap_err().to_string(),
+            "\"sent\" is not one of queued, in_flight, delivered, rejected, cancelled"
+        );
     }
 
     #[test]

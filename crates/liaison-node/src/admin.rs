@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use liaison_core::draft::parse_draft_json;
 use liaison_core::{DeadlineStatus, NoticeStatus};
 use liaison_proto::v1 as pb;
 use subtle::ConstantTimeEq;
@@ -13,7 +12,7 @@ use tonic::{Request, Response, Status};
 use crate::NodeState;
 use crate::ops::{
     self, Action, Direction, DueCounts, DueItem, ListFilter, NoticeView, Ops, OpsError, PeerView,
-    ReportQuery, Role, SendCommand, Side,
+    ReportQuery, Role, Side,
 };
 
 /// Serves `Admin` for one node.
@@ -221,17 +220,8 @@ impl pb::admin_server::Admin for AdminService {
     ) -> Result<Response<pb::NoticeInfo>, Status> {
         let ops = self.ops(&request)?;
         let req = request.into_inner();
-        // Refused before the draft is read: an auditor's draft is nobody's concern.
-        ops.operator_only("write or answer notices")
-            .map_err(to_status)?;
-        let draft = parse_draft_json(&req.draft_json)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let in_reply_to = match req.in_reply_to.trim() {
-            "" => None,
-            id => Some(ops::parse_id(id).map_err(to_status)?),
-        };
         let sent = ops
-            .send(SendCommand { draft, in_reply_to })
+            .send(&req.draft_json, &req.in_reply_to)
             .await
             .map_err(to_status)?;
         let mut info = notice_info(&sent.notice);

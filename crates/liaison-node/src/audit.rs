@@ -262,8 +262,8 @@ pub(crate) fn export(state: &NodeState, req: &ExportRequest) -> Result<Bundle, E
 
     let config = &state.config;
     let mut keys: Vec<BundleKey> = state
-        .own_keys()?
-        .into_iter()
+        .own_keys
+        .iter()
         .map(|k| BundleKey {
             county: config.county.to_string(),
             public_key: hex::encode(k.as_bytes()),

@@ -218,8 +218,7 @@ pub(crate) async fn run_peer(
         }) {
             let skew_ms = state.config.limits.max_clock_skew_ms;
             let answered_ms = state.clock.now_ms();
-            let before = state.peer_health.seen(peer).clock_offset_ms;
-            let offset = state.peer_health.compare_clock(
+            let (before, offset) = state.peer_health.compare_clock(
                 peer,
                 received_at_ms,
                 sent_ms,

@@ -95,6 +95,9 @@ pub(crate) struct NodeState {
     pub(crate) clock: Arc<dyn Clock>,
     signals: HashMap<CountyCode, Arc<PeerSignal>>,
     pub(crate) peer_health: peer_health::PeerHealth,
+    /// The public half of every key this node has signed with, oldest first, the key in use
+    /// last: read from the store's key history at start.
+    pub(crate) own_keys: Vec<VerifyingKey>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) console: console::Sessions,
 }
@@ -194,25 +197,6 @@ impl NodeState {
         Ok(sign_checkpoint(&checkpoint, &signer)?)
     }
 
-    /// The public half of every key this node has signed with, oldest first; the key in use is
-    /// always among them, even if the history could not be written.
-    pub(crate) fn own_keys(&self) -> Result<Vec<VerifyingKey>, liaison_store::StoreError> {
-        let current = self.key.verifying_key();
-        let mut keys: Vec<VerifyingKey> = Vec::new();
-        let history = self.store.own_keys()?;
-        // A node may switch back to a key it used before: each key is listed once.
-        for key in history
-            .iter()
-            .filter_map(|k| VerifyingKey::from_bytes(&k.public_key).ok())
-        {
-            if key != current && !keys.contains(&key) {
-                keys.push(key);
-            }
-        }
-        keys.push(current);
-        Ok(keys)
-    }
-
     /// Wakes the delivery worker of `peer`; `retry_now` cuts its back-off short.
     pub(crate) fn wake(&self, peer: CountyCode, retry_now: bool) {
         if let Some(signal) = self.signals.get(&peer) {
@@ -222,6 +206,22 @@ impl NodeState {
             signal.notify.notify_one();
         }
     }
+}
+
+/// The keys of `history`, each once, oldest first, then `current` (the key in use).
+fn own_key_list(history: &[liaison_store::OwnKey], current: VerifyingKey) -> Vec<VerifyingKey> {
+    let mut keys: Vec<VerifyingKey> = Vec::new();
+    // A node may switch back to a key it used before: each key is listed once.
+    for key in history
+        .iter()
+        .filter_map(|k| VerifyingKey::from_bytes(&k.public_key).ok())
+    {
+        if key != current && !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.push(current);
+    keys
 }
 
 /// A node that has loaded its keys, certificates and store, ready to serve.
@@ -283,6 +283,13 @@ impl Node {
             path: store_dir.display().to_string(),
             source,
         })?;
+        let own_keys = store
+            .own_keys()
+            .map(|history| own_key_list(&history, key.verifying_key()))
+            .map_err(|source| NodeError::Store {
+                path: store_dir.display().to_string(),
+                source,
+            })?;
         let admin_token = read_or_make_token(&config.admin_token_path())?;
         let auditor_token = read_or_make_token(&config.auditor_token_path())?;
         let signals = config
@@ -300,6 +307,7 @@ impl Node {
             clock,
             signals,
             peer_health: peer_health::PeerHealth::default(),
+            own_keys,
             metrics,
             console: console::Sessions::default(),
         };

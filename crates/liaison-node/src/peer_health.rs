@@ -49,8 +49,8 @@ impl PeerHealth {
 
     /// Compares the receipt time `peer` signed with this node's clock around the call: `sent_ms`
     /// before it, `answered_ms` after it. A receipt time outside that span by more than
-    /// `skew_ms` means the two clocks disagree; returns the offset then, and `None` (clearing an
-    /// earlier one) when they agree.
+    /// `skew_ms` means the two clocks disagree. Records the offset (`None` when they agree) and
+    /// returns it with the one recorded before, so that a change can be told once.
     pub(crate) fn compare_clock(
         &self,
         peer: CountyCode,
@@ -58,7 +58,7 @@ impl PeerHealth {
         sent_ms: i64,
         answered_ms: i64,
         skew_ms: i64,
-    ) -> Option<i64> {
+    ) -> (Option<i64>, Option<i64>) {
         let offset = if received_at_ms > answered_ms.saturating_add(skew_ms) {
             Some(received_at_ms - answered_ms)
         } else if received_at_ms < sent_ms.saturating_sub(skew_ms) {
@@ -66,10 +66,13 @@ impl PeerHealth {
         } else {
             None
         };
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.entry(peer).or_default().clock_offset_ms = offset;
-        }
-        offset
+        let before = match self.seen.lock() {
+            Ok(mut seen) => {
+                std::mem::replace(&mut seen.entry(peer).or_default().clock_offset_ms, offset)
+            }
+            Err(_) => None,
+        };
+        (before, offset)
     }
 
     /// What this node has seen of a peer since it started.

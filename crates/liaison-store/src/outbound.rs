@@ -74,7 +74,7 @@ fn get_delivery(row: &Row) -> rusqlite::Result<Delivery> {
     let receipt_at_ms: Option<i64> = row.get(10)?;
     Ok(
         match OutboundStatus::parse(&status)
-            .ok_or_else(|| corrupt(6, format!("unknown status {status:?}")))?
+            .map_err(|_| corrupt(6, format!("unknown status {status:?}")))?
         {
             OutboundStatus::Queued => Delivery::Queued,
             OutboundStatus::InFlight => Delivery::InFlight {

@@ -55,10 +55,7 @@ fn parse_filters(q: &HashMap<String, String>, outbound: bool) -> Result<Filters,
     match param(q, "status") {
         "" => {}
         s if outbound => {
-            f.status = Some(OutboundStatus::parse(s).ok_or_else(|| {
-                let names: Vec<&str> = OutboundStatus::ALL.iter().map(|s| s.name()).collect();
-                format!("status {s:?} is not one of {}", names.join(", "))
-            })?)
+            f.status = Some(OutboundStatus::parse(s).map_err(|e| format!("status {e}"))?)
         }
         _ => return Err("status: inbox notices have no delivery status".into()),
     }

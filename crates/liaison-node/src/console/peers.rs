@@ -11,7 +11,7 @@ use maud::Markup;
 use super::layout::{kind_label, link, time};
 use super::{authed, to_login};
 use crate::NodeState;
-use crate::ops::PeerView;
+use crate::ops::PeersView;
 
 /// A time for a table cell, or `none` when it is not known or not set.
 fn optional_time(ms: Option<i64>, none: &str) -> String {
@@ -25,7 +25,7 @@ pub(super) async fn peers(State(state): State<Arc<NodeState>>, headers: HeaderMa
     };
     let title = "对方县区 Peers";
     let peers = match who.ops(&state).peers() {
-        Ok(p) => p.peers,
+        Ok(p) => p,
         Err(e) => {
             return who.error_page(StatusCode::SERVICE_UNAVAILABLE, title, &e.to_string());
         }
@@ -34,7 +34,8 @@ pub(super) async fn peers(State(state): State<Arc<NodeState>>, headers: HeaderMa
 }
 
 /// The peers page below its title: one row per peer county.
-fn peers_body(peers: &[PeerView]) -> Markup {
+fn peers_body(view: &PeersView) -> Markup {
+    let peers = &view.peers;
     maud::html! {
         table {
             thead {
@@ -84,7 +85,7 @@ fn peers_body(peers: &[PeerView]) -> Markup {
                                 Some(offset) => {
                                     "时钟不一致 clocks disagree: "
                                     (format!("{:+} s", offset / 1000))
-                                    " (允许 allowed ±" (p.allowed_skew_ms / 1000) " s)"
+                                    " (允许 allowed ±" (view.allowed_skew_ms / 1000) " s)"
                                 },
                                 None => "未见不一致 no disagreement seen",
                             }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use liaison_core::draft::parse_draft_json;
 use liaison_core::{CountyCode, NoticeId, NoticeKind};
 
 use super::access::access;
@@ -16,7 +15,6 @@ use super::{
     to_login,
 };
 use crate::NodeState;
-use crate::ops::{self, OpsError, SendCommand};
 
 /// The shipped example draft of `kind` (deploy/examples/notices).
 fn example(kind: NoticeKind) -> &'static str {
@@ -177,10 +175,10 @@ pub(super) async fn write(
         .map(|r| r.trim().to_owned())
         .unwrap_or_default();
     let ops = who.ops(&state);
-    let sent = send(&ops, &draft, &reply_to).await;
+    let sent = ops.send(&draft, &reply_to).await;
     match sent {
-        Ok(id) => {
-            let id = id.to_string();
+        Ok(sent) => {
+            let id = sent.notice.id.to_string();
             access(
                 &state,
                 &who.account.name,
@@ -198,15 +196,4 @@ pub(super) async fn write(
             StatusCode::BAD_REQUEST,
         ),
     }
-}
-
-/// Reads the draft and sends it, in answer to `reply_to` if not empty.
-async fn send(ops: &ops::Ops, draft: &str, reply_to: &str) -> Result<NoticeId, OpsError> {
-    let draft = parse_draft_json(draft).map_err(|e| OpsError::Invalid(e.to_string()))?;
-    let in_reply_to = match reply_to {
-        "" => None,
-        id => Some(ops::parse_id(id)?),
-    };
-    let sent = ops.send(SendCommand { draft, in_reply_to }).await?;
-    Ok(sent.notice.id)
 }

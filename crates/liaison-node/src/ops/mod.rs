@@ -17,8 +17,8 @@ use crate::NodeState;
 pub(crate) use due::{DueCounts, DueItem, DueList, DueQuery};
 pub(crate) use liaison_core::outbox::Action;
 pub(crate) use liaison_store::{IdRange, ListFilter, Side};
-pub(crate) use notices::{Direction, NoticeDetail, NoticeView, PageQuery, SendCommand};
-pub(crate) use peers::PeerView;
+pub(crate) use notices::{Direction, NoticeDetail, NoticeView, PageQuery};
+pub(crate) use peers::{PeerView, PeersView};
 pub(crate) use records::ReportQuery;
 
 /// Listings return at most this many notices unless asked for fewer.

@@ -2,7 +2,7 @@
 
 use liaison_core::body::NoticeBody;
 use liaison_core::deadline::deadline_state;
-use liaison_core::draft::{Draft, body_to_json};
+use liaison_core::draft::{Draft, body_to_json, parse_draft_json};
 use liaison_core::notice::KeyId;
 use liaison_core::outbox::{Action, Refused};
 use liaison_core::trust::check_reference_shape;
@@ -58,13 +58,6 @@ pub(crate) struct NoticeDetail {
     pub(crate) signature_valid: bool,
     pub(crate) receipt_valid: bool,
     pub(crate) payload_withheld: bool,
-}
-
-/// A notice to write: to `draft.recipient`, or in answer to a notice in the inbox.
-#[derive(Debug, Clone)]
-pub(crate) struct SendCommand {
-    pub(crate) draft: Draft,
-    pub(crate) in_reply_to: Option<NoticeId>,
 }
 
 /// The notice a send put in the outbox, or found there under the same client key.
@@ -188,10 +181,21 @@ impl Ops {
         .transpose()
     }
 
-    /// Signs a notice and puts it in the outbox; returns once it is durable.
-    pub(crate) async fn send(&self, command: SendCommand) -> Result<Sent> {
+    /// Signs the draft (JSON, see docs/notices.md) and puts the notice in the outbox, to the
+    /// draft's recipient or, if `in_reply_to` names a notice of the inbox, in answer to it;
+    /// returns once it is durable.
+    pub(crate) async fn send(&self, draft_json: &str, in_reply_to: &str) -> Result<Sent> {
+        // Refused before the draft is read: an auditor's draft is nobody's concern.
         self.operator_only("write or answer notices")?;
-        let SendCommand { draft, in_reply_to } = command;
+        let draft = parse_draft_json(draft_json).map_err(|e| OpsError::Invalid(e.to_string()))?;
+        let in_reply_to = match in_reply_to.trim() {
+            "" => None,
+            id => Some(super::parse_id(id)?),
+        };
+        self.send_draft(draft, in_reply_to).await
+    }
+
+    async fn send_draft(&self, draft: Draft, in_reply_to: Option<NoticeId>) -> Result<Sent> {
         let me = self.county();
         let kind = draft.body.kind();
         let (recipient, in_reply_to) = match in_reply_to {
@@ -380,8 +384,13 @@ impl Ops {
             .ok()
             .flatten();
         // This node's keys, by id: what an earlier key signed verifies after a rotation.
-        let own_keys = self.state.own_keys()?;
-        let own_key = |key_id: KeyId| own_keys.iter().copied().find(|k| KeyId::of(k) == key_id);
+        let own_key = |key_id: KeyId| {
+            self.state
+                .own_keys
+                .iter()
+                .copied()
+                .find(|k| KeyId::of(k) == key_id)
+        };
         let peer_key = |county: CountyCode, key_id, at_ms| {
             self.state
                 .config
@@ -423,14 +432,12 @@ impl Ops {
 
     /// An operator's action on a pending notice: retry it at once, or cancel it.
     pub(crate) async fn act(&self, id: &NoticeId, action: Action) -> Result<NoticeView> {
-        let transition: fn(&Delivery) -> std::result::Result<Delivery, Refused> = match action {
-            Action::Retry => Delivery::retry,
-            Action::Cancel => Delivery::cancel,
+        type Transition = fn(&Delivery) -> std::result::Result<Delivery, Refused>;
+        let (transition, what): (Transition, _) = match action {
+            Action::Retry => (Delivery::retry, "retry notices"),
+            Action::Cancel => (Delivery::cancel, "cancel notices"),
         };
-        self.operator_only(match action {
-            Action::Retry => "retry notices",
-            Action::Cancel => "cancel notices",
-        })?;
+        self.operator_only(what)?;
         let change = move |r: &mut OutboundRecord| {
             r.delivery = transition(&r.delivery)?;
             Ok(())

@@ -31,8 +31,6 @@ pub(crate) struct PeerView {
     /// By how much its clock and this node's differ, when by more than the allowed skew
     /// (positive: the peer's is ahead), as its last receipt showed.
     pub(crate) clock_offset_ms: Option<i64>,
-    /// The allowed skew, for showing beside the offset.
-    pub(crate) allowed_skew_ms: i64,
 }
 
 /// Every peer, and whether this node's store can write.
@@ -42,6 +40,8 @@ pub(crate) struct PeersView {
     /// Why the store cannot write, while it cannot.
     pub(crate) storage_failing: Option<String>,
     pub(crate) storage_failed_commits: u64,
+    /// How far apart this node's clock and a peer's may be before they count as disagreeing.
+    pub(crate) allowed_skew_ms: i64,
 }
 
 impl Ops {
@@ -77,7 +77,6 @@ impl Ops {
                 last_success_at_ms: seen.last_success_at_ms,
                 certificate_expires_at_ms: seen.certificate_expires_at_ms,
                 clock_offset_ms: seen.clock_offset_ms,
-                allowed_skew_ms: self.state.config.limits.max_clock_skew_ms,
                 // The signing keys end when the last one ends; a key without an end never does.
                 key_expires_at_ms: if p.keys.iter().any(|k| k.valid_until_ms.is_none()) {
                     None
@@ -91,6 +90,7 @@ impl Ops {
             peers,
             storage_failing: health.failing,
             storage_failed_commits: health.failed_commits,
+            allowed_skew_ms: self.state.config.limits.max_clock_skew_ms,
         })
     }
 
