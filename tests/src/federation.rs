@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
@@ -367,6 +368,8 @@ pub struct TestNode {
     as_process: bool,
     /// The clock an in-process node is started with.
     clock: Arc<dyn Clock>,
+    /// How far that clock is off the federation's; a test may change it while the node runs.
+    clock_offset: Arc<AtomicI64>,
     running: Option<Running>,
 }
 
@@ -599,12 +602,12 @@ pub struct FederationBuilder {
 #[derive(Debug)]
 struct OffsetClock {
     base: Arc<dyn Clock>,
-    offset_ms: i64,
+    offset_ms: Arc<AtomicI64>,
 }
 
 impl Clock for OffsetClock {
     fn now_ms(&self) -> i64 {
-        self.base.now_ms() + self.offset_ms
+        self.base.now_ms() + self.offset_ms.load(Ordering::SeqCst)
     }
 }
 
@@ -747,6 +750,9 @@ impl FederationBuilder {
         let mut nodes = Vec::new();
         for ((member, file), (exchange, admin)) in members.iter().zip(&files).zip(listeners) {
             let home = file.config.parent().unwrap().to_owned();
+            let offset = Arc::new(AtomicI64::new(
+                self.clock_offsets.get(&member.county).copied().unwrap_or(0),
+            ));
             let mut node = TestNode {
                 county: member.county,
                 name: member.name.clone(),
@@ -757,13 +763,11 @@ impl FederationBuilder {
                 exchange_addr: member.exchange_addr,
                 admin_addr: member.admin_addr,
                 as_process: self.processes.contains(&member.county),
-                clock: match self.clock_offsets.get(&member.county) {
-                    Some(&offset_ms) => Arc::new(OffsetClock {
-                        base: clock.clone(),
-                        offset_ms,
-                    }),
-                    None => clock.clone(),
-                },
+                clock_offset: offset.clone(),
+                clock: Arc::new(OffsetClock {
+                    base: clock.clone(),
+                    offset_ms: offset,
+                }),
                 running: None,
             };
             if node.as_process {
@@ -865,6 +869,12 @@ impl Federation {
             county: node.county,
             client,
         }
+    }
+
+    /// Sets how far `county`'s clock is off the federation's from now on (negative: behind), as
+    /// when someone sets a running county's clock: every time it signs after this uses it.
+    pub fn set_clock_offset(&self, county: &str, offset_ms: i64) {
+        self.node(county).clock_offset.store(offset_ms, Ordering::SeqCst);
     }
 
     /// Stops `county`'s in-process node gracefully and checks that it stopped without error.

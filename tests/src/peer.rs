@@ -161,7 +161,10 @@ pub async fn deliver(
 ) -> Vec<SignedReceipt> {
     let count = envelopes.len();
     let receipts = client
-        .deliver(pb::DeliverRequest { envelopes })
+        .deliver(pb::DeliverRequest {
+            envelopes,
+            proofs: Vec::new(),
+        })
         .await
         .unwrap_or_else(|s| panic!("Deliver failed: {s:?}"))
         .into_inner()

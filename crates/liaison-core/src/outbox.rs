@@ -404,6 +404,7 @@ mod tests {
             reply_due_at_ms: Some(NOW + 86_400_000),
             key_id: KeyId::parse("0101010101010101").unwrap(),
             checkpoint: None,
+            existed_by_ms: None,
         }
     }
 

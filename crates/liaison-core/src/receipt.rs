@@ -33,6 +33,9 @@ pub struct Receipt {
     pub key_id: KeyId,
     /// The recipient's signed checkpoint (a signed note) just after it logged the notice.
     pub checkpoint: Option<String>,
+    /// In an accepting receipt of a reply: the earliest time, on the word of counties other than
+    /// the replier, by which the reply existed (see [`crate::cosign`]).
+    pub existed_by_ms: Option<i64>,
 }
 
 /// A receipt exactly as signed.
@@ -82,6 +85,7 @@ impl SignedReceipt {
             reply_due_at_ms: receipt.reply_due_at_ms.unwrap_or(0),
             key_id: receipt.key_id.to_string(),
             checkpoint: receipt.checkpoint.clone().unwrap_or_default(),
+            existed_by_ms: receipt.existed_by_ms.unwrap_or(0),
         };
         let receipt_bytes = wire.encode_to_vec();
         let signature = key.sign(RECEIPT_SIGNING_PREFIX, &receipt_bytes);
@@ -158,6 +162,7 @@ impl SignedReceipt {
                 reply_due_at_ms,
                 key_id,
                 checkpoint: (!r.checkpoint.is_empty()).then_some(r.checkpoint),
+                existed_by_ms: (r.existed_by_ms != 0).then_some(r.existed_by_ms),
             },
             receipt_bytes: wire.receipt,
             signature,
@@ -211,6 +216,7 @@ mod tests {
             reply_due_at_ms: Some(1_780_864_000_000),
             key_id: KeyId::parse("0000000000000000").unwrap(),
             checkpoint: None,
+            existed_by_ms: None,
         }
     }
 

@@ -24,6 +24,7 @@ pub enum RejectCode {
     UnknownReference,
     ReplyKindMismatch,
     DuplicateId,
+    ReplyBeforeReceipt,
 }
 
 impl RejectCode {
@@ -45,6 +46,7 @@ impl RejectCode {
             Self::UnknownReference => "UNKNOWN_REFERENCE",
             Self::ReplyKindMismatch => "REPLY_KIND_MISMATCH",
             Self::DuplicateId => "DUPLICATE_ID",
+            Self::ReplyBeforeReceipt => "REPLY_BEFORE_RECEIPT",
         }
     }
 
@@ -66,6 +68,7 @@ impl RejectCode {
             Self::UnknownReference => pb::RejectCode::UnknownReference,
             Self::ReplyKindMismatch => pb::RejectCode::ReplyKindMismatch,
             Self::DuplicateId => pb::RejectCode::DuplicateId,
+            Self::ReplyBeforeReceipt => pb::RejectCode::ReplyBeforeReceipt,
         }
     }
 
@@ -88,6 +91,7 @@ impl RejectCode {
             pb::RejectCode::UnknownReference => Self::UnknownReference,
             pb::RejectCode::ReplyKindMismatch => Self::ReplyKindMismatch,
             pb::RejectCode::DuplicateId => Self::DuplicateId,
+            pb::RejectCode::ReplyBeforeReceipt => Self::ReplyBeforeReceipt,
         };
         Some(code)
     }

@@ -364,13 +364,18 @@ pub fn check_reference_shape(kind: NoticeKind, has_reference: bool) -> Result<()
 pub struct Original {
     pub kind: NoticeKind,
     pub recipient: CountyCode,
+    /// When the replying county received it, by its signed receipt; `None` while this node holds
+    /// no receipt for it.
+    pub received_at_ms: Option<i64>,
 }
 
-/// Checks a reply against the notice it answers: `original` is the notice this node sent under that
-/// id, if any.
+/// Checks a reply issued at `issued_at_ms` against the notice it answers: `original` is the notice
+/// this node sent under that id, if any. A reply cannot be older than the replier's own receipt of
+/// the notice it answers.
 pub fn check_reply(
     reply_kind: NoticeKind,
     replier: CountyCode,
+    issued_at_ms: i64,
     original: Option<Original>,
 ) -> Result<(), Rejection> {
     let Some(original) = original else {
@@ -395,6 +400,19 @@ pub fn check_reply(
                 "a {} cannot answer a {}",
                 reply_kind.name(),
                 original.kind.name()
+            ),
+        ));
+    }
+    if let Some(received_at_ms) = original.received_at_ms
+        && issued_at_ms < received_at_ms
+    {
+        return Err(Rejection::new(
+            RejectCode::ReplyBeforeReceipt,
+            format!(
+                "header.issued_at_ms {} is before {replier} received the notice it answers, at {} by \
+                 its own signed receipt: a clock was set back",
+                format_cst(issued_at_ms),
+                format_cst(received_at_ms)
             ),
         ));
     }

@@ -1015,8 +1015,9 @@ fn check_reply(
     let original = original.map(|(kind, to)| Original {
         kind,
         recipient: county(to),
+        received_at_ms: None,
     });
-    let verdict = trust::check_reply(reply_kind, county(SENDER), original).map_err(|r| r.code);
+    let verdict = trust::check_reply(reply_kind, county(SENDER), 0, original).map_err(|r| r.code);
     assert_eq!(verdict, expected, "{reply_kind} answering {original:?}");
 }
 
@@ -1075,6 +1076,35 @@ fn every_reply_kind_may_answer_what_it_answers_when_sent_to_the_replier() {
     }
 }
 
+#[test]
+fn a_reply_issued_before_the_replier_received_the_original_is_refused() {
+    let original = |received_at_ms| {
+        Some(Original {
+            kind: NoticeKind::ContactLetter,
+            recipient: county(SENDER),
+            received_at_ms,
+        })
+    };
+    let received = 1_780_000_000_000;
+    let verdict = |issued_at_ms, received_at_ms| {
+        trust::check_reply(
+            NoticeKind::ReplyLetter,
+            county(SENDER),
+            issued_at_ms,
+            original(received_at_ms),
+        )
+        .map_err(|r| r.code)
+    };
+    assert_eq!(verdict(received, Some(received)), Ok(()));
+    assert_eq!(verdict(received + 1, Some(received)), Ok(()));
+    assert_eq!(
+        verdict(received - 1, Some(received)),
+        Err(RejectCode::ReplyBeforeReceipt)
+    );
+    // Without the replier's receipt there is nothing to compare with.
+    assert_eq!(verdict(received - 1, None), Ok(()));
+}
+
 /// Checks the reference shape of `kind` and asserts the verdict.
 #[track_caller]
 fn check_shape(kind: NoticeKind, has_reference: bool, expected: Result<(), RejectCode>) {
@@ -1121,6 +1151,7 @@ fn receipt(notice: Option<&SignedNotice>, digest: [u8; 32], outcome: Outcome) ->
         // Replaced by the signing key's id.
         key_id: foreign_key().key_id(),
         checkpoint: None,
+        existed_by_ms: None,
     }
 }
 
@@ -1355,6 +1386,7 @@ fn worked_example_of_the_protocol_is_reproduced_byte_for_byte() {
             reply_due_at_ms: None,
             key_id: node_key(2).key_id(),
             checkpoint: None,
+            existed_by_ms: None,
         },
     );
     assert_eq!(receipt.receipt.key_id.to_string(), "6a3803d5f059902a");

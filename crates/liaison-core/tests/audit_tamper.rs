@@ -273,6 +273,7 @@ impl Scenario {
                 reply_due_at_ms: due(NoticeKind::ContactLetter, false, received),
                 key_id: peer_key().key_id(),
                 checkpoint: None,
+                existed_by_ms: None,
             },
         );
         log.append_receipt(LeafKind::ReceivedReceipt, &receipt);
@@ -308,6 +309,7 @@ impl Scenario {
                     .map(|d| d + options.peer_due_shift_ms),
                 key_id: peer_key().key_id(),
                 checkpoint: Some(signed_checkpoint(PEER, &peer_key(), &peer_log)),
+                existed_by_ms: None,
             },
         );
         leaf.insert(
@@ -345,6 +347,7 @@ impl Scenario {
                     reply_due_at_ms: due,
                     key_id: node_key().key_id(),
                     checkpoint: Some(checkpoint),
+                    existed_by_ms: n.header.in_reply_to.map(|_| received),
                 },
             );
             (leaf, log.append_receipt(LeafKind::IssuedReceipt, &receipt))
@@ -390,6 +393,7 @@ impl Scenario {
                     reply_due_at_ms: stated,
                     key_id: node_key().key_id(),
                     checkpoint: Some(forked),
+                    existed_by_ms: None,
                 },
             );
             (l, log.append_receipt(LeafKind::IssuedReceipt, &receipt))
@@ -426,6 +430,7 @@ impl Scenario {
                 reply_due_at_ms: due(NoticeKind::Bulletin, false, received),
                 key_id: third_key().key_id(),
                 checkpoint: None,
+                existed_by_ms: None,
             },
         );
         leaf.insert(
@@ -1459,6 +1464,7 @@ fn the_worked_example_of_the_format_is_reproduced_byte_for_byte() {
             reply_due_at_ms: None,
             key_id: key(2).key_id(),
             checkpoint: None,
+            existed_by_ms: None,
         },
     );
     let leaf0 = liaison_core::tlog::notice_leaf(

@@ -54,7 +54,7 @@ fn random_unit() -> f64 {
     (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-fn channel(state: &NodeState, peer: &Peer) -> Result<Channel, String> {
+pub(crate) fn channel(state: &NodeState, peer: &Peer) -> Result<Channel, String> {
     let tls = state.tls.client_config(peer.county);
     let endpoint = Endpoint::from_shared(peer.endpoint.clone())
         .map_err(|e| format!("endpoint {:?}: {e}", peer.endpoint))?
@@ -155,6 +155,17 @@ pub(crate) async fn run_peer(
             wait_until = Some(tokio::time::Instant::now() + settings.max_backoff);
             continue;
         }
+        // Replies go with the proof, signed by other counties, of when they existed.
+        let mut proofs = Vec::new();
+        for (index, (record, _)) in batch.iter().enumerate() {
+            if record.in_reply_to.is_some()
+                && let Some(mut proof) =
+                    crate::cosigning::existence_proof(&state, &record.id, peer).await
+            {
+                proof.envelope = index as u32;
+                proofs.push(proof);
+            }
+        }
         // The whole call is bounded, the connection and TLS handshake included. On shutdown the
         // answer is awaited a little longer only: a peer that hangs must hold up neither the
         // others nor a stop.
@@ -162,7 +173,7 @@ pub(crate) async fn run_peer(
         let outcome = {
             let call = tokio::time::timeout(
                 settings.timeout,
-                client.deliver(pb::DeliverRequest { envelopes }),
+                client.deliver(pb::DeliverRequest { envelopes, proofs }),
             );
             tokio::pin!(call);
             tokio::select! {

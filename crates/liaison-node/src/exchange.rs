@@ -1,12 +1,16 @@
 //! The peer-facing `Exchange` service: checks each envelope, stores what it accepts, and answers
 //! every envelope with a signed receipt, only once the batch is durable.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use liaison_core::Delivery;
+use liaison_core::cosign::{self, ExistenceProof};
+use liaison_core::merkle::Hash;
 use liaison_core::notice::{Header, envelope_sha256};
 use liaison_core::receipt::{Outcome, Receipt};
 use liaison_core::tlog::LeafKind;
-use liaison_core::trust::{self, Original, Recipient};
+use liaison_core::trust::{self, Original, PeerKey, Recipient};
 use liaison_core::{RejectCode, Rejection, SignedReceipt};
 use liaison_proto::v1 as pb;
 use liaison_store::{InboundItem, InboundOutcome, InboundRecord, IssuedReceipt, LogHead};
@@ -24,7 +28,7 @@ pub(crate) struct ExchangeService {
 
 /// What happens to one envelope of a batch.
 enum Decision {
-    Refused(SignedReceipt),
+    Refused(Box<SignedReceipt>),
     /// Accepted before: the receipt issued then, whatever has changed since.
     AlreadyStored(pb::SignedReceipt),
     Accept {
@@ -35,7 +39,8 @@ enum Decision {
 impl ExchangeService {
     /// The receipt for a notice just stored, carrying this node's signed checkpoint of its log
     /// with the notice in it.
-    fn issue_receipt(state: &NodeState, record: &InboundRecord, head: LogHead) -> IssuedReceipt {
+    fn issue_receipt(state: &NodeState, item: &InboundItem, head: LogHead) -> IssuedReceipt {
+        let record = &item.record;
         // A receipt without a checkpoint is still a signed receipt; the next one vouches for
         // this notice's place in the log.
         let checkpoint = state
@@ -54,6 +59,7 @@ impl ExchangeService {
                 reply_due_at_ms: record.reply_due_at_ms,
                 key_id: state.key.key_id(),
                 checkpoint: checkpoint.clone(),
+                existed_by_ms: item.existed_by_ms,
             },
         );
         IssuedReceipt {
@@ -95,6 +101,7 @@ impl ExchangeService {
                 reply_due_at_ms: None,
                 key_id: self.state.key.key_id(),
                 checkpoint: None,
+                existed_by_ms: None,
             },
         )
     }
@@ -132,9 +139,61 @@ impl ExchangeService {
         Ok(Some(receipt.to_wire()))
     }
 
+    /// The earliest time by which a reply is known to have existed, on the word of counties other
+    /// than its sender: now, or the earliest cosignature of its existence proof if that verifies
+    /// and is earlier. A proof that does not verify proves nothing, and refuses nothing.
+    fn existed_by(
+        &self,
+        notice: &liaison_core::SignedNotice,
+        proof: Option<ExistenceProof>,
+        now_ms: i64,
+    ) -> i64 {
+        let Some(proof) = proof else {
+            return now_ms;
+        };
+        let directory = &self.state.config.directory;
+        let Some(sender) = directory.get(notice.header.sender) else {
+            return now_ms;
+        };
+        let me = self.state.config.county;
+        let own_keys: Vec<PeerKey> = self
+            .state
+            .own_keys
+            .iter()
+            .map(|key| PeerKey {
+                key: *key,
+                valid_from_ms: i64::MIN,
+                valid_until_ms: None,
+            })
+            .collect();
+        let found = cosign::existed_by(
+            &proof,
+            notice,
+            |note| crate::witness::open_peer_checkpoint(sender, note),
+            |county| {
+                if county == me {
+                    own_keys.clone()
+                } else {
+                    directory
+                        .get(county)
+                        .map(|p| p.keys.clone())
+                        .unwrap_or_default()
+                }
+            },
+        );
+        match found {
+            Ok(at_ms) => at_ms.min(now_ms),
+            Err(why) => {
+                warn!(error = %why, "a reply's existence proof proves nothing; its receipt time counts");
+                now_ms
+            }
+        }
+    }
+
     fn decide(
         &self,
         envelope: pb::Envelope,
+        proof: Option<ExistenceProof>,
         tls_is: &impl Fn(liaison_core::CountyCode) -> bool,
         now_ms: i64,
         items: &mut Vec<InboundItem>,
@@ -152,15 +211,16 @@ impl ExchangeService {
         let admitted = match trust::admit(recipient, envelope, tls_is, now_ms) {
             Ok(admitted) => admitted,
             Err(rejection) => {
-                return Ok(Decision::Refused(self.rejection(
+                return Ok(Decision::Refused(Box::new(self.rejection(
                     &header_bytes,
                     &signature,
                     rejection,
                     now_ms,
-                )));
+                ))));
             }
         };
         let h = &admitted.notice.header;
+        let mut existed_by_ms = None;
         if let Some(original_id) = h.in_reply_to {
             let original = self
                 .state
@@ -170,15 +230,20 @@ impl ExchangeService {
                 .map(|o| Original {
                     kind: o.kind,
                     recipient: o.recipient,
+                    received_at_ms: match o.delivery {
+                        Delivery::Delivered { received_at_ms, .. } => Some(received_at_ms),
+                        _ => None,
+                    },
                 });
-            if let Err(rejection) = trust::check_reply(h.kind, h.sender, original) {
-                return Ok(Decision::Refused(self.rejection(
+            if let Err(rejection) = trust::check_reply(h.kind, h.sender, h.issued_at_ms, original) {
+                return Ok(Decision::Refused(Box::new(self.rejection(
                     &header_bytes,
                     &signature,
                     rejection,
                     now_ms,
-                )));
+                ))));
             }
+            existed_by_ms = Some(self.existed_by(&admitted.notice, proof, now_ms));
         }
         let digest = admitted.notice.envelope_sha256();
         let deadlines = &self.state.config.deadlines;
@@ -212,11 +277,34 @@ impl ExchangeService {
             },
             envelope: admitted.notice.envelope_bytes(),
             leaf: admitted.notice.leaf_hash(LeafKind::ReceivedNotice),
+            existed_by_ms,
         });
         Ok(Decision::Accept {
             index: items.len() - 1,
         })
     }
+}
+
+/// The existence proofs of a request by envelope index; proofs whose hashes are not 32 bytes
+/// are dropped (they prove nothing), and of two proofs for one envelope the first counts.
+fn existence_proofs(proofs: Vec<pb::ExistenceProof>) -> HashMap<usize, ExistenceProof> {
+    let mut out = HashMap::new();
+    for p in proofs {
+        let Ok(inclusion_proof) = p
+            .inclusion_proof
+            .iter()
+            .map(|h| Hash::try_from(h.as_slice()))
+            .collect::<Result<Vec<Hash>, _>>()
+        else {
+            continue;
+        };
+        out.entry(p.envelope as usize).or_insert(ExistenceProof {
+            checkpoint: p.checkpoint,
+            leaf_index: p.leaf_index,
+            inclusion_proof,
+        });
+    }
+    out
 }
 
 /// The span of one envelope's handling, carrying its notice id when the header can be read.
@@ -241,12 +329,15 @@ impl pb::exchange_server::Exchange for ExchangeService {
                 .is_some_and(|certs| pki::peer_is_county(certs, county))
         };
         let now_ms = self.state.clock.now_ms();
-        let envelopes = request.into_inner().envelopes;
+        let request = request.into_inner();
+        let mut proofs = existence_proofs(request.proofs);
         let mut items = Vec::new();
-        let mut decisions = Vec::with_capacity(envelopes.len());
-        for envelope in envelopes {
+        let mut decisions = Vec::with_capacity(request.envelopes.len());
+        for (index, envelope) in request.envelopes.into_iter().enumerate() {
             let span = notice_span(&envelope);
-            let decision = span.in_scope(|| self.decide(envelope, &tls_is, now_ms, &mut items))?;
+            let proof = proofs.remove(&index);
+            let decision =
+                span.in_scope(|| self.decide(envelope, proof, &tls_is, now_ms, &mut items))?;
             decisions.push((span, decision));
         }
         // A stored receipt found by the redelivery check was read from committed, so durable, data.
@@ -254,8 +345,8 @@ impl pb::exchange_server::Exchange for ExchangeService {
         let outcomes = self
             .state
             .store
-            .accept_inbound(&items, move |record, head| {
-                Self::issue_receipt(&state, record, head)
+            .accept_inbound(&items, move |item, head| {
+                Self::issue_receipt(&state, item, head)
             })
             .await
             .map_err(|e| Status::unavailable(format!("storage: {e}")))?;
@@ -317,6 +408,21 @@ impl pb::exchange_server::Exchange for ExchangeService {
             receipts.push(receipt);
         }
         Ok(Response::new(pb::DeliverResponse { receipts }))
+    }
+
+    async fn cosign(
+        &self,
+        request: Request<pb::CosignRequest>,
+    ) -> Result<Response<pb::CosignResponse>, Status> {
+        let certs = request.peer_certs();
+        let tls_is = |county| {
+            certs
+                .as_ref()
+                .is_some_and(|certs| pki::peer_is_county(certs, county))
+        };
+        crate::witness::cosign(&self.state, tls_is, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn consistency(

@@ -13,6 +13,7 @@ mod audit;
 pub mod clock;
 pub mod config;
 pub mod console;
+mod cosigning;
 mod delivery;
 mod exchange;
 pub mod federation;
@@ -100,6 +101,9 @@ pub(crate) struct NodeState {
     pub(crate) own_keys: Vec<VerifyingKey>,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) console: console::Sessions,
+    /// Held while a peer's checkpoint is judged and kept, so that the receipts this node gets
+    /// and the cosignatures it is asked for judge one peer's log one at a time.
+    pub(crate) witness_lock: tokio::sync::Mutex<()>,
 }
 
 /// Why this node could not sign a checkpoint of its log.
@@ -149,6 +153,19 @@ impl NodeState {
         let now = self.clock.now_ms();
         peer.may_send(kind, now)
             .map_err(|e| SendError::NotAllowed(e.to_string()))?;
+        // A reply older than this node's own receipt of the notice it answers would be refused:
+        // this node's clock was set back since.
+        if let Some(original) = in_reply_to
+            && let Some(received) = self.store.inbound(&original)?
+            && now < received.received_at_ms
+        {
+            return Err(SendError::NotAllowed(format!(
+                "this node's clock reads {}, before the notice being answered was received at {}: \
+                 the clock was set back; set it right (NTP) and reply again",
+                liaison_core::clock::format_cst(now),
+                liaison_core::clock::format_cst(received.received_at_ms)
+            )));
+        }
         let mut random = [0u8; 10];
         getrandom::getrandom(&mut random)
             .map_err(|e| SendError::Random(format!("no randomness: {e}")))?;
@@ -310,6 +327,7 @@ impl Node {
             own_keys,
             metrics,
             console: console::Sessions::default(),
+            witness_lock: tokio::sync::Mutex::new(()),
         };
         Ok(Self {
             state: Arc::new(state),

@@ -7,11 +7,15 @@
 //! operator acknowledges it with `liaison accept-peer-log`, which makes the peer's next
 //! checkpoint the new starting point.
 
-use liaison_core::checkpoint::{Checkpoint, NoteVerifierKey, open_signed_checkpoint};
+use liaison_core::CountyCode;
+use liaison_core::checkpoint::{
+    Checkpoint, NoteVerifierKey, county_of_origin, open_signed_checkpoint,
+};
 use liaison_core::merkle::{Hash, verify_consistency};
 use liaison_core::trust::Peer;
 use liaison_proto::v1 as pb;
 use liaison_store::Alarm;
+use tonic::Status;
 use tonic::transport::Channel;
 use tracing::{error, warn};
 
@@ -145,9 +149,118 @@ pub(crate) async fn witness(
             }
         }
     }
+    keep_if_larger(state, peer, note, &new).await;
+}
+
+/// Holds `note` (opened as `new`) as the peer's checkpoint unless a larger one is held already
+/// (the other of the receipt and cosigning paths may have kept one meanwhile).
+async fn keep_if_larger(state: &NodeState, peer: &Peer, note: &str, new: &Checkpoint) {
+    let _judging = state.witness_lock.lock().await;
+    let held = state
+        .store
+        .peer_checkpoint(peer.county)
+        .ok()
+        .flatten()
+        .and_then(|note| open_peer_checkpoint(peer, &note).ok());
+    if held.is_some_and(|held| held.size > new.size) {
+        return;
+    }
     if let Err(e) = state.store.set_peer_checkpoint(peer.county, note).await {
         warn!(peer = %peer.county, error = %e, "cannot keep the peer's checkpoint");
     }
+}
+
+/// Answers a peer's request to cosign a checkpoint of its own log (`Exchange.Cosign`): the
+/// checkpoint must be signed by the county whose TLS certificate made the call, and extend the
+/// largest checkpoint of that log this node holds (by the request's consistency proof); then this
+/// node keeps it and returns its cosignature with its own time. A log that is not append-only
+/// raises an alarm, as in [`witness`].
+pub(crate) async fn cosign(
+    state: &NodeState,
+    tls_is: impl Fn(CountyCode) -> bool,
+    request: pb::CosignRequest,
+) -> Result<pb::CosignResponse, Status> {
+    let county = request
+        .checkpoint
+        .lines()
+        .next()
+        .and_then(county_of_origin)
+        .ok_or_else(|| {
+            Status::invalid_argument("checkpoint: its first line does not name a county's log")
+        })?;
+    if !tls_is(county) {
+        return Err(Status::permission_denied(format!(
+            "checkpoint: the log is {county}'s, but the TLS client certificate is not that \
+             county's; a county asks for cosignatures of its own log only"
+        )));
+    }
+    let Some(peer) = state.config.directory.get(county).cloned() else {
+        return Err(Status::permission_denied(format!(
+            "{county} is not in this node's directory"
+        )));
+    };
+    let storage = |e: liaison_store::StoreError| Status::unavailable(format!("storage: {e}"));
+    if state.store.has_open_alarm(county).map_err(storage)? {
+        return Err(Status::failed_precondition(format!(
+            "this node holds an open alarm about {county}'s log and cosigns none of it until an \
+             operator accepts the log (liaison accept-peer-log)"
+        )));
+    }
+    let new = open_peer_checkpoint(&peer, &request.checkpoint)
+        .map_err(|why| Status::invalid_argument(format!("checkpoint: {why}")))?;
+    let _judging = state.witness_lock.lock().await;
+    let held = state
+        .store
+        .peer_checkpoint(county)
+        .map_err(storage)?
+        .and_then(|note| open_peer_checkpoint(&peer, &note).ok());
+    match judge(held.as_ref(), &new) {
+        Verdict::Accept => {}
+        Verdict::Rollback(detail) => {
+            alarm(state, &peer, "rollback", detail.clone()).await;
+            return Err(Status::failed_precondition(detail));
+        }
+        Verdict::Fork(detail) => {
+            alarm(state, &peer, "fork", detail.clone()).await;
+            return Err(Status::failed_precondition(detail));
+        }
+        Verdict::NeedsProof { old_size, new_size } => {
+            if request.old_size != old_size {
+                return Ok(pb::CosignResponse {
+                    cosignature: String::new(),
+                    known_size: old_size,
+                });
+            }
+            let held_root = held.as_ref().map(|h| h.root).unwrap_or_default();
+            let verdict = request
+                .consistency_proof
+                .iter()
+                .map(|h| Hash::try_from(h.as_slice()))
+                .collect::<Result<Vec<Hash>, _>>()
+                .map_err(|_| "a proof hash is not 32 bytes".to_owned())
+                .and_then(|proof| {
+                    verify_consistency(old_size, new_size, &held_root, &new.root, &proof)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(why) = verdict {
+                let detail = format!(
+                    "the log of {new_size} entries does not extend the one of {old_size} entries: {why}"
+                );
+                alarm(state, &peer, "fork", detail.clone()).await;
+                return Err(Status::failed_precondition(detail));
+            }
+        }
+    }
+    state
+        .store
+        .set_peer_checkpoint(county, &request.checkpoint)
+        .await
+        .map_err(storage)?;
+    let time_s = (state.clock.now_ms().max(0) / 1000) as u64;
+    Ok(pb::CosignResponse {
+        cosignature: liaison_core::cosign::cosign(&new, state.config.county, &state.key, time_s),
+        known_size: new.size,
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The inbound table: notices this node received and accepted, with the receipts it issued for
 //! them, their row mapping, lookups, listings and changes.
 
+use liaison_core::cosign::reply_time;
 use liaison_core::merkle::Hash;
 use liaison_core::tlog::LeafKind;
 use liaison_core::{CountyCode, NoticeId};
@@ -31,6 +32,10 @@ pub struct InboundItem {
     pub envelope: Vec<u8>,
     /// The envelope's leaf hash as a received notice.
     pub leaf: Hash,
+    /// For a reply: the earliest time, on the word of counties other than the replier, by which
+    /// it existed (this node's receipt time, or an earlier cosignature); it states it in its
+    /// receipt, and the notice it answers counts as answered at the reply's time from it.
+    pub existed_by_ms: Option<i64>,
 }
 
 /// The receipt a node issues for a newly stored notice, made once the notice is in the log.
@@ -109,7 +114,7 @@ impl Store {
     pub async fn accept_inbound(
         &self,
         items: &[InboundItem],
-        mut issue: impl FnMut(&InboundRecord, LogHead) -> IssuedReceipt + Send + 'static,
+        mut issue: impl FnMut(&InboundItem, LogHead) -> IssuedReceipt + Send + 'static,
     ) -> Result<Vec<InboundOutcome>> {
         if items.is_empty() {
             return Ok(Vec::new());
@@ -135,7 +140,7 @@ impl Store {
                     write_inbound(conn, rec, true)?;
                     put_blob(conn, Blob::InboundEnvelope, &rec.id, &item.envelope)?;
                     let head = append_leaf(conn, LeafKind::ReceivedNotice, &rec.id, item.leaf)?;
-                    let receipt = issue(rec, head);
+                    let receipt = issue(item, head);
                     put_blob(conn, Blob::InboundReceipt, &rec.id, &receipt.bytes)?;
                     append_leaf(conn, LeafKind::IssuedReceipt, &rec.id, receipt.leaf)?;
                     if let Some((size, note)) = &receipt.checkpoint {
@@ -143,11 +148,16 @@ impl Store {
                     }
                     if let Some(original) = rec.in_reply_to {
                         link_reply(conn, &original, &rec.id)?;
-                        conn.prepare_cached(
-                            "UPDATE outbound SET answered_at_ms = ?2 \
-                             WHERE id = ?1 AND answered_at_ms IS NULL",
-                        )?
-                        .execute(params![original.as_bytes(), rec.issued_at_ms])?;
+                        if let Some(existed_by) = item.existed_by_ms {
+                            conn.prepare_cached(
+                                "UPDATE outbound SET answered_at_ms = ?2 \
+                                 WHERE id = ?1 AND answered_at_ms IS NULL",
+                            )?
+                            .execute(params![
+                                original.as_bytes(),
+                                reply_time(rec.issued_at_ms, existed_by)
+                            ])?;
+                        }
                     }
                     outcomes.push(InboundOutcome::Stored {
                         receipt: receipt.bytes,

@@ -24,6 +24,7 @@
 mod backup;
 mod blobs;
 mod check;
+mod cosignatures;
 mod due;
 mod inbound;
 mod log;
@@ -46,6 +47,7 @@ use liaison_core::outbox::Refused;
 use rusqlite::{Connection, OpenFlags};
 
 pub use check::RESTORE_ADVICE;
+pub use cosignatures::Cosigned;
 pub use due::{DueEntry, Side};
 pub use inbound::{InboundItem, InboundOutcome, IssuedReceipt};
 pub use liaison_core::OutboundStatus;

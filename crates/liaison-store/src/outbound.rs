@@ -1,6 +1,8 @@
 //! The outbound table: notices this node signed, from the outbox to their receipt, with their
 //! row mapping, lookups, listings and changes.
 
+use liaison_core::SignedReceipt;
+use liaison_core::cosign::reply_time;
 use liaison_core::merkle::Hash;
 use liaison_core::outbox::Refused;
 use liaison_core::tlog::LeafKind;
@@ -174,6 +176,20 @@ fn apply_outbound(
     {
         put_blob(conn, Blob::OutboundReceipt, id, &receipt)?;
         append_leaf(conn, LeafKind::ReceivedReceipt, id, leaf)?;
+        // A reply counts as an answer once the other county's receipt says by when it existed.
+        if let (Some(original), Delivery::Delivered { .. }) = (record.in_reply_to, &record.delivery)
+            && let Ok(signed) = SignedReceipt::from_bytes(&receipt)
+            && let Some(existed_by) = signed.receipt.existed_by_ms
+        {
+            conn.prepare_cached(
+                "UPDATE inbound SET answered_at_ms = ?2 \
+                 WHERE id = ?1 AND answered_at_ms IS NULL",
+            )?
+            .execute(params![
+                original.as_bytes(),
+                reply_time(record.issued_at_ms, existed_by)
+            ])?;
+        }
     }
     Ok(record)
 }
@@ -216,11 +232,6 @@ impl Store {
                 append_leaf(conn, LeafKind::SentNotice, &record.id, leaf)?;
                 if let Some(original) = record.in_reply_to {
                     link_reply(conn, &original, &record.id)?;
-                    conn.prepare_cached(
-                        "UPDATE inbound SET answered_at_ms = ?2 \
-                         WHERE id = ?1 AND answered_at_ms IS NULL",
-                    )?
-                    .execute(params![original.as_bytes(), record.issued_at_ms])?;
                 }
                 Ok(Enqueued::New)
             })

@@ -126,6 +126,17 @@ CREATE TABLE own_key (
     public_key BLOB NOT NULL CHECK (length(public_key) = 32)
 );
 "#,
+    // 3: cosignatures other counties made of this node's checkpoints (C2SP tlog-cosignature/v1),
+    // the evidence of when its replies existed.
+    r#"
+CREATE TABLE cosignature (
+    size INTEGER NOT NULL,
+    witness TEXT NOT NULL,
+    time_s INTEGER NOT NULL,
+    line TEXT NOT NULL,
+    PRIMARY KEY (size, witness)
+);
+"#,
 ];
 
 /// The schema version this code reads and writes.

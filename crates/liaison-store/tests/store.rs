@@ -49,11 +49,13 @@ fn inbound(n: u64, digest: u8) -> InboundItem {
         },
         envelope: vec![digest; 10],
         leaf: [digest; 32],
+        existed_by_ms: None,
     }
 }
 
 /// A stand-in for the node's receipt: names the notice's envelope digest.
-fn issue(record: &InboundRecord, _head: LogHead) -> IssuedReceipt {
+fn issue(item: &InboundItem, _head: LogHead) -> IssuedReceipt {
+    let record = &item.record;
     IssuedReceipt {
         bytes: vec![record.envelope_sha256[0], 1, 2, 3],
         leaf: [record.envelope_sha256[0]; 32],
@@ -63,7 +65,7 @@ fn issue(record: &InboundRecord, _head: LogHead) -> IssuedReceipt {
 
 fn receipt_for(item: &InboundItem) -> Vec<u8> {
     issue(
-        &item.record,
+        item,
         LogHead {
             size: 0,
             root: [0; 32],
@@ -394,12 +396,74 @@ async fn awaited_replies_enter_the_index_on_delivery_and_leave_it_when_a_reply_a
     reply.record.kind = NoticeKind::ReplyLetter;
     reply.record.in_reply_to = Some(sent.id);
     reply.record.issued_at_ms = 7_777;
+    // Seen by this node, or cosigned by others, a day after it claims to have been issued.
+    reply.existed_by_ms = Some(7_777 + 86_400_000);
     store.accept_inbound(&[reply], issue).await.unwrap();
     assert_eq!(
         store.outbound(&sent.id).unwrap().unwrap().answered_at_ms,
-        Some(7_777)
+        Some(7_777 + 86_400_000 - liaison_core::cosign::REPLY_TIME_SKEW_MS),
+        "the reply counts from the time others vouch for, less the allowed skew"
     );
     assert!(store.due(None, i64::MAX, 10).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_sent_reply_answers_its_original_only_once_the_other_countys_receipt_says_when_it_existed()
+ {
+    use liaison_core::receipt::{Outcome, Receipt};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut original = inbound(1, 4);
+    original.record.reply_due_at_ms = Some(100_000_000);
+    store
+        .accept_inbound(&[original.clone()], issue)
+        .await
+        .unwrap();
+    let mut reply = outbound(2, "610603");
+    reply.kind = NoticeKind::ReplyLetter;
+    reply.in_reply_to = Some(original.record.id);
+    reply.issued_at_ms = 50_000_000;
+    store.enqueue(&reply, b"r", [8; 32], None).await.unwrap();
+    assert_eq!(
+        store
+            .inbound(&original.record.id)
+            .unwrap()
+            .unwrap()
+            .answered_at_ms,
+        None,
+        "a reply not yet received proves nothing"
+    );
+    let key = liaison_core::NodeKey::new(ed25519_dalek::SigningKey::from_bytes(&[3; 32]));
+    let receipt = liaison_core::SignedReceipt::sign(
+        &key,
+        Receipt {
+            notice_id: Some(reply.id),
+            envelope_sha256: [0; 32],
+            recipient: county("610603"),
+            sender: Some(county("610602")),
+            received_at_ms: 200_000_000,
+            outcome: Outcome::Accepted,
+            reply_due_at_ms: None,
+            key_id: key.key_id(),
+            checkpoint: None,
+            existed_by_ms: Some(60_000_000),
+        },
+    );
+    store
+        .update_outbound(&reply.id, Some((receipt.to_bytes(), [6; 32])), |r| {
+            r.delivery = delivered(1, None);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .inbound(&original.record.id)
+            .unwrap()
+            .unwrap()
+            .answered_at_ms,
+        Some(60_000_000 - liaison_core::cosign::REPLY_TIME_SKEW_MS)
+    );
 }
 
 #[tokio::test]
@@ -415,9 +479,9 @@ async fn every_envelope_and_receipt_becomes_a_leaf_in_order_and_the_log_survives
         let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = heads.clone();
         store
-            .accept_inbound(std::slice::from_ref(&received), move |record, head| {
+            .accept_inbound(std::slice::from_ref(&received), move |item, head| {
                 seen.lock().unwrap().push(head);
-                issue(record, head)
+                issue(item, head)
             })
             .await
             .unwrap();

@@ -2,6 +2,7 @@
 //! calendars, checked against what its receipt states, and judged against the earliest reply.
 
 use crate::clock::format_cst;
+use crate::cosign::reply_time;
 use crate::deadline::{DeadlineState, deadline_state};
 use crate::notice::Header;
 use crate::receipt::Outcome;
@@ -124,9 +125,11 @@ impl Verifier<'_> {
         self.deadlines = lines;
     }
 
-    /// The issued-at time of the earliest reply in the bundle to the notice at item `n`: a notice
-    /// the other way between the same two counties, naming it in `in_reply_to`, of a kind that
-    /// answers it.
+    /// The time of the earliest reply in the bundle to the notice at item `n`: a notice the other
+    /// way between the same two counties, naming it in `in_reply_to`, of a kind that answers it,
+    /// accepted by a receipt in the bundle; its time is [`reply_time`] of its issued-at and the
+    /// receipt's `existed_by_ms`. A reply without such a receipt has no established time and
+    /// answers nothing yet.
     pub(super) fn earliest_reply(&self, n: usize, original: &Header) -> Option<i64> {
         let reply_kind = match self.items[n].kind {
             Some(LeafKind::ReceivedNotice) => LeafKind::SentNotice,
@@ -136,13 +139,19 @@ impl Verifier<'_> {
             .get(&original.id)?
             .iter()
             .filter(|&&r| self.items[r].kind == Some(reply_kind))
-            .filter_map(|&r| self.items[r].header())
-            .filter(|reply| {
+            .filter_map(|&r| Some((self.items[r].header()?, r)))
+            .filter(|(reply, _)| {
                 reply.sender == original.recipient
                     && reply.recipient == original.sender
                     && reply.kind.may_answer(original.kind)
             })
-            .map(|reply| reply.issued_at_ms)
+            .filter_map(|(reply, r)| {
+                let receipt = self.items[*self.receipt_of.get(&r)?].receipt()?;
+                if receipt.outcome != Outcome::Accepted {
+                    return None;
+                }
+                Some(reply_time(reply.issued_at_ms, receipt.existed_by_ms?))
+            })
             .min()
     }
 }

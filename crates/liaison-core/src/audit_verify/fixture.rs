@@ -278,6 +278,8 @@ pub(super) fn receipt(
             reply_due_at_ms,
             key_id: signer.key_id(),
             checkpoint,
+            // A reply delivered without an existence proof existed by its receipt time.
+            existed_by_ms: notice.header.in_reply_to.map(|_| received_at_ms),
         },
     )
 }

@@ -46,7 +46,7 @@ impl Verifier<'_> {
         }
 
         // Each receipt to its notice.
-        let mut receipt_of: BTreeMap<usize, usize> = BTreeMap::new();
+        let mut receipt_of = std::mem::take(&mut self.receipt_of);
         let mut unproven_checkpoints = 0;
         for i in 0..self.items.len() {
             let Some(receipt) = self.items[i].receipt().cloned() else {
@@ -103,6 +103,7 @@ impl Verifier<'_> {
                 }
             }
         }
+        self.receipt_of = receipt_of.clone();
         if unproven_checkpoints > 0 {
             self.notes.push(format!(
                 "{unproven_checkpoints} checkpoint(s) that the node put in its receipts are not among the earlier checkpoints, so this bundle does not prove them consistent with its checkpoint."
@@ -185,6 +186,27 @@ impl Verifier<'_> {
                 &label,
                 format!("it is logged before its notice (leaf {notice_leaf})"),
             );
+        }
+        if receipt.outcome == Outcome::Accepted && h.in_reply_to.is_some() {
+            match receipt.existed_by_ms {
+                None => self.fail_leaf(
+                    leaf,
+                    &label,
+                    format!(
+                        "it accepts the reply at leaf {notice_leaf} but states no existed_by_ms, so the reply's time is not established"
+                    ),
+                ),
+                Some(at) if at > receipt.received_at_ms => self.fail_leaf(
+                    leaf,
+                    &label,
+                    format!(
+                        "its existed_by_ms {} is after its own received_at_ms {}",
+                        format_cst(at),
+                        format_cst(receipt.received_at_ms)
+                    ),
+                ),
+                Some(_) => {}
+            }
         }
     }
 

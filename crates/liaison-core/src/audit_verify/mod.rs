@@ -148,6 +148,8 @@ struct Verifier<'a> {
     by_digest: BTreeMap<(LeafKind, [u8; 32]), usize>,
     /// The notice items that name a notice id in `in_reply_to`.
     replies_to: BTreeMap<NoticeId, Vec<usize>>,
+    /// The receipt item that answers each notice item, by item index.
+    receipt_of: BTreeMap<usize, usize>,
     deadlines: Vec<DeadlineLine>,
 }
 
@@ -171,6 +173,7 @@ impl<'a> Verifier<'a> {
             by_id: BTreeMap::new(),
             by_digest: BTreeMap::new(),
             replies_to: BTreeMap::new(),
+            receipt_of: BTreeMap::new(),
             deadlines: Vec::new(),
         }
     }

@@ -378,6 +378,13 @@ mod tests {
             ) -> Result<Response<liaison_proto::v1::ConsistencyResponse>, Status> {
                 Err(Status::unimplemented("not part of this test"))
             }
+
+            async fn cosign(
+                &self,
+                _request: Request<liaison_proto::v1::CosignRequest>,
+            ) -> Result<Response<liaison_proto::v1::CosignResponse>, Status> {
+                Err(Status::unimplemented("not part of this test"))
+            }
         }
 
         fn node(dir: &Path, ca: &CertificateAuthority, code: &str) -> TlsFiles {
