@@ -874,7 +874,9 @@ impl Federation {
     /// Sets how far `county`'s clock is off the federation's from now on (negative: behind), as
     /// when someone sets a running county's clock: every time it signs after this uses it.
     pub fn set_clock_offset(&self, county: &str, offset_ms: i64) {
-        self.node(county).clock_offset.store(offset_ms, Ordering::SeqCst);
+        self.node(county)
+            .clock_offset
+            .store(offset_ms, Ordering::SeqCst);
     }
 
     /// Stops `county`'s in-process node gracefully and checks that it stopped without error.

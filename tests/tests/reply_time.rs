@@ -108,12 +108,18 @@ async fn a_replier_that_sets_its_clock_back_by_minutes_or_days_still_replies_lat
     fed.clock().set(due + 10 * 60 * 1000);
     fed.set_clock_offset(REPLIER, -40 * 60 * 1000);
     let minutes = reply(&mut replier, &first.notice_id).await;
-    assert!(minutes.issued_at_ms < due, "the replier's clock claims it was in time");
+    assert!(
+        minutes.issued_at_ms < due,
+        "the replier's clock claims it was in time"
+    );
     // Two days late, with the clock set three days back.
     fed.clock().set(due + 2 * DAY_MS);
     fed.set_clock_offset(REPLIER, -3 * DAY_MS);
     let days = reply(&mut replier, &second.notice_id).await;
-    assert!(days.issued_at_ms < due, "the replier's clock claims it was in time");
+    assert!(
+        days.issued_at_ms < due,
+        "the replier's clock claims it was in time"
+    );
 
     for original in [&first.notice_id, &second.notice_id] {
         let at_awaiting = answered_state(&mut awaiting, original).await;
@@ -273,7 +279,10 @@ async fn a_reply_issued_before_the_notice_it_answers_was_received_is_refused() {
         &fed.public_key(AWAITING),
         RejectCode::ReplyBeforeReceipt,
     );
-    assert!(reason.contains("before 610603 received the notice"), "{reason}");
+    assert!(
+        reason.contains("before 610603 received the notice"),
+        "{reason}"
+    );
     let still = awaiting.info(&letter.notice_id).await;
     assert_eq!(still.answered_at_ms, 0, "nothing answered the letter");
     fed.shutdown().await;
