@@ -228,6 +228,31 @@ mod tests {
         assert!(!later.verifies(&body, &key(3).verifying_key()));
     }
 
+    /// The worked example of docs/protocol.md (Cosignatures), byte for byte.
+    #[test]
+    fn the_documented_cosignature_example_is_what_this_code_signs() {
+        let key = key(3);
+        assert_eq!(
+            hex::encode(key.verifying_key().as_bytes()),
+            "ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1"
+        );
+        assert_eq!(
+            cosigner_key_id("liaison/witness/610621", &key.verifying_key()),
+            0xc4ab_0e58
+        );
+        let checkpoint = Checkpoint::new("liaison/county/610602", 5, [7; 32]);
+        assert_eq!(
+            cosigned_message(1_780_000_000, &checkpoint.to_body()),
+            "cosignature/v1\ntime 1780000000\nliaison/county/610602\n5\n\
+             BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n"
+        );
+        assert_eq!(
+            cosign(&checkpoint, code("610621"), &key, 1_780_000_000),
+            "\u{2014} liaison/witness/610621 xKsOWAAAAABqGKUAJVGBjOrUS5sxDqkWB/DUU2aM0b0YkyqS5QDecuo\
+             +4BMnVMBxEaUFNqYaCpZ0quFoAJg4O0ynyhdnAbr0GshDCw==\n"
+        );
+    }
+
     #[test]
     fn the_reply_time_is_the_issued_at_unless_other_counties_saw_it_later_than_the_skew() {
         let t = 1_780_000_000_000;

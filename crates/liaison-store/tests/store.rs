@@ -356,6 +356,22 @@ async fn owed_replies_are_listed_soonest_first_and_leave_the_index_when_answered
     reply.in_reply_to = Some(soon.record.id);
     store.enqueue(&reply, b"r", [7; 32], None).await.unwrap();
     assert_eq!(
+        store.due(Some(Side::Owed), i64::MAX, 10).unwrap().len(),
+        2,
+        "owed until the reply's receipt says when it existed"
+    );
+    store
+        .update_outbound(
+            &reply.id,
+            Some((reply_receipt(&reply, reply.issued_at_ms), [6; 32])),
+            |r| {
+                r.delivery = delivered(1, None);
+                Ok(())
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
         store
             .inbound(&soon.record.id)
             .unwrap()
@@ -364,6 +380,28 @@ async fn owed_replies_are_listed_soonest_first_and_leave_the_index_when_answered
         Some(reply.issued_at_ms)
     );
     assert_eq!(store.due(Some(Side::Owed), i64::MAX, 10).unwrap().len(), 1);
+}
+
+/// 610603's signed receipt accepting `reply`, stating `existed_by_ms`.
+fn reply_receipt(reply: &OutboundRecord, existed_by_ms: i64) -> Vec<u8> {
+    use liaison_core::receipt::{Outcome, Receipt};
+    let key = liaison_core::NodeKey::new(ed25519_dalek::SigningKey::from_bytes(&[3; 32]));
+    liaison_core::SignedReceipt::sign(
+        &key,
+        Receipt {
+            notice_id: Some(reply.id),
+            envelope_sha256: [0; 32],
+            recipient: county("610603"),
+            sender: Some(county("610602")),
+            received_at_ms: existed_by_ms.max(reply.issued_at_ms) + 1_000,
+            outcome: Outcome::Accepted,
+            reply_due_at_ms: None,
+            key_id: key.key_id(),
+            checkpoint: None,
+            existed_by_ms: Some(existed_by_ms),
+        },
+    )
+    .to_bytes()
 }
 
 #[tokio::test]
@@ -433,27 +471,15 @@ async fn a_sent_reply_answers_its_original_only_once_the_other_countys_receipt_s
         None,
         "a reply not yet received proves nothing"
     );
-    let key = liaison_core::NodeKey::new(ed25519_dalek::SigningKey::from_bytes(&[3; 32]));
-    let receipt = liaison_core::SignedReceipt::sign(
-        &key,
-        Receipt {
-            notice_id: Some(reply.id),
-            envelope_sha256: [0; 32],
-            recipient: county("610603"),
-            sender: Some(county("610602")),
-            received_at_ms: 200_000_000,
-            outcome: Outcome::Accepted,
-            reply_due_at_ms: None,
-            key_id: key.key_id(),
-            checkpoint: None,
-            existed_by_ms: Some(60_000_000),
-        },
-    );
     store
-        .update_outbound(&reply.id, Some((receipt.to_bytes(), [6; 32])), |r| {
-            r.delivery = delivered(1, None);
-            Ok(())
-        })
+        .update_outbound(
+            &reply.id,
+            Some((reply_receipt(&reply, 60_000_000), [6; 32])),
+            |r| {
+                r.delivery = delivered(1, None);
+                Ok(())
+            },
+        )
         .await
         .unwrap();
     assert_eq!(
