@@ -448,7 +448,6 @@ async fn awaited_replies_enter_the_index_on_delivery_and_leave_it_when_a_reply_a
 #[tokio::test]
 async fn a_sent_reply_answers_its_original_only_once_the_other_countys_receipt_says_when_it_existed()
  {
-    use liaison_core::receipt::{Outcome, Receipt};
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let mut original = inbound(1, 4);
