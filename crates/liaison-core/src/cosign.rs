@@ -20,7 +20,9 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::CountyCode;
-use crate::checkpoint::{Checkpoint, SIGNATURE_LINE_PREFIX};
+use crate::checkpoint::{
+    Checkpoint, NoteVerifierKey, SIGNATURE_LINE_PREFIX, open_signed_checkpoint,
+};
 use crate::merkle::{Hash, verify_inclusion};
 use crate::notice::{NodeKey, SignedNotice};
 use crate::tlog::LeafKind;
@@ -162,16 +164,28 @@ pub enum ProofError {
 }
 
 /// The earliest time (Unix ms) at which a county other than the notice's sender vouches that the
-/// notice was in the sender's log, by `proof`. `open_checkpoint` opens a signed checkpoint of the
-/// sender's log with the sender's keys; `keys_of` gives a cosigning county's keys (with their
-/// validity windows: a cosignature counts only if made while its key was valid).
+/// notice was in the sender's log, by `proof`. `keys_of` gives a county's keys (with their validity
+/// windows): the sender's open its checkpoint; a cosigning county's count only if the cosignature
+/// was made while the key was valid.
 pub fn existed_by(
     proof: &ExistenceProof,
     notice: &SignedNotice,
-    open_checkpoint: impl Fn(&str) -> Result<Checkpoint, String>,
     keys_of: impl Fn(CountyCode) -> Vec<PeerKey>,
 ) -> Result<i64, ProofError> {
-    let checkpoint = open_checkpoint(&proof.checkpoint).map_err(ProofError::Checkpoint)?;
+    let sender = notice.header.sender;
+    let mut opened = Err(ProofError::Checkpoint(format!(
+        "{sender} has no signing keys"
+    )));
+    for key in keys_of(sender) {
+        let verifier = NoteVerifierKey::for_county(sender, key.key)
+            .map_err(|e| ProofError::Checkpoint(e.to_string()))?;
+        opened = open_signed_checkpoint(&proof.checkpoint, &verifier)
+            .map_err(|e| ProofError::Checkpoint(e.to_string()));
+        if opened.is_ok() {
+            break;
+        }
+    }
+    let checkpoint = opened?;
     verify_inclusion(
         &notice.leaf_hash(LeafKind::SentNotice),
         proof.leaf_index,
@@ -199,7 +213,7 @@ mod tests {
     use ed25519_dalek::SigningKey;
 
     use super::*;
-    use crate::checkpoint::{NoteSigner, NoteVerifierKey, open_signed_checkpoint, sign_checkpoint};
+    use crate::checkpoint::{NoteSigner, sign_checkpoint};
     use crate::merkle::{MemoryTree, inclusion_proof};
 
     fn key(seed: u8) -> NodeKey {
@@ -309,11 +323,6 @@ mod tests {
         )
     }
 
-    fn open(note: &str) -> Result<Checkpoint, String> {
-        let verifier = NoteVerifierKey::for_county(code("610602"), key(1).verifying_key()).unwrap();
-        open_signed_checkpoint(note, &verifier).map_err(|e| e.to_string())
-    }
-
     fn keys(county: CountyCode) -> Vec<PeerKey> {
         let seed = match county.to_string().as_str() {
             "610602" => 1,
@@ -335,7 +344,7 @@ mod tests {
             &n,
             &[("610603", 2, 1_780_000_500), ("610621", 3, 1_780_000_100)],
         );
-        assert_eq!(existed_by(&proof, &n, open, keys), Ok(1_780_000_100_000));
+        assert_eq!(existed_by(&proof, &n, keys), Ok(1_780_000_100_000));
     }
 
     #[test]
@@ -343,28 +352,22 @@ mod tests {
         let n = notice();
         // By the sender itself.
         let own = proof_for(&n, &[("610602", 1, 1_780_000_100)]);
-        assert_eq!(
-            existed_by(&own, &n, open, keys),
-            Err(ProofError::NoCosignature)
-        );
+        assert_eq!(existed_by(&own, &n, keys), Err(ProofError::NoCosignature));
         // Made with a key that is not 610621's.
         let forged = proof_for(&n, &[("610621", 9, 1_780_000_100)]);
         assert_eq!(
-            existed_by(&forged, &n, open, keys),
+            existed_by(&forged, &n, keys),
             Err(ProofError::NoCosignature)
         );
         // Dated after the cosigner's key was retired.
         let late = proof_for(&n, &[("610621", 3, 1_790_000_000)]);
-        assert_eq!(
-            existed_by(&late, &n, open, keys),
-            Err(ProofError::NoCosignature)
-        );
+        assert_eq!(existed_by(&late, &n, keys), Err(ProofError::NoCosignature));
         // The forged one is skipped; the honest one counts.
         let mixed = proof_for(
             &n,
             &[("610621", 9, 1_700_000_000), ("610603", 2, 1_780_000_200)],
         );
-        assert_eq!(existed_by(&mixed, &n, open, keys), Ok(1_780_000_200_000));
+        assert_eq!(existed_by(&mixed, &n, keys), Ok(1_780_000_200_000));
     }
 
     #[test]
@@ -373,13 +376,13 @@ mod tests {
         let mut wrong_leaf = proof_for(&n, &[("610621", 3, 1_780_000_100)]);
         wrong_leaf.leaf_index = 1;
         assert!(matches!(
-            existed_by(&wrong_leaf, &n, open, keys),
+            existed_by(&wrong_leaf, &n, keys),
             Err(ProofError::Inclusion(_))
         ));
         let mut unsigned = proof_for(&n, &[("610621", 3, 1_780_000_100)]);
         unsigned.checkpoint = unsigned.checkpoint.replacen("\n4\n", "\n5\n", 1);
         assert!(matches!(
-            existed_by(&unsigned, &n, open, keys),
+            existed_by(&unsigned, &n, keys),
             Err(ProofError::Checkpoint(_))
         ));
     }

@@ -152,9 +152,6 @@ impl ExchangeService {
             return now_ms;
         };
         let directory = &self.state.config.directory;
-        let Some(sender) = directory.get(notice.header.sender) else {
-            return now_ms;
-        };
         let me = self.state.config.county;
         let own_keys: Vec<PeerKey> = self
             .state
@@ -166,21 +163,16 @@ impl ExchangeService {
                 valid_until_ms: None,
             })
             .collect();
-        let found = cosign::existed_by(
-            &proof,
-            notice,
-            |note| crate::witness::open_peer_checkpoint(sender, note),
-            |county| {
-                if county == me {
-                    own_keys.clone()
-                } else {
-                    directory
-                        .get(county)
-                        .map(|p| p.keys.clone())
-                        .unwrap_or_default()
-                }
-            },
-        );
+        let found = cosign::existed_by(&proof, notice, |county| {
+            if county == me {
+                own_keys.clone()
+            } else {
+                directory
+                    .get(county)
+                    .map(|p| p.keys.clone())
+                    .unwrap_or_default()
+            }
+        });
         match found {
             Ok(at_ms) => at_ms.min(now_ms),
             Err(why) => {
