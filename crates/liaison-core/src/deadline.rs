@@ -406,8 +406,9 @@ impl fmt::Display for DeadlineState {
     }
 }
 
-/// The state of a notice due at `due_at_ms` (`None`: no reply required), answered by a reply issued at
-/// `answered_at_ms` (its signed issued-at), seen at `now_ms`; due soon within `due_soon_ms` of the deadline.
+/// The state of a notice due at `due_at_ms` (`None`: no reply required), answered by a reply whose
+/// time is `answered_at_ms` (see [`crate::cosign::reply_time`]), seen at `now_ms`; due soon within
+/// `due_soon_ms` of the deadline.
 pub fn deadline_state(
     due_at_ms: Option<i64>,
     answered_at_ms: Option<i64>,
@@ -860,7 +861,7 @@ mod tests {
 
     #[test]
     fn reply_before_the_deadline_is_on_time_at_it_late() {
-        // The reply's signed issued-at decides, whenever it is looked at.
+        // The reply's time decides, whenever it is looked at.
         for now in [DUE - 5 * HOUR, DUE, DUE + 100 * HOUR] {
             let state =
                 |answered| deadline_state(Some(DUE), Some(answered), now, DEFAULT_DUE_SOON_MS);

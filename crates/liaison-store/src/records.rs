@@ -13,7 +13,7 @@ pub struct OutboundRecord {
     pub in_reply_to: Option<NoticeId>,
     /// Where it is in its delivery; changed only through [`Delivery`]'s transitions.
     pub delivery: Delivery,
-    /// The signed issued-at of the first reply received for it.
+    /// The time of the first reply received for it (see `liaison_core::cosign::reply_time`).
     pub answered_at_ms: Option<i64>,
     /// The deadline state last logged by the tracker.
     pub flagged: Option<DeadlineState>,
@@ -73,7 +73,8 @@ pub struct InboundRecord {
     /// Why no due time could be computed although a reply is required (e.g. no working-day
     /// calendar for the year); shown to operators until resolved.
     pub deadline_error: Option<String>,
-    /// The signed issued-at of the first reply this node sent for it.
+    /// The time of the first reply this node sent for it, set once the other county's receipt
+    /// for the reply says by when it existed (see `liaison_core::cosign::reply_time`).
     pub answered_at_ms: Option<i64>,
     /// The deadline state last logged by the tracker.
     pub flagged: Option<DeadlineState>,

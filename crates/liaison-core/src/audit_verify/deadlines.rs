@@ -173,6 +173,88 @@ mod tests {
     use super::*;
     use crate::body::{NoticeBody, ReplyLetter};
 
+    /// The fixture's log, with the node's receipt for the reply stating `existed_by_ms` and the
+    /// receipt time `received_at_ms`.
+    fn reply_vouched_at(received_at_ms: i64, existed_by_ms: Option<i64>) -> Log {
+        use crate::receipt::{Outcome, Receipt};
+        use crate::tlog::LeafKind;
+        let mut log = Log::new();
+        let contact = contact();
+        log.notice(LeafKind::SentNotice, &contact);
+        log.receipt(
+            LeafKind::ReceivedReceipt,
+            &contact_receipt(&contact, Some(contact_due_at())),
+        );
+        let reply = fixture::reply(&contact);
+        log.notice(LeafKind::ReceivedNotice, &reply);
+        let checkpoint = fixture::node_checkpoint(&node_key(), &log.hashes);
+        let receipt = crate::SignedReceipt::sign(
+            &node_key(),
+            Receipt {
+                notice_id: Some(reply.header.id),
+                envelope_sha256: reply.envelope_sha256(),
+                recipient: reply.header.recipient,
+                sender: Some(reply.header.sender),
+                received_at_ms,
+                outcome: Outcome::Accepted,
+                reply_due_at_ms: None,
+                key_id: node_key().key_id(),
+                checkpoint: Some(checkpoint),
+                existed_by_ms,
+            },
+        );
+        log.receipt(LeafKind::IssuedReceipt, &receipt);
+        log
+    }
+
+    #[test]
+    fn a_reply_dated_in_time_but_vouched_for_only_after_the_deadline_is_late() {
+        let due = contact_due_at();
+        // The replier's clock said a day early; the node saw it, and nobody vouched earlier, two
+        // days after the deadline.
+        let report = verify_bundle(
+            &reply_vouched_at(due + 2 * 86_400_000, Some(due + 2 * 86_400_000))
+                .bundle(Some(fixture::REPLY_RECEIPT)),
+        );
+        assert!(report.ok, "{}", report.to_text());
+        assert_eq!(report.deadlines[0].outcome, DeadlineOutcome::Late);
+        assert_eq!(
+            report.deadlines[0].replied_at_ms,
+            Some(due + 2 * 86_400_000 - crate::cosign::REPLY_TIME_SKEW_MS)
+        );
+        // Vouched for (cosigned) before the deadline, received after it: on time.
+        let report = verify_bundle(
+            &reply_vouched_at(due + 2 * 86_400_000, Some(due - 1_000))
+                .bundle(Some(fixture::REPLY_RECEIPT)),
+        );
+        assert!(report.ok, "{}", report.to_text());
+        assert_eq!(report.deadlines[0].outcome, DeadlineOutcome::OnTime);
+        assert_eq!(
+            report.deadlines[0].replied_at_ms,
+            Some(due - 1_000 - crate::cosign::REPLY_TIME_SKEW_MS)
+        );
+    }
+
+    #[test]
+    fn a_reply_receipt_without_or_with_a_later_existed_by_is_a_failure_and_answers_nothing() {
+        let received = fixture::reply_issued_at() + 3_000;
+        for existed_by in [None, Some(received + 1)] {
+            let report = verify_bundle(
+                &reply_vouched_at(received, existed_by).bundle(Some(fixture::REPLY_RECEIPT)),
+            );
+            assert!(!report.ok);
+            let problems = leaf_problems(&report, fixture::REPLY_RECEIPT);
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(problems[0].contains("existed_by_ms"), "{problems:?}");
+            if existed_by.is_none() {
+                assert_eq!(
+                    report.deadlines[0].replied_at_ms, None,
+                    "no established time"
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_fixture_letter_was_answered_on_time() {
         let report = verify_bundle(&fixture::bundle());

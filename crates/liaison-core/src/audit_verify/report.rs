@@ -87,7 +87,8 @@ pub struct DeadlineLine {
     /// The due time the bundle's policy and calendars give (or, when they cannot give one, the
     /// receipt's); `None` when no reply is required or the due time is unknown.
     pub due_at_ms: Option<i64>,
-    /// The issued-at time of the earliest reply in the bundle.
+    /// The time of the earliest reply in the bundle accepted by a receipt in it (its issued-at,
+    /// or its receipt's `existed_by_ms` less the allowed skew if that is later).
     pub replied_at_ms: Option<i64>,
     pub outcome: DeadlineOutcome,
 }
