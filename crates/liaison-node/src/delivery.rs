@@ -54,7 +54,7 @@ fn random_unit() -> f64 {
     (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-fn channel(state: &NodeState, peer: &Peer) -> Result<Channel, String> {
+pub(crate) fn channel(state: &NodeState, peer: &Peer) -> Result<Channel, String> {
     let tls = state.tls.client_config(peer.county);
     let endpoint = Endpoint::from_shared(peer.endpoint.clone())
         .map_err(|e| format!("endpoint {:?}: {e}", peer.endpoint))?
@@ -75,14 +75,17 @@ pub(crate) async fn run_peer(
     signal: Arc<PeerSignal>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let Some(peer_entry) = state.config.directory.get(peer).cloned() else {
+    let Some(mut peer_entry) = state.directory.current().peers.get(peer).cloned() else {
         return;
     };
     let settings = state.config.delivery;
-    let mut client = match channel(&state, &peer_entry) {
-        Ok(ch) => pb::exchange_client::ExchangeClient::new(ch)
+    let client_of = |ch| {
+        pb::exchange_client::ExchangeClient::new(ch)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    };
+    let mut client = match channel(&state, &peer_entry) {
+        Ok(ch) => client_of(ch),
         Err(e) => {
             warn!(peer = %peer, error = %e, "cannot deliver to this peer");
             state
@@ -113,6 +116,21 @@ pub(crate) async fn run_peer(
         }
         if *shutdown.borrow() {
             return;
+        }
+        // A newer directory may have moved the peer.
+        if let Some(now) = state.directory.current().peers.get(peer)
+            && now.endpoint != peer_entry.endpoint
+        {
+            match channel(&state, now) {
+                Ok(ch) => {
+                    info!(peer = %peer, endpoint = %now.endpoint, "delivering to the peer's new endpoint");
+                    client = client_of(ch);
+                    peer_entry = now.clone();
+                }
+                Err(e) => {
+                    warn!(peer = %peer, error = %e, "cannot deliver to the peer's new endpoint")
+                }
+            }
         }
         signal
             .retry_now
