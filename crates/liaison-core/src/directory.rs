@@ -214,7 +214,7 @@ impl Federation {
 }
 
 /// Parses an RFC 3339 instant to Unix milliseconds.
-pub fn parse_instant(text: &str) -> Result<i64, String> {
+fn parse_instant(text: &str) -> Result<i64, String> {
     OffsetDateTime::parse(text, &Rfc3339)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
         .map_err(|e| {
@@ -496,7 +496,7 @@ impl DirectoryDoc {
 }
 
 /// Parses 64 hex digits as an Ed25519 public key.
-pub fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
     let bytes: [u8; 32] = hex::decode(text.trim())
         .ok()
         .and_then(|b| b.try_into().ok())

@@ -4,11 +4,10 @@
 //! configured file, from a peer (`Exchange.GetDirectory`) or from an operator
 //! (`Admin.PublishDirectory`).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -48,8 +47,8 @@ pub(crate) struct DirectoryState {
     accepting: Mutex<()>,
     /// Digests of the refusals already logged, so that each is logged once.
     logged: Mutex<HashSet<u64>>,
-    /// Versions refused since the node started.
-    pub(crate) refusals: AtomicU64,
+    /// Versions refused since the node started, by [`Refusal::reason`].
+    refusals: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl DirectoryState {
@@ -58,7 +57,7 @@ impl DirectoryState {
             current: RwLock::new(Arc::new(version)),
             accepting: Mutex::new(()),
             logged: Mutex::new(HashSet::new()),
-            refusals: AtomicU64::new(0),
+            refusals: Mutex::default(),
         }
     }
 
@@ -66,6 +65,14 @@ impl DirectoryState {
     pub(crate) fn current(&self) -> Arc<DirectoryVersion> {
         match self.current.read() {
             Ok(v) => v.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Versions refused since the node started, by reason.
+    pub(crate) fn refusals(&self) -> BTreeMap<&'static str, u64> {
+        match self.refusals.lock() {
+            Ok(r) => r.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
@@ -94,6 +101,19 @@ pub(crate) enum Refusal {
     NotNewer { offered: u64, have: u64 },
     #[error("cannot keep a copy of it in {path}: {error}")]
     Storage { path: String, error: std::io::Error },
+}
+
+impl Refusal {
+    /// A short name of the reason, for the metric's label.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Self::NotConfigured => "not_configured",
+            Self::Invalid(DirectoryError::Invalid(_)) => "invalid",
+            Self::Invalid(_) => "signature",
+            Self::NotNewer { .. } => "not_newer",
+            Self::Storage { .. } => "storage",
+        }
+    }
 }
 
 /// What became of a directory offered to this node.
@@ -230,7 +250,10 @@ pub(crate) fn offer(state: &Arc<NodeState>, note: &str) -> Result<Offered, Refus
 
 /// Counts a refusal, and logs it unless this same version was refused for the same reason before.
 pub(crate) fn note_refusal(state: &NodeState, note: &str, from: &str, why: &Refusal) {
-    state.directory.refusals.fetch_add(1, Ordering::Relaxed);
+    match state.directory.refusals.lock() {
+        Ok(mut r) => *r.entry(why.reason()).or_default() += 1,
+        Err(poisoned) => *poisoned.into_inner().entry(why.reason()).or_default() += 1,
+    }
     let mut hasher = DefaultHasher::new();
     (note, why.to_string()).hash(&mut hasher);
     let first = match state.directory.logged.lock() {

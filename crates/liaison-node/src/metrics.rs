@@ -191,13 +191,13 @@ pub(crate) fn render(state: &NodeState) -> Result<String, RenderError> {
     }
     registry.register(
         "liaison_directory_refusals_total",
-        "Federation directories refused since the node started (bad signature, not newer, unreadable)",
-        Total(
-            state
-                .directory
-                .refusals
-                .load(std::sync::atomic::Ordering::Relaxed),
-        ),
+        "Federation directories refused since the node started, by reason: signature (not the city's), invalid, not_newer (serial not above the one in use), storage",
+        state
+            .directory
+            .refusals()
+            .into_iter()
+            .map(|(reason, n)| (ReasonLabels { reason }, Total(n)))
+            .collect::<Series<_, _>>(),
     );
     let mut out = String::new();
     encode_registry(&mut out, &registry)?;
@@ -334,6 +334,11 @@ impl EncodeMetric for Total {
 struct NodeLabels {
     county: String,
     version: &'static str,
+}
+
+#[derive(Debug, Clone, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
 }
 
 #[derive(Debug, Clone, EncodeLabelSet)]
