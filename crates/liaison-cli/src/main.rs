@@ -3,6 +3,7 @@
 mod admin;
 mod audit;
 mod demo;
+mod directory;
 mod federation;
 mod keys;
 mod period;
@@ -237,6 +238,9 @@ enum Command {
     /// Make the files of a whole federation: CA, keys, certificates and node.toml for each county.
     #[command(subcommand)]
     Federation(FederationCommand),
+    /// The federation directory (名录) the city signs: edit the draft, sign, verify, publish.
+    #[command(subcommand)]
+    Directory(directory::DirectoryCommand),
     /// The web console on the admin listener (/console/): accounts and passwords.
     #[command(subcommand)]
     Console(ConsoleCommand),
@@ -447,6 +451,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             base_port,
             agreement_effective,
         }) => federation::init(&dir, counties, host, base_port, &agreement_effective),
+        Command::Directory(cmd) => directory::directory(cmd).await,
         Command::Console(ConsoleCommand::HashPassword) => {
             let mut line = String::new();
             std::io::stdin()
