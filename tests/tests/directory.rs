@@ -14,7 +14,9 @@ use liaison_node::{Node, pki};
 use liaison_proto::v1 as pb;
 use liaison_proto::v1::exchange_server::{Exchange, ExchangeServer};
 use liaison_tests::peer::{self, NoticeBuilder};
-use liaison_tests::{ANSAI, BAOTA, Federation, THREE_COUNTIES, YANCHANG, code, drafts, eventually};
+use liaison_tests::{
+    ANSAI, BAOTA, Federation, THREE_COUNTIES, YANCHANG, binary, code, drafts, eventually,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -333,5 +335,139 @@ async fn a_forged_or_older_directory_served_by_a_peer_is_ignored() {
     *served.0.lock().unwrap() = v3.note.clone();
     wait_for_serial(&fed, &[BAOTA, ANSAI], 3).await;
     server.abort();
+    fed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_city_changes_signs_and_publishes_a_version_with_the_cli_and_every_node_takes_it() {
+    let fed = Federation::builder(&THREE_COUNTIES)
+        .signed_directory(1)
+        .start()
+        .await;
+    let city = fed.city().clone();
+    let dir = Some(fed.dir());
+    let liaison = |args: Vec<String>| binary::run(dir, args);
+    let args = |list: &[&str]| list.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+    let draft = city.draft.display().to_string();
+
+    let (code, _, stderr) = liaison(args(&[
+        "directory",
+        "agree",
+        "--draft",
+        &draft,
+        "--counties",
+        BAOTA,
+        ANSAI,
+        "--kinds",
+        "case_notice,contact_letter",
+        "--effective",
+        "2026-01-01",
+        "--contact",
+        &format!("{BAOTA},王芳,0911-8212345"),
+        "--contact",
+        &format!("{ANSAI},李强,0911-6212345,张伟,717400"),
+    ]))
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = liaison(args(&[
+        "directory",
+        "agree",
+        "--draft",
+        &draft,
+        "--counties",
+        BAOTA,
+        "610699",
+        "--kinds",
+        "all",
+        "--effective",
+        "2026-01-01",
+        "--contact",
+        "610699,x,1",
+        "--contact",
+        &format!("{BAOTA},y,2"),
+    ]))
+    .await;
+    assert_eq!(code, 2, "a county not in the directory is bad input");
+    assert!(
+        stderr.contains("agreements[")
+            && stderr.contains("610699 is not a county of the directory"),
+        "{stderr}"
+    );
+
+    let key = city.key.display().to_string();
+    let (code, stdout, stderr) = liaison(args(&[
+        "directory",
+        "sign",
+        "--draft",
+        &draft,
+        "--key",
+        &key,
+        "--out",
+        "v2.note",
+    ]))
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("signed serial 2"), "{stdout}");
+    assert!(
+        stdout.contains(&city.verifier_key),
+        "sign prints the city's key: {stdout}"
+    );
+    let (code, stdout, stderr) = liaison(args(&[
+        "directory",
+        "verify",
+        "--city-key",
+        &city.verifier_key,
+        "v2.note",
+    ]))
+    .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    let v2 = std::fs::read_to_string(fed.dir().join("v2.note")).unwrap();
+    std::fs::write(fed.dir().join("forged.note"), v2.replace("李强", "李刚")).unwrap();
+    let (code, _, stderr) = liaison(args(&[
+        "directory",
+        "verify",
+        "--city-key",
+        &city.verifier_key,
+        "forged.note",
+    ]))
+    .await;
+    assert_eq!(code, 5, "{stderr}");
+    let config = fed.node(BAOTA).config_path().display().to_string();
+    let (code, _, stderr) = liaison(args(&[
+        "directory",
+        "publish",
+        "--config",
+        &config,
+        "forged.note",
+    ]))
+    .await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("signature"), "{stderr}");
+    let (code, stdout, stderr) = liaison(args(&[
+        "directory",
+        "publish",
+        "--config",
+        &config,
+        "v2.note",
+    ]))
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("serial 2"), "{stdout}");
+    wait_for_serial(&fed, &[BAOTA, ANSAI, YANCHANG], 2).await;
+    let mut ansai = fed.operator(ANSAI).await;
+    let baota = ansai.peer(BAOTA).await;
+    assert_eq!(
+        baota.contact_person, "王芳",
+        "安塞区 sees 宝塔区's contact of version 2"
+    );
+    let (code, stdout, _) = liaison(args(&[
+        "peers",
+        "--config",
+        &fed.node(ANSAI).config_path().display().to_string(),
+    ]))
+    .await;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("DIRECTORY 名录: serial 2"), "{stdout}");
     fed.shutdown().await;
 }

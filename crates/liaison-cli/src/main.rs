@@ -268,8 +268,9 @@ enum ConsoleCommand {
 
 #[derive(Subcommand)]
 enum FederationCommand {
-    /// Write a CA, and per county a signing key, TLS certificate and node.toml listing every
-    /// other county as a peer with an agreement (协议书) for every kind.
+    /// Write a CA, the city's key and the directory it signs (every county a peer of every
+    /// other, with an agreement (协议书) for every kind), and per county a signing key, TLS
+    /// certificate and node.toml that uses the signed directory.
     Init {
         /// The directory to write; it must not exist or be empty.
         #[arg(long)]
@@ -286,6 +287,12 @@ enum FederationCommand {
         /// The day the agreements take effect.
         #[arg(long, default_value = "2026-01-01")]
         agreement_effective: String,
+        /// The code of the city whose bureau signs the directory.
+        #[arg(long, default_value = "610600")]
+        city: String,
+        /// The city's name.
+        #[arg(long, default_value = "延安市")]
+        city_name: String,
     },
 }
 
@@ -450,7 +457,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             host,
             base_port,
             agreement_effective,
-        }) => federation::init(&dir, counties, host, base_port, &agreement_effective),
+            city,
+            city_name,
+        }) => federation::init(
+            &dir,
+            counties,
+            host,
+            base_port,
+            &agreement_effective,
+            federation::CityArgs {
+                code: city,
+                name: city_name,
+            },
+        ),
         Command::Directory(cmd) => directory::directory(cmd).await,
         Command::Console(ConsoleCommand::HashPassword) => {
             let mut line = String::new();
