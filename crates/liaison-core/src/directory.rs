@@ -837,6 +837,17 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_draft_is_valid_and_signs_as_its_next_serial() {
+        let mut doc =
+            DirectoryDoc::parse(include_str!("../../../deploy/examples/directory.toml")).unwrap();
+        let federation = doc.check().unwrap();
+        assert_eq!(federation.counties.len(), 2);
+        assert_eq!(federation.counties[0].keys.len(), 2);
+        let signed = sign_directory(&mut doc, &key(1), MARCH).unwrap();
+        assert_eq!(signed.serial, 5);
+    }
+
+    #[test]
     fn a_draft_without_issued_at_is_not_a_signed_directory() {
         let city = key(1);
         let signer = NoteSigner::new(&city_key_name("610600"), &city).unwrap();

@@ -1033,6 +1033,27 @@ mod example {
         let text = include_str!("../../../deploy/examples/node.toml");
         let config = super::Config::parse(text, std::path::Path::new("/srv/liaison")).unwrap();
         assert_eq!(config.county.as_str(), "610602");
+        assert!(config.signed_directory.is_some());
+        assert_eq!(config.directory.peers().count(), 0);
+    }
+
+    #[test]
+    fn shipped_example_works_with_hand_listed_peers_once_uncommented() {
+        let text = include_str!("../../../deploy/examples/node.toml");
+        let (head, rest) = text.split_once("\n[directory]").unwrap();
+        let (_, commented) = rest.split_once("\n#\n").unwrap();
+        let peers: Vec<&str> = commented
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect();
+        let fallback = format!(
+            "{}\n{}\n",
+            head.replace("# ca = \"ca.crt\"", "ca = \"ca.crt\""),
+            peers.join("\n")
+        );
+        let config = super::Config::parse(&fallback, std::path::Path::new("/srv/liaison"))
+            .unwrap_or_else(|e| panic!("{e:?}\n{fallback}"));
+        assert!(config.signed_directory.is_none());
         assert_eq!(config.directory.peers().count(), 1);
     }
 }
