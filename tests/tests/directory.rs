@@ -471,3 +471,53 @@ async fn the_city_changes_signs_and_publishes_a_version_with_the_cli_and_every_n
     assert!(stdout.contains("DIRECTORY 名录: serial 2"), "{stdout}");
     fed.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_county_added_by_a_newer_directory_is_delivered_to_without_a_restart() {
+    let fed = Federation::builder(&THREE_COUNTIES)
+        .signed_directory(1)
+        .start()
+        .await;
+    let mut baota = fed.operator(BAOTA).await;
+    let yanchuan = "610622";
+    assert!(
+        baota
+            .try_send(&drafts::draft("case_notice", Some(yanchuan)), "")
+            .await
+            .is_err(),
+        "延川县 is not in the directory yet"
+    );
+    // 延川县 joins, with an agreement with 宝塔区; its node is not up yet.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("https://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let v2 = sign_next(&fed, |doc| {
+        let mut county = doc.counties[0].clone();
+        county.code = yanchuan.into();
+        county.name = "延川县".into();
+        county.endpoint = endpoint;
+        doc.counties.push(county);
+        let mut agreement = doc.agreements[0].clone();
+        assert_eq!(agreement.counties, [BAOTA, ANSAI]);
+        agreement.counties[1] = yanchuan.into();
+        agreement.contacts[1].county = yanchuan.into();
+        doc.agreements.push(agreement);
+    });
+    publish(&fed, BAOTA, &v2.note).await.unwrap();
+    let sent = baota
+        .send(&drafts::draft("case_notice", Some(yanchuan)))
+        .await;
+    eventually("宝塔区 trying to deliver to 延川县", || async {
+        let mut baota = fed.operator(BAOTA).await;
+        let peer = baota.peer(yanchuan).await;
+        if peer.last_error.is_empty() {
+            Err(format!("no attempt yet: {peer:?}"))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    let info = baota.info(&sent.notice_id).await;
+    assert_eq!(info.status(), pb::NoticeStatus::InFlight, "{info:?}");
+    fed.shutdown().await;
+}

@@ -117,20 +117,21 @@ pub(crate) async fn run_peer(
         if *shutdown.borrow() {
             return;
         }
-        // A newer directory may have moved the peer.
-        if let Some(now) = state.directory.current().peers.get(peer)
-            && now.endpoint != peer_entry.endpoint
-        {
-            match channel(&state, now) {
-                Ok(ch) => {
-                    info!(peer = %peer, endpoint = %now.endpoint, "delivering to the peer's new endpoint");
-                    client = client_of(ch);
-                    peer_entry = now.clone();
-                }
-                Err(e) => {
-                    warn!(peer = %peer, error = %e, "cannot deliver to the peer's new endpoint")
+        // A newer directory may have moved the peer, or changed the keys its receipts are
+        // checked against.
+        if let Some(now) = state.directory.current().peers.get(peer) {
+            if now.endpoint != peer_entry.endpoint {
+                match channel(&state, now) {
+                    Ok(ch) => {
+                        info!(peer = %peer, endpoint = %now.endpoint, "delivering to the peer's new endpoint");
+                        client = client_of(ch);
+                    }
+                    Err(e) => {
+                        warn!(peer = %peer, error = %e, "cannot deliver to the peer's new endpoint")
+                    }
                 }
             }
+            peer_entry = now.clone();
         }
         signal
             .retry_now
