@@ -1,12 +1,15 @@
 //! Three counties on a directory the city signs: a new version handed to one node reaches every
 //! node through its peers within seconds, without a restart, and changes what they accept; a
 //! directory with a forged signature or a serial not above the one in use is refused when
-//! published and ignored when a peer serves it.
+//! published and ignored when a peer serves it. The city's CLI, a county added later and a key
+//! rotated through the directory work the same way.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use liaison_core::directory::{DirectoryDoc, SignedDirectory, sign_directory};
+use liaison_core::directory::{
+    DirectoryDoc, KeyDoc, SignedDirectory, format_instant, sign_directory,
+};
 use liaison_core::{NodeKey, NoticeKind, RejectCode};
 use liaison_node::clock::SystemClock;
 use liaison_node::config::Config;
@@ -519,5 +522,72 @@ async fn a_county_added_by_a_newer_directory_is_delivered_to_without_a_restart()
     .await;
     let info = baota.info(&sent.notice_id).await;
     assert_eq!(info.status(), pb::NoticeStatus::InFlight, "{info:?}");
+    fed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_through_the_directory_is_announced_switched_and_retired_without_peer_restarts()
+ {
+    let mut fed = Federation::builder(&THREE_COUNTIES)
+        .signed_directory(1)
+        .start()
+        .await;
+    let old_key = fed.signing_key(BAOTA);
+    let mut baota = fed.operator(BAOTA).await;
+    let before = baota
+        .send(&drafts::draft("contact_letter", Some(ANSAI)))
+        .await;
+    baota
+        .wait_for_status(&before.notice_id, pb::NoticeStatus::Delivered)
+        .await;
+
+    // Announce: the city adds 宝塔区's new key, valid from now; 延长县 is the node told.
+    let new_key = pki::generate_signing_key();
+    let switch_ms = peer::now_ms();
+    let announce = sign_next(&fed, |doc| {
+        doc.county_mut(BAOTA).unwrap().keys.push(KeyDoc {
+            public_key: hex::encode(new_key.verifying_key().as_bytes()),
+            valid_from: format_instant(switch_ms),
+            valid_until: None,
+        });
+    });
+    publish(&fed, YANCHANG, &announce.note).await.unwrap();
+    wait_for_serial(&fed, &[BAOTA, ANSAI, YANCHANG], 2).await;
+
+    // Switch: only 宝塔区 restarts, with the new key.
+    fed.stop(BAOTA).await;
+    let key_file = fed.node(BAOTA).home().join("signing.pem");
+    pki::write_private(&key_file, &pki::signing_key_to_pem(&new_key)).unwrap();
+    fed.restart(BAOTA).await;
+    let mut baota = fed.operator(BAOTA).await;
+    let after = baota
+        .send(&drafts::draft("contact_letter", Some(ANSAI)))
+        .await;
+    let delivered = baota
+        .wait_for_status(&after.notice_id, pb::NoticeStatus::Delivered)
+        .await;
+    assert_eq!(delivered.reject_code(), pb::RejectCode::Unspecified);
+
+    // Retire: the old key ends at the switch; it is kept, so what it signed still verifies.
+    let retire = sign_next(&fed, |doc| {
+        doc.county_mut(BAOTA).unwrap().keys[0].valid_until = Some(format_instant(switch_ms));
+    });
+    publish(&fed, ANSAI, &retire.note).await.unwrap();
+    wait_for_serial(&fed, &[BAOTA, ANSAI, YANCHANG], 3).await;
+    let mut raw = fed.peer(BAOTA, ANSAI).await;
+    let late = NoticeBuilder::new("contact_letter", code(BAOTA), code(ANSAI))
+        .sign(&old_key)
+        .to_envelope();
+    let receipt = peer::deliver_one(&mut raw, late.clone()).await;
+    peer::assert_refused(
+        &receipt,
+        &late,
+        code(ANSAI),
+        &fed.public_key(ANSAI),
+        RejectCode::UnknownKey,
+    );
+    let mut ansai = fed.operator(ANSAI).await;
+    assert!(ansai.show(&before.notice_id).await.signature_valid);
+    assert!(ansai.show(&after.notice_id).await.signature_valid);
     fed.shutdown().await;
 }
