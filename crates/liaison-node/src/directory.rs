@@ -148,12 +148,16 @@ pub(crate) fn load_at_start(config: &Config) -> Result<DirectoryVersion, NodeErr
         )
     })?;
     let mut best = open(&source.file, &configured)?;
+    let mut best_file = source.file.clone();
     let copy = copy_path(config);
     match std::fs::read_to_string(&copy) {
         Ok(note) => {
+            // This node wrote it; one that no longer verifies (another city key configured) stops
+            // the start rather than being overwritten unseen.
             let kept = open(&copy, &note)?;
             if kept.serial > best.serial {
                 best = kept;
+                best_file.clone_from(&copy);
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -161,7 +165,7 @@ pub(crate) fn load_at_start(config: &Config) -> Result<DirectoryVersion, NodeErr
     }
     if best.federation.county(config.county).is_none() {
         return Err(problem(
-            &source.file,
+            &best_file,
             format!(
                 "the directory (serial {}) does not list this node's county {}",
                 best.serial, config.county
@@ -332,4 +336,94 @@ async fn fetch(state: &NodeState, peer: &trust::Peer, have: u64) -> Result<Optio
         .map_err(|status| status.message().to_owned())?
         .into_inner();
     Ok((!answer.signed_directory.is_empty()).then_some(answer.signed_directory))
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use liaison_core::NodeKey;
+    use liaison_core::directory::{
+        CountyDoc, DirectoryDoc, KeyDoc, city_verifier_key, sign_directory,
+    };
+
+    use super::*;
+
+    /// 2026-03-02 09:00 CST.
+    const MARCH: i64 = 1_772_413_200_000;
+
+    fn city() -> NodeKey {
+        NodeKey::new(SigningKey::from_bytes(&[1; 32]))
+    }
+
+    fn draft(codes: &[&str]) -> DirectoryDoc {
+        let mut doc = DirectoryDoc::new("610600", "延安市");
+        for (i, code) in codes.iter().enumerate() {
+            let key = NodeKey::new(SigningKey::from_bytes(&[i as u8 + 2; 32]));
+            doc.counties.push(CountyDoc {
+                code: (*code).into(),
+                name: format!("county {code}"),
+                endpoint: "https://127.0.0.1:7443".into(),
+                tls_ca: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
+                keys: vec![KeyDoc {
+                    public_key: hex::encode(key.verifying_key().as_bytes()),
+                    valid_from: "2026-01-01T00:00:00+08:00".into(),
+                    valid_until: None,
+                }],
+            });
+        }
+        doc
+    }
+
+    fn config(dir: &Path) -> Config {
+        let text = format!(
+            "[node]\ncounty = \"610602\"\nname = \"宝塔区\"\ndata_dir = \"data\"\nsigning_key = \"k.pem\"\n\
+             [tls]\ncert = \"c\"\nkey = \"k\"\n\
+             [directory]\nfile = \"directory.note\"\ncity_key = \"{}\"\n",
+            city_verifier_key("610600", &city()).unwrap()
+        );
+        Config::parse(&text, dir).unwrap()
+    }
+
+    #[test]
+    fn a_node_starts_from_the_higher_serial_of_the_file_and_its_own_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let mut doc = draft(&["610602", "610603"]);
+        let first = sign_directory(&mut doc, &city(), MARCH).unwrap();
+        let second = sign_directory(&mut doc, &city(), MARCH + 1).unwrap();
+        std::fs::write(dir.path().join("directory.note"), &first.note).unwrap();
+        let version = load_at_start(&config).unwrap();
+        assert_eq!(version.serial(), Some(1));
+        assert_eq!(version.peers.peers().count(), 1, "the other county");
+        let copy = dir.path().join("data").join(DIRECTORY_COPY);
+        assert_eq!(std::fs::read_to_string(&copy).unwrap(), first.note);
+
+        std::fs::write(&copy, &second.note).unwrap();
+        assert_eq!(load_at_start(&config).unwrap().serial(), Some(2));
+        std::fs::write(&copy, second.note.replace("610603", "610604")).unwrap();
+        let error = load_at_start(&config).unwrap_err().to_string();
+        assert!(
+            error.starts_with(&copy.display().to_string()) && error.contains("does not verify"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_directory_without_the_nodes_county_or_without_a_file_stops_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let error = load_at_start(&config).unwrap_err().to_string();
+        assert!(
+            error.contains("cannot read the signed directory"),
+            "{error}"
+        );
+        let mut doc = draft(&["610603"]);
+        let note = sign_directory(&mut doc, &city(), MARCH).unwrap().note;
+        std::fs::write(dir.path().join("directory.note"), note).unwrap();
+        let error = load_at_start(&config).unwrap_err().to_string();
+        assert!(
+            error.contains("does not list this node's county 610602"),
+            "{error}"
+        );
+    }
 }
