@@ -360,6 +360,19 @@ pub async fn directory(cmd: DirectoryCommand) -> Result<(), Failure> {
         DirectoryCommand::Sign { draft, key, out } => {
             let file = draft.draft;
             let mut doc = read_draft(&file)?;
+            // Signing from a stale draft would give a serial the nodes already have.
+            if let Ok(previous) = std::fs::read_to_string(&out)
+                && let Ok(previous) = DirectoryDoc::parse(note_text(&previous))
+                && previous.serial > doc.serial
+            {
+                return Err(bad_input(format!(
+                    "{} holds serial {}, but {} is at serial {}: sign from the newest draft",
+                    out.display(),
+                    previous.serial,
+                    file.display(),
+                    doc.serial
+                )));
+            }
             let key_text = read(&key)?;
             let city_key = NodeKey::new(
                 pki::signing_key_from_pem(&key_text, &key).map_err(|e| bad_input(e.to_string()))?,
