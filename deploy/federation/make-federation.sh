@@ -1,7 +1,8 @@
 #!/bin/sh
-# Makes a sample liaison federation: a throw-away CA and, for each county in counties.toml (all 13
-# county-level divisions of Yan'an), a signing key, a TLS certificate and a node.toml that lists every
-# other county as a peer with an agreement (协议书) for every kind of notice.
+# Makes a sample liaison federation: a throw-away CA, the city's key and the federation directory
+# (名录) it signs, in which every county in counties.toml (all 13 county-level divisions of Yan'an) is
+# a peer of every other with an agreement (协议书) for every kind of notice, and for each county a
+# signing key, a TLS certificate and a node.toml that names the signed directory.
 #
 # It is a trial and training federation: every node runs on one machine (HOST), and every private key
 # is made here. For a real deployment each county makes its own signing key and certificate request on
@@ -163,6 +164,8 @@ cat <<EOF
 
 Done. $out holds:
   ca.crt, ca.key       the federation's CA (ca.key issues certificates: keep it offline)
+  city.pem             the city's key, which signs the directory (keep it offline)
+  directory.toml       the directory's draft; directory.note, the signed version the nodes read
   <code>/node.toml     one node per county; data goes to <code>/data
   <code>/signing.pem   its Ed25519 signing key;  <code>/tls.crt, tls.key  its TLS identity
   start-all.sh, stop-all.sh
@@ -179,7 +182,8 @@ What to do next:
        $bin outbox --config $out/$first/node.toml
   4. Stop them all:  $out/stop-all.sh
 
-To run one county on its own server instead, copy its directory and ca.crt there, change
-listen.exchange in its node.toml and every peer's endpoint to the real addresses, set node.data_dir
-to an absolute path, and follow docs/operations.md.
+To run one county on its own server instead, copy its directory and directory.note there, change
+listen.exchange in its node.toml and, in directory.toml, every county's endpoint to the real
+addresses, sign and publish a new version (liaison directory sign, publish), set node.data_dir to
+an absolute path, and follow docs/operations.md.
 EOF

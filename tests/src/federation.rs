@@ -595,7 +595,12 @@ pub struct FederationBuilder {
     data_dirs: BTreeMap<CountyCode, PathBuf>,
     clock: Option<ManualClock>,
     clock_offsets: BTreeMap<CountyCode, i64>,
+    /// `Some(refresh_secs)`: the peers come from a directory the city signs.
+    signed_directory: Option<u64>,
 }
+
+/// The code of the city that signs the test federations' directories.
+pub const CITY: &str = "610600";
 
 /// A clock that runs `offset_ms` ahead of (or, if negative, behind) another: a county whose
 /// clock is wrong.
@@ -690,6 +695,14 @@ impl FederationBuilder {
         self
     }
 
+    /// Takes every node's peers from a directory the city (延安市, [`CITY`]) signs, instead of
+    /// `[[peers]]`: each node's configuration names the signed file and the city's key, and
+    /// nodes look for a newer version every `refresh_secs`. [`Federation::city`] signs new versions.
+    pub fn signed_directory(mut self, refresh_secs: u64) -> Self {
+        self.signed_directory = Some(refresh_secs);
+        self
+    }
+
     /// Runs `county`'s node as a `liaison serve` child process instead of in this process.
     pub fn as_process(mut self, county: &str) -> Self {
         self.processes.insert(code(county));
@@ -737,8 +750,25 @@ impl FederationBuilder {
             });
             listeners.push((exchange, admin));
         }
-        let files = federation::create(dir.path(), &members, AGREEMENT_EFFECTIVE)
-            .unwrap_or_else(|e| panic!("cannot make the federation: {e}"));
+        let (files, city) = match self.signed_directory {
+            None => (
+                federation::create(dir.path(), &members, AGREEMENT_EFFECTIVE),
+                None,
+            ),
+            Some(refresh_secs) => {
+                let city = federation::City {
+                    code: CITY.into(),
+                    name: "延安市".into(),
+                    refresh_secs,
+                    now_ms: clock.now_ms(),
+                };
+                match federation::create_signed(dir.path(), &members, AGREEMENT_EFFECTIVE, &city) {
+                    Ok((files, city_files)) => (Ok(files), Some(city_files)),
+                    Err(e) => (Err(e), None),
+                }
+            }
+        };
+        let files = files.unwrap_or_else(|e| panic!("cannot make the federation: {e}"));
         for (county, edit) in self.edits {
             let file = files
                 .iter()
@@ -785,6 +815,7 @@ impl FederationBuilder {
             nodes,
             dir,
             clock: self.clock,
+            city,
         }
     }
 }
@@ -798,6 +829,7 @@ pub struct Federation {
     nodes: Vec<TestNode>,
     dir: tempfile::TempDir,
     clock: Option<ManualClock>,
+    city: Option<federation::CityFiles>,
 }
 
 impl Federation {
@@ -813,6 +845,7 @@ impl Federation {
             data_dirs: BTreeMap::new(),
             clock: None,
             clock_offsets: BTreeMap::new(),
+            signed_directory: None,
         }
     }
 
@@ -829,6 +862,17 @@ impl Federation {
         self.clock
             .as_ref()
             .expect("this federation runs on the system clock; start it with manual_clock")
+    }
+
+    /// The city's files (key, draft, signed directory) of a federation started on a signed
+    /// directory.
+    ///
+    /// # Panics
+    /// If the peers are listed by hand.
+    pub fn city(&self) -> &federation::CityFiles {
+        self.city
+            .as_ref()
+            .expect("a federation started with FederationBuilder::signed_directory")
     }
 
     /// The directory holding the CA and every node's files.

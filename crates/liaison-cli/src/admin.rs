@@ -502,6 +502,21 @@ pub async fn peers(node: &NodeArgs, out: Output) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Hands a signed directory to the node; refusals say why (bad signature, serial not newer).
+pub async fn publish_directory(
+    node: &NodeArgs,
+    note: String,
+) -> Result<pb::PublishDirectoryResponse, Failure> {
+    let mut admin = open(node).await?;
+    Ok(admin
+        .publish_directory(pb::PublishDirectoryRequest {
+            signed_directory: note,
+        })
+        .await
+        .map_err(refused)?
+        .into_inner())
+}
+
 pub async fn backup(node: &NodeArgs, file: &Path, out: Output) -> Result<(), Failure> {
     // The node does not share the CLI's working directory.
     let path = if file.is_absolute() {

@@ -151,8 +151,19 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), Failure> {
         });
         listeners.push((exchange, admin));
     }
-    let files = federation::create(&dir, &members, "2026-01-01").map_err(failed)?;
     let clock = ManualClock::new(cst_midnight_ms(START) + 9 * HOUR_MS);
+    let city = federation::City {
+        code: "610600".into(),
+        name: "延安市".into(),
+        refresh_secs: liaison_node::config::DEFAULT_DIRECTORY_REFRESH.as_secs(),
+        now_ms: clock.now_ms(),
+    };
+    let (files, city_files) =
+        federation::create_signed(&dir, &members, "2026-01-01", &city).map_err(failed)?;
+    println!(
+        "the city's signed directory (名录), serial 1: {}",
+        city_files.signed.display()
+    );
     let mut nodes = Vec::new();
     let mut stops = Vec::new();
     let mut tasks = Vec::new();

@@ -1,6 +1,7 @@
 //! `liaison federation init`: the files of a whole federation on one machine or network — a
-//! throw-away CA, and per county its signing key, TLS certificate and a node.toml naming every
-//! other county as a peer with an agreement for every kind.
+//! throw-away CA, the city's key and the directory it signs (every county a peer of every other,
+//! with an agreement for every kind), and per county its signing key, TLS certificate and a
+//! node.toml that names the signed directory.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -9,6 +10,8 @@ use liaison_core::CountyCode;
 use liaison_core::county::YANAN_COUNTIES;
 use liaison_node::federation::{self, Member};
 use serde::Deserialize;
+
+use liaison_node::clock::{Clock, SystemClock};
 
 use crate::{EXIT_BAD_INPUT, EXIT_FAILURE, Failure};
 
@@ -75,12 +78,19 @@ fn counties(file: Option<&Path>) -> Result<Vec<(CountyCode, String)>, Failure> {
     Ok(out)
 }
 
+/// The city whose bureau signs the directory of a federation made here.
+pub struct CityArgs {
+    pub code: String,
+    pub name: String,
+}
+
 pub fn init(
     dir: &Path,
     counties_file: Option<PathBuf>,
     host: IpAddr,
     base_port: u16,
     agreement_effective: &str,
+    city: CityArgs,
 ) -> Result<(), Failure> {
     if dir.exists()
         && std::fs::read_dir(dir)
@@ -125,8 +135,20 @@ pub fn init(
             admin_addr: SocketAddr::new(IpAddr::from([127, 0, 0, 1]), base_port + 2 * i as u16 + 1),
         })
         .collect();
-    let files = federation::create(dir, &members, agreement_effective)
-        .map_err(|e| Failure::new(EXIT_FAILURE, e.to_string()))?;
+    let city = federation::City {
+        code: city.code,
+        name: city.name,
+        refresh_secs: liaison_node::config::DEFAULT_DIRECTORY_REFRESH.as_secs(),
+        now_ms: SystemClock.now_ms(),
+    };
+    let (files, city_files) = federation::create_signed(dir, &members, agreement_effective, &city)
+        .map_err(|e| {
+            let code = match e {
+                federation::FederationError::Directory(_) => EXIT_BAD_INPUT,
+                _ => EXIT_FAILURE,
+            };
+            Failure::new(code, e.to_string())
+        })?;
     println!(
         "made a federation of {} counties in {}:",
         files.len(),
@@ -147,6 +169,19 @@ pub fn init(
         "the CA's private key is {}: keep it offline",
         dir.join("ca.key").display()
     );
+    println!(
+        "the directory of {} {}, serial 1, is {}; the city changes {} and signs it with {} \
+         (keep it offline): liaison directory sign --draft {} --key {} --out {}",
+        city.code,
+        city.name,
+        city_files.signed.display(),
+        city_files.draft.display(),
+        city_files.key.display(),
+        city_files.draft.display(),
+        city_files.key.display(),
+        city_files.signed.display(),
+    );
+    println!("city key (directory.city_key): {}", city_files.verifier_key);
     Ok(())
 }
 

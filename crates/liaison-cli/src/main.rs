@@ -3,6 +3,7 @@
 mod admin;
 mod audit;
 mod demo;
+mod directory;
 mod federation;
 mod keys;
 mod period;
@@ -237,6 +238,9 @@ enum Command {
     /// Make the files of a whole federation: CA, keys, certificates and node.toml for each county.
     #[command(subcommand)]
     Federation(FederationCommand),
+    /// The federation directory (名录) the city signs: edit the draft, sign, verify, publish.
+    #[command(subcommand)]
+    Directory(directory::DirectoryCommand),
     /// The web console on the admin listener (/console/): accounts and passwords.
     #[command(subcommand)]
     Console(ConsoleCommand),
@@ -264,8 +268,9 @@ enum ConsoleCommand {
 
 #[derive(Subcommand)]
 enum FederationCommand {
-    /// Write a CA, and per county a signing key, TLS certificate and node.toml listing every
-    /// other county as a peer with an agreement (协议书) for every kind.
+    /// Write a CA, the city's key and the directory it signs (every county a peer of every
+    /// other, with an agreement (协议书) for every kind), and per county a signing key, TLS
+    /// certificate and node.toml that uses the signed directory.
     Init {
         /// The directory to write; it must not exist or be empty.
         #[arg(long)]
@@ -282,6 +287,12 @@ enum FederationCommand {
         /// The day the agreements take effect.
         #[arg(long, default_value = "2026-01-01")]
         agreement_effective: String,
+        /// The code of the city whose bureau signs the directory.
+        #[arg(long, default_value = "610600")]
+        city: String,
+        /// The city's name.
+        #[arg(long, default_value = "延安市")]
+        city_name: String,
     },
 }
 
@@ -446,7 +457,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             host,
             base_port,
             agreement_effective,
-        }) => federation::init(&dir, counties, host, base_port, &agreement_effective),
+            city,
+            city_name,
+        }) => federation::init(
+            &dir,
+            counties,
+            host,
+            base_port,
+            &agreement_effective,
+            federation::CityArgs {
+                code: city,
+                name: city_name,
+            },
+        ),
+        Command::Directory(cmd) => directory::directory(cmd).await,
         Command::Console(ConsoleCommand::HashPassword) => {
             let mut line = String::new();
             std::io::stdin()

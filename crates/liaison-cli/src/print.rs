@@ -798,8 +798,15 @@ pub fn peers(response: &pb::PeersResponse, out: Output) {
                 "failed_commits": response.storage_failed_commits,
             },
             "peers": views,
+            "directory_serial": (response.directory_serial > 0).then_some(response.directory_serial),
         }));
         return;
+    }
+    if response.directory_serial > 0 {
+        println!(
+            "DIRECTORY 名录: serial {}, signed by the city",
+            response.directory_serial
+        );
     }
     if let Some(why) = failing {
         println!(

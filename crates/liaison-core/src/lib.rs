@@ -36,6 +36,7 @@ pub mod audit;
 pub mod audit_verify;
 pub mod checkpoint;
 pub mod cosign;
+pub mod directory;
 pub mod merkle;
 pub mod outbox;
 pub mod tlog;

@@ -396,6 +396,34 @@ impl pb::admin_server::Admin for AdminService {
             peers: view.peers.iter().map(peer_info).collect(),
             storage_failing: view.storage_failing.unwrap_or_default(),
             storage_failed_commits: view.storage_failed_commits,
+            directory_serial: view.directory_serial.unwrap_or(0),
+        }))
+    }
+
+    async fn publish_directory(
+        &self,
+        request: Request<pb::PublishDirectoryRequest>,
+    ) -> Result<Response<pb::PublishDirectoryResponse>, Status> {
+        self.ops(&request)?
+            .operator_only("publish a directory")
+            .map_err(to_status)?;
+        let note = &request.get_ref().signed_directory;
+        let (serial, accepted) = match crate::directory::offer(&self.state, note) {
+            Ok(crate::directory::Offered::Accepted(serial)) => (serial, true),
+            Ok(crate::directory::Offered::AlreadyHave(serial)) => (serial, false),
+            Err(why) => {
+                crate::directory::note_refusal(&self.state, note, "Admin.PublishDirectory", &why);
+                let message = why.to_string();
+                return Err(match why {
+                    crate::directory::Refusal::Invalid(_) => Status::invalid_argument(message),
+                    crate::directory::Refusal::Storage { .. } => Status::internal(message),
+                    _ => Status::failed_precondition(message),
+                });
+            }
+        };
+        Ok(Response::new(pb::PublishDirectoryResponse {
+            serial,
+            accepted,
         }))
     }
 

@@ -271,7 +271,8 @@ pub(crate) fn export(state: &NodeState, req: &ExportRequest) -> Result<Bundle, E
             valid_until_ms: None,
         })
         .collect();
-    for peer in config.directory.peers() {
+    let directory = state.directory.current();
+    for peer in directory.peers.peers() {
         for key in &peer.keys {
             keys.push(BundleKey {
                 county: peer.county.to_string(),

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use liaison_core::checkpoint::NoteVerifierKey;
 use liaison_core::deadline::DEFAULT_DUE_SOON_MS;
 use liaison_core::trust::{Agreement, Directory, Limits, Peer, PeerKey};
 use liaison_core::{CountyCode, DuePolicy, HolidayCalendar, NoticeKind, Period, ReplyRule};
@@ -43,15 +44,33 @@ pub struct Config {
     pub signing_key: PathBuf,
     pub tls_cert: PathBuf,
     pub tls_key: PathBuf,
-    pub tls_ca: PathBuf,
+    /// The CA file of `[tls]`; `None` with a signed directory, whose counties' `tls_ca` are the roots.
+    pub tls_ca: Option<PathBuf>,
     pub exchange_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub limits: Limits,
     pub delivery: DeliverySettings,
     pub deadlines: DeadlineSettings,
+    /// The peers listed by hand (`[[peers]]`); empty when a signed directory is configured.
     pub directory: Directory,
+    /// The federation directory the city signs (`[directory]`), if the node uses one.
+    pub signed_directory: Option<DirectorySource>,
     pub console: ConsoleSettings,
 }
+
+/// Where the node finds the directory the city signs, and the city's key.
+#[derive(Debug, Clone)]
+pub struct DirectorySource {
+    /// The signed directory file; re-read every refresh.
+    pub file: PathBuf,
+    /// The city's note verifier key, `liaison/city/<code>+<id>+<key>`.
+    pub city_key: NoteVerifierKey,
+    /// How often the node re-reads the file and asks one peer for a newer version.
+    pub refresh: Duration,
+}
+
+/// How often a node looks for a newer directory unless `directory.refresh_secs` says otherwise.
+pub const DEFAULT_DIRECTORY_REFRESH: Duration = Duration::from_secs(60);
 
 /// Who may sign in to the web console on the admin listener.
 #[derive(Debug, Clone, Default)]
@@ -155,10 +174,19 @@ struct RawConfig {
     delivery: RawDelivery,
     #[serde(default)]
     deadlines: RawDeadlines,
+    directory: Option<RawDirectory>,
     #[serde(default)]
     peers: Vec<RawPeer>,
     #[serde(default)]
     console: RawConsole,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDirectory {
+    file: PathBuf,
+    city_key: String,
+    refresh_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -220,7 +248,7 @@ struct RawNode {
 struct RawTls {
     cert: PathBuf,
     key: PathBuf,
-    ca: PathBuf,
+    ca: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -457,6 +485,43 @@ impl Config {
             }
         }
         let console = check_console(&mut c, &raw.console);
+        let signed_directory = raw.directory.as_ref().and_then(|d| {
+            let city_key = c.check(
+                "directory.city_key",
+                NoteVerifierKey::parse(d.city_key.trim()),
+            );
+            if city_key
+                .as_ref()
+                .is_some_and(|k| !k.name().starts_with("liaison/city/"))
+            {
+                c.problem(
+                    "directory.city_key",
+                    "must be the city's key, named liaison/city/<city code>",
+                );
+            }
+            if d.refresh_secs == Some(0) {
+                c.problem("directory.refresh_secs", "must be at least 1");
+            }
+            Some(DirectorySource {
+                file: resolve(&d.file),
+                city_key: city_key?,
+                refresh: d
+                    .refresh_secs
+                    .map_or(DEFAULT_DIRECTORY_REFRESH, Duration::from_secs),
+            })
+        });
+        if raw.directory.is_some() && !raw.peers.is_empty() {
+            c.problem(
+                "peers",
+                "with [directory], the peers come from the signed directory: remove [[peers]]",
+            );
+        }
+        if raw.directory.is_none() && raw.tls.ca.is_none() {
+            c.problem(
+                "tls.ca",
+                "required without [directory] (with it, the counties' tls_ca are the CAs)",
+            );
+        }
         match (county, exchange_addr, admin_addr) {
             (Some(county), Some(exchange_addr), Some(admin_addr)) if c.problems.is_empty() => {
                 Ok(Self {
@@ -466,13 +531,14 @@ impl Config {
                     signing_key: resolve(&raw.node.signing_key),
                     tls_cert: resolve(&raw.tls.cert),
                     tls_key: resolve(&raw.tls.key),
-                    tls_ca: resolve(&raw.tls.ca),
+                    tls_ca: raw.tls.ca.as_deref().map(resolve),
                     exchange_addr,
                     admin_addr,
                     limits,
                     delivery,
                     deadlines,
                     directory: Directory::new(peers),
+                    signed_directory,
                     console,
                 })
             }
@@ -833,6 +899,51 @@ agreement = { effective = "2026-13-01", allowed_kinds = ["gossip"], contact_pers
         }
     }
 
+    /// Its key ID does not match its name and key.
+    const BAD_CITY_KEY: &str =
+        "liaison/city/610600+6ae4e6a0+AdkmfdyLa4G6RWnhsQYjHU17Vz0RuHs/ju3/vfXkcU0b";
+
+    fn city_key() -> String {
+        let key = liaison_core::NodeKey::new(ed25519_dalek::SigningKey::from_bytes(&[7; 32]));
+        liaison_core::directory::city_verifier_key("610600", &key)
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn a_signed_directory_replaces_peers_and_the_ca_file() {
+        let text = minimal(&format!(
+            "[directory]\nfile = \"directory.note\"\ncity_key = \"{}\"\nrefresh_secs = 5\n",
+            city_key()
+        ))
+        .replace("ca = \"ca.crt\"\n", "");
+        let config = Config::parse(&text, Path::new("/etc/liaison")).unwrap();
+        let source = config.signed_directory.unwrap();
+        assert_eq!(source.file, Path::new("/etc/liaison/directory.note"));
+        assert_eq!(source.refresh, Duration::from_secs(5));
+        assert_eq!(config.tls_ca, None);
+        assert_eq!(config.directory.peers().count(), 0);
+    }
+
+    #[test]
+    fn a_signed_directory_and_hand_listed_peers_do_not_mix() {
+        let text = minimal(&format!(
+            "[directory]\nfile = \"d.note\"\ncity_key = \"{BAD_CITY_KEY}\"\nrefresh_secs = 0\n\
+             [[peers]]\ncounty = \"610603\"\nname = \"安塞区\"\nendpoint = \"https://a:1\"\n\
+             keys = [{{ public_key = \"{KEY_HEX}\" }}]\n"
+        ));
+        let problems = Config::parse(&text, Path::new(".")).unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["directory.city_key", "directory.refresh_secs", "peers"],
+            "{problems:?}"
+        );
+        let no_ca = minimal("").replace("ca = \"ca.crt\"\n", "");
+        let problems = Config::parse(&no_ca, Path::new(".")).unwrap_err();
+        assert_eq!(problems[0].key, "tls.ca", "{problems:?}");
+    }
+
     #[test]
     fn unknown_key_is_refused_with_its_line() {
         let problems = Config::parse(&minimal("[extra]\nx = 1\n"), Path::new(".")).unwrap_err();
@@ -922,6 +1033,27 @@ mod example {
         let text = include_str!("../../../deploy/examples/node.toml");
         let config = super::Config::parse(text, std::path::Path::new("/srv/liaison")).unwrap();
         assert_eq!(config.county.as_str(), "610602");
+        assert!(config.signed_directory.is_some());
+        assert_eq!(config.directory.peers().count(), 0);
+    }
+
+    #[test]
+    fn shipped_example_works_with_hand_listed_peers_once_uncommented() {
+        let text = include_str!("../../../deploy/examples/node.toml");
+        let (head, rest) = text.split_once("\n[directory]").unwrap();
+        let (_, commented) = rest.split_once("\n#\n").unwrap();
+        let peers: Vec<&str> = commented
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect();
+        let fallback = format!(
+            "{}\n{}\n",
+            head.replace("# ca = \"ca.crt\"", "ca = \"ca.crt\""),
+            peers.join("\n")
+        );
+        let config = super::Config::parse(&fallback, std::path::Path::new("/srv/liaison"))
+            .unwrap_or_else(|e| panic!("{e:?}\n{fallback}"));
+        assert!(config.signed_directory.is_none());
         assert_eq!(config.directory.peers().count(), 1);
     }
 }

@@ -45,7 +45,7 @@ pub(crate) async fn gather(state: &Arc<NodeState>) -> usize {
     }
     let checkpoint = Checkpoint::new(origin_for(state.config.county), head.size, head.root);
     let mut asks = tokio::task::JoinSet::new();
-    for peer in state.config.directory.peers() {
+    for peer in state.directory.current().peers.peers() {
         let (state, note, checkpoint) = (state.clone(), note.clone(), checkpoint.clone());
         let peer = peer.clone();
         asks.spawn(async move {

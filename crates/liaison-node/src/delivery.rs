@@ -75,14 +75,17 @@ pub(crate) async fn run_peer(
     signal: Arc<PeerSignal>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let Some(peer_entry) = state.config.directory.get(peer).cloned() else {
+    let Some(mut peer_entry) = state.directory.current().peers.get(peer).cloned() else {
         return;
     };
     let settings = state.config.delivery;
-    let mut client = match channel(&state, &peer_entry) {
-        Ok(ch) => pb::exchange_client::ExchangeClient::new(ch)
+    let client_of = |ch| {
+        pb::exchange_client::ExchangeClient::new(ch)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    };
+    let mut client = match channel(&state, &peer_entry) {
+        Ok(ch) => client_of(ch),
         Err(e) => {
             warn!(peer = %peer, error = %e, "cannot deliver to this peer");
             state
@@ -113,6 +116,22 @@ pub(crate) async fn run_peer(
         }
         if *shutdown.borrow() {
             return;
+        }
+        // A newer directory may have moved the peer, or changed the keys its receipts are
+        // checked against.
+        if let Some(now) = state.directory.current().peers.get(peer) {
+            if now.endpoint != peer_entry.endpoint {
+                match channel(&state, now) {
+                    Ok(ch) => {
+                        info!(peer = %peer, endpoint = %now.endpoint, "delivering to the peer's new endpoint");
+                        client = client_of(ch);
+                    }
+                    Err(e) => {
+                        warn!(peer = %peer, error = %e, "cannot deliver to the peer's new endpoint")
+                    }
+                }
+            }
+            peer_entry = now.clone();
         }
         signal
             .retry_now

@@ -151,7 +151,8 @@ impl ExchangeService {
         let Some(proof) = proof else {
             return now_ms;
         };
-        let directory = &self.state.config.directory;
+        let version = self.state.directory.current();
+        let directory = &version.peers;
         let me = self.state.config.county;
         let own_keys: Vec<PeerKey> = self
             .state
@@ -190,9 +191,10 @@ impl ExchangeService {
         now_ms: i64,
         items: &mut Vec<InboundItem>,
     ) -> Result<Decision, Status> {
+        let directory = self.state.directory.current();
         let recipient = Recipient {
             me: self.state.config.county,
-            directory: &self.state.config.directory,
+            directory: &directory.peers,
             limits: self.state.config.limits,
         };
         if let Some(receipt) = self.stored_receipt(&envelope, tls_is)? {
@@ -415,6 +417,33 @@ impl pb::exchange_server::Exchange for ExchangeService {
         crate::witness::cosign(&self.state, tls_is, request.into_inner())
             .await
             .map(Response::new)
+    }
+
+    async fn get_directory(
+        &self,
+        request: Request<pb::GetDirectoryRequest>,
+    ) -> Result<Response<pb::GetDirectoryResponse>, Status> {
+        let directory = self.state.directory.current();
+        let certs = request.peer_certs();
+        let is_peer = certs.as_ref().is_some_and(|certs| {
+            directory
+                .peers
+                .peers()
+                .any(|p| pki::peer_is_county(certs, p.county))
+        });
+        if !is_peer {
+            return Err(Status::permission_denied(
+                "the TLS client certificate is not that of a county in this node's directory",
+            ));
+        }
+        let have = request.into_inner().have_serial;
+        let signed_directory = directory
+            .signed
+            .as_ref()
+            .filter(|d| d.serial > have)
+            .map(|d| d.note.clone())
+            .unwrap_or_default();
+        Ok(Response::new(pb::GetDirectoryResponse { signed_directory }))
     }
 
     async fn consistency(

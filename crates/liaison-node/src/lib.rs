@@ -15,6 +15,7 @@ pub mod config;
 pub mod console;
 mod cosigning;
 mod delivery;
+pub mod directory;
 mod exchange;
 pub mod federation;
 mod metrics;
@@ -28,8 +29,8 @@ mod witness;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::VerifyingKey;
 use liaison_core::checkpoint::{Checkpoint, NoteSigner, origin_for, sign_checkpoint};
@@ -79,6 +80,9 @@ pub enum NodeError {
     Close(liaison_store::StoreError),
     #[error("this county cannot sign checkpoints of its log: {0}")]
     CheckpointKey(liaison_core::checkpoint::NoteKeyError),
+    /// The signed directory cannot be used: the file and what is wrong.
+    #[error("{0}")]
+    Directory(String),
     #[error("{service} service failed: {source}")]
     Serve {
         service: &'static str,
@@ -94,7 +98,15 @@ pub(crate) struct NodeState {
     pub(crate) tls: pki::TlsFiles,
     pub(crate) store: Store,
     pub(crate) clock: Arc<dyn Clock>,
-    signals: HashMap<CountyCode, Arc<PeerSignal>>,
+    /// The peers, from `[[peers]]` or the city's signed directory, which may change while the
+    /// node runs.
+    pub(crate) directory: directory::DirectoryState,
+    /// One delivery worker's signal per peer that has a worker.
+    signals: Mutex<HashMap<CountyCode, Arc<PeerSignal>>>,
+    /// The node's background tasks, drained at shutdown.
+    workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Becomes true when the node stops.
+    stop: watch::Receiver<bool>,
     pub(crate) peer_health: peer_health::PeerHealth,
     /// The public half of every key this node has signed with, oldest first, the key in use
     /// last: read from the store's key history at start.
@@ -145,7 +157,8 @@ impl NodeState {
             return Ok((existing, false));
         }
         let kind = body.kind();
-        let peer = self.config.directory.get(recipient).ok_or_else(|| {
+        let directory = self.directory.current();
+        let peer = directory.peers.get(recipient).ok_or_else(|| {
             SendError::NotAllowed(format!(
                 "{recipient} is not a peer in this node's directory"
             ))
@@ -216,12 +229,47 @@ impl NodeState {
 
     /// Wakes the delivery worker of `peer`; `retry_now` cuts its back-off short.
     pub(crate) fn wake(&self, peer: CountyCode, retry_now: bool) {
-        if let Some(signal) = self.signals.get(&peer) {
+        if let Some(signal) = lock(&self.signals).get(&peer) {
             if retry_now {
                 signal.retry_now.store(true, Ordering::SeqCst);
             }
             signal.notify.notify_one();
         }
+    }
+}
+
+impl NodeState {
+    /// Starts a delivery worker for every peer of the directory that has none yet: at start,
+    /// and for counties a newer directory adds.
+    pub(crate) fn start_delivery_workers(self: &Arc<Self>) {
+        let directory = self.directory.current();
+        let mut signals = lock(&self.signals);
+        for peer in directory.peers.peers() {
+            if signals.contains_key(&peer.county) {
+                continue;
+            }
+            let signal = Arc::new(PeerSignal::default());
+            signals.insert(peer.county, signal.clone());
+            self.spawn(delivery::run_peer(
+                self.clone(),
+                peer.county,
+                signal,
+                self.stop.clone(),
+            ));
+        }
+    }
+
+    /// Runs a background task that the node drains when it stops.
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        lock(&self.workers).push(tokio::spawn(task));
+    }
+}
+
+/// Locks a mutex, whether or not a thread panicked while holding it.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }
 
@@ -245,6 +293,7 @@ fn own_key_list(history: &[liaison_store::OwnKey], current: VerifyingKey) -> Vec
 #[derive(Debug)]
 pub struct Node {
     state: Arc<NodeState>,
+    stop: watch::Sender<bool>,
     admin_token: String,
     auditor_token: String,
 }
@@ -286,8 +335,24 @@ impl Node {
                     &config.signing_key,
                 )?))
             });
-        let tls = pki::load_tls_files(&config.tls_cert, &config.tls_key, &config.tls_ca)
-            .map_err(NodeError::from);
+        let directory = directory::load_at_start(&config)?;
+        // Without tls.ca, peers' certificates must chain to the CAs the directory lists; a CA
+        // that a newer directory adds is trusted from the next start.
+        let tls = match (&config.tls_ca, &directory.signed, &config.signed_directory) {
+            (Some(ca), _, _) => {
+                pki::load_tls_files(&config.tls_cert, &config.tls_key, ca).map_err(NodeError::from)
+            }
+            (None, Some(signed), Some(source)) => pki::load_tls_files_with_ca(
+                &config.tls_cert,
+                &config.tls_key,
+                signed.federation.tls_roots_pem(),
+                &source.file,
+            )
+            .map_err(NodeError::from),
+            _ => Err(NodeError::Directory(
+                "tls.ca is required when the peers are listed by hand".into(),
+            )),
+        };
         let (key, tls) = match (key, tls) {
             (Ok(key), Ok(tls)) => (key, tls),
             (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(e),
@@ -309,20 +374,19 @@ impl Node {
             })?;
         let admin_token = read_or_make_token(&config.admin_token_path())?;
         let auditor_token = read_or_make_token(&config.auditor_token_path())?;
-        let signals = config
-            .directory
-            .peers()
-            .map(|p| (p.county, Arc::new(PeerSignal::default())))
-            .collect();
         let metrics =
-            metrics::Metrics::new(config.directory.peers().map(|p| p.county), &tls.cert_pem);
+            metrics::Metrics::new(directory.peers.peers().map(|p| p.county), &tls.cert_pem);
+        let (stop, stop_rx) = watch::channel(false);
         let state = NodeState {
             config,
             key,
             tls,
             store,
             clock,
-            signals,
+            directory: directory::DirectoryState::new(directory),
+            signals: Mutex::default(),
+            workers: Mutex::default(),
+            stop: stop_rx,
             peer_health: peer_health::PeerHealth::default(),
             own_keys,
             metrics,
@@ -331,6 +395,7 @@ impl Node {
         };
         Ok(Self {
             state: Arc::new(state),
+            stop,
             admin_token,
             auditor_token,
         })
@@ -377,17 +442,10 @@ impl Node {
             Ok(false) => {}
             Err(e) => warn!(error = %e, "cannot record the signing key in the key history"),
         }
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut workers = Vec::new();
-        workers.push(tokio::spawn(tracker::run(state.clone(), stop_rx.clone())));
-        for (peer, signal) in &state.signals {
-            workers.push(tokio::spawn(delivery::run_peer(
-                state.clone(),
-                *peer,
-                signal.clone(),
-                stop_rx.clone(),
-            )));
-        }
+        let (stop_tx, stop_rx) = (self.stop, state.stop.clone());
+        state.spawn(tracker::run(state.clone(), stop_rx.clone()));
+        state.spawn(directory::run_refresh(state.clone(), stop_rx.clone()));
+        state.start_delivery_workers();
         let exchange_service =
             pb::exchange_server::ExchangeServer::new(exchange::ExchangeService {
                 state: state.clone(),
@@ -440,11 +498,8 @@ impl Node {
         let admin_task = tokio::spawn(admin_server);
         // Should this future be dropped instead of shut down, its tasks go with it.
         let _guard = AbortOnDrop(
-            workers
-                .iter()
-                .map(|w| w.abort_handle())
-                .chain([exchange_task.abort_handle(), admin_task.abort_handle()])
-                .collect(),
+            vec![exchange_task.abort_handle(), admin_task.abort_handle()],
+            state.clone(),
         );
         shutdown.await;
         let stopping = tokio::time::Instant::now();
@@ -460,6 +515,9 @@ impl Node {
                 .await;
         }
         let _ = stop_tx.send(true);
+        // Workers started while these finish (a directory accepted at the last moment) see the
+        // stop at once.
+        let workers = std::mem::take(&mut *lock(&state.workers));
         for mut worker in workers {
             if tokio::time::timeout_at(grace_ends, &mut worker)
                 .await
@@ -547,13 +605,16 @@ fn admin_routes(
     Ok(Routes::from(router))
 }
 
-/// Aborts tasks when dropped.
-struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+/// Aborts tasks, and the node's workers, when dropped.
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>, Arc<NodeState>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         for task in &self.0 {
             task.abort();
+        }
+        for worker in lock(&self.1.workers).iter() {
+            worker.abort();
         }
     }
 }

@@ -159,7 +159,13 @@ pub(crate) async fn serve(state: Arc<NodeState>) -> Response {
 /// Every metric of the node, in the text exposition format.
 pub(crate) fn render(state: &NodeState) -> Result<String, RenderError> {
     let now = state.clock.now_ms();
-    let peers: Vec<CountyCode> = state.config.directory.peers().map(|p| p.county).collect();
+    let peers: Vec<CountyCode> = state
+        .directory
+        .current()
+        .peers
+        .peers()
+        .map(|p| p.county)
+        .collect();
     let store = store_counts(state, &peers, now)?;
     let expiry_days = state
         .metrics
@@ -169,13 +175,30 @@ pub(crate) fn render(state: &NodeState) -> Result<String, RenderError> {
         Ok(c) => c,
         Err(poisoned) => poisoned.into_inner(),
     };
-    let registry = registry(
+    let mut registry = registry(
         &state.config.county.to_string(),
         &store,
         &counters,
         expiry_days,
     );
     drop(counters);
+    if let Some(serial) = state.directory.current().serial() {
+        registry.register(
+            "liaison_directory_serial",
+            "Serial of the federation directory the city signed that this node uses",
+            ConstGauge::new(serial as i64),
+        );
+    }
+    registry.register(
+        "liaison_directory_refusals_total",
+        "Federation directories refused since the node started, by reason: signature (not the city's), invalid, not_newer (serial not above the one in use), storage",
+        state
+            .directory
+            .refusals()
+            .into_iter()
+            .map(|(reason, n)| (ReasonLabels { reason }, Total(n)))
+            .collect::<Series<_, _>>(),
+    );
     let mut out = String::new();
     encode_registry(&mut out, &registry)?;
     Ok(out)
@@ -311,6 +334,11 @@ impl EncodeMetric for Total {
 struct NodeLabels {
     county: String,
     version: &'static str,
+}
+
+#[derive(Debug, Clone, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
 }
 
 #[derive(Debug, Clone, EncodeLabelSet)]

@@ -194,7 +194,7 @@ pub(crate) async fn cosign(
              county's; a county asks for cosignatures of its own log only"
         )));
     }
-    let Some(peer) = state.config.directory.get(county).cloned() else {
+    let Some(peer) = state.directory.current().peers.get(county).cloned() else {
         return Err(Status::permission_denied(format!(
             "{county} is not in this node's directory"
         )));

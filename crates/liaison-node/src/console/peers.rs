@@ -1,5 +1,6 @@
 //! The peers page: each peer county's endpoint, backlog and oldest undelivered notice, last
-//! success and error, alarms, contact, agreement, and certificate and key expiry.
+//! success and error, alarms, contact, agreement, and certificate and key expiry; above them, the
+//! serial of the city's signed directory in use.
 
 use std::sync::Arc;
 
@@ -37,6 +38,9 @@ pub(super) async fn peers(State(state): State<Arc<NodeState>>, headers: HeaderMa
 fn peers_body(view: &PeersView) -> Markup {
     let peers = &view.peers;
     maud::html! {
+        @if let Some(serial) = view.directory_serial {
+            p { "名录 Directory: serial " (serial) ", signed by the city" }
+        }
         table {
             thead {
                 tr {
@@ -94,5 +98,28 @@ fn peers_body(view: &PeersView) -> Markup {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_directory_serial_is_shown_only_for_a_signed_directory() {
+        let signed = PeersView {
+            directory_serial: Some(7),
+            ..PeersView::default()
+        };
+        assert!(
+            peers_body(&signed)
+                .into_string()
+                .contains("名录 Directory: serial 7")
+        );
+        assert!(
+            !peers_body(&PeersView::default())
+                .into_string()
+                .contains("名录")
+        );
     }
 }

@@ -98,8 +98,9 @@ impl Ops {
     /// The directory name of a peer, or "" for a county not in the directory.
     fn peer_name(&self, county: CountyCode) -> String {
         self.state
-            .config
             .directory
+            .current()
+            .peers
             .get(county)
             .map(|p| p.name.clone())
             .unwrap_or_default()
@@ -113,8 +114,9 @@ impl Ops {
     /// The counties of the directory, in its order, with their names.
     pub(crate) fn directory(&self) -> Vec<(CountyCode, String)> {
         self.state
-            .config
             .directory
+            .current()
+            .peers
             .peers()
             .map(|p| (p.county, p.name.clone()))
             .collect()

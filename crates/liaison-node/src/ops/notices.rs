@@ -242,7 +242,14 @@ impl Ops {
         }
         check_reference_shape(kind, in_reply_to.is_some())
             .map_err(|r| OpsError::Invalid(r.reason))?;
-        if self.state.config.directory.get(recipient).is_none() {
+        if self
+            .state
+            .directory
+            .current()
+            .peers
+            .get(recipient)
+            .is_none()
+        {
             return Err(OpsError::Invalid(format!(
                 "recipient: {recipient} is not a peer in this node's directory"
             )));
@@ -393,8 +400,9 @@ impl Ops {
         };
         let peer_key = |county: CountyCode, key_id, at_ms| {
             self.state
-                .config
                 .directory
+                .current()
+                .peers
                 .get(county)
                 .and_then(|p| p.key_at(key_id, at_ms).ok())
                 .map(|k| k.key)

@@ -42,6 +42,8 @@ pub(crate) struct PeersView {
     pub(crate) storage_failed_commits: u64,
     /// How far apart this node's clock and a peer's may be before they count as disagreeing.
     pub(crate) allowed_skew_ms: i64,
+    /// The serial of the city's signed directory in use; `None` for peers listed by hand.
+    pub(crate) directory_serial: Option<u64>,
 }
 
 impl Ops {
@@ -50,7 +52,8 @@ impl Ops {
         let store = &self.state.store;
         let alarms = store.alarms()?;
         let mut peers = Vec::new();
-        for p in self.state.config.directory.peers() {
+        let directory = self.state.directory.current();
+        for p in directory.peers.peers() {
             let a = p.agreement.as_ref();
             let seen = self.state.peer_health.seen(p.county);
             peers.push(PeerView {
@@ -91,6 +94,7 @@ impl Ops {
             storage_failing: health.failing,
             storage_failed_commits: health.failed_commits,
             allowed_skew_ms: self.state.config.limits.max_clock_skew_ms,
+            directory_serial: directory.serial(),
         })
     }
 
@@ -98,7 +102,7 @@ impl Ops {
     /// peer announced a restore from backup); its next checkpoint is the new starting point.
     pub(crate) async fn accept_peer_log(&self, peer: CountyCode) -> Result<PeerView> {
         self.operator_only("accept a peer's log")?;
-        if self.state.config.directory.get(peer).is_none() {
+        if self.state.directory.current().peers.get(peer).is_none() {
             return Err(OpsError::NotFound(format!(
                 "peer: {peer} is not in this node's directory"
             )));

@@ -71,10 +71,22 @@ impl TlsFiles {
 /// Reads and checks a node's TLS files: each parses, the key belongs to the certificate, and the
 /// certificate chains to the CA for both server and client authentication now.
 pub fn load_tls_files(cert: &Path, key: &Path, ca: &Path) -> Result<TlsFiles, PkiError> {
+    let ca_pem = read_text(ca)?;
+    load_tls_files_with_ca(cert, key, ca_pem, ca)
+}
+
+/// As [`load_tls_files`], with the CA certificates given as PEM text; `ca` names where they come
+/// from in errors (e.g. the signed directory's file).
+pub fn load_tls_files_with_ca(
+    cert: &Path,
+    key: &Path,
+    ca_pem: String,
+    ca: &Path,
+) -> Result<TlsFiles, PkiError> {
     let files = TlsFiles {
         cert_pem: read_text(cert)?,
         key_pem: read_text(key)?,
-        ca_pem: read_text(ca)?,
+        ca_pem,
     };
     let chain = parse_certificates(&files.cert_pem, cert)?;
     let key_der = parse_private_key(&files.key_pem, key)?;
@@ -383,6 +395,13 @@ mod tests {
                 &self,
                 _request: Request<liaison_proto::v1::CosignRequest>,
             ) -> Result<Response<liaison_proto::v1::CosignResponse>, Status> {
+                Err(Status::unimplemented("not part of this test"))
+            }
+
+            async fn get_directory(
+                &self,
+                _request: Request<liaison_proto::v1::GetDirectoryRequest>,
+            ) -> Result<Response<liaison_proto::v1::GetDirectoryResponse>, Status> {
                 Err(Status::unimplemented("not part of this test"))
             }
         }
