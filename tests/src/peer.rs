@@ -142,6 +142,7 @@ pub fn resigned(
         header,
         payload: notice.payload.clone(),
         signature,
+        payload_salt: notice.payload_salt.to_vec(),
     }
 }
 

@@ -233,6 +233,7 @@ async fn garbage_header_is_refused_as_malformed() {
         header,
         payload: notice.payload.clone(),
         signature,
+        payload_salt: notice.payload_salt.to_vec(),
     };
     let receipt = peer::deliver_one(&mut bench.raw.clone(), envelope.clone()).await;
     assert_eq!(receipt.receipt.notice_id, None, "no id can be read");

@@ -110,6 +110,9 @@ pub struct BundleItem {
     pub signature: String,
     /// For notices: the payload bytes (base64), or `None` in a redacted bundle.
     pub payload: Option<String>,
+    /// For notices: the 32-byte payload salt (base64), given and left out with the payload.
+    #[serde(default)]
+    pub payload_salt: Option<String>,
     /// RFC 6962 inclusion proof of the leaf in the bundle's checkpoint, hex hashes.
     pub inclusion_proof: Vec<String>,
 }

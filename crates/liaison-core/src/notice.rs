@@ -19,6 +19,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const NOTICE_SIGNING_PREFIX: &[u8] = b"liaison/v1/notice\0";
 /// Prepended to the header and signature to compute an envelope digest.
 pub const ENVELOPE_DIGEST_PREFIX: &[u8] = b"liaison/v1/envelope\0";
+/// Domain separation for the header's payload commitment.
+pub const PAYLOAD_COMMITMENT_PREFIX: &[u8] = b"liaison/v1/payload\0";
+/// Domain separation for deriving a notice's payload salt from the sender's secret key.
+const PAYLOAD_SALT_PREFIX: &[u8] = b"liaison/v1/payload-salt\0";
 
 /// A notice id: a UUIDv7, so ids sort by creation time and never collide across counties.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -157,6 +161,17 @@ impl NodeKey {
         self.key.verifying_key()
     }
 
+    /// The salt for a notice's payload commitment: SHA-256(`PAYLOAD_SALT_PREFIX` || secret key ||
+    /// notice id || payload). Like an Ed25519 nonce it is secret and never repeats for another notice.
+    fn payload_salt(&self, id: NoticeId, payload: &[u8]) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(PAYLOAD_SALT_PREFIX);
+        hasher.update(self.key.to_bytes());
+        hasher.update(id.to_string().as_bytes());
+        hasher.update(payload);
+        hasher.finalize().into()
+    }
+
     /// Signs `prefix || message`.
     pub fn sign(&self, prefix: &[u8], message: &[u8]) -> [u8; 64] {
         let mut input = Vec::with_capacity(prefix.len() + message.len());
@@ -191,7 +206,8 @@ pub struct Header {
     pub issued_at_ms: i64,
     pub in_reply_to: Option<NoticeId>,
     pub key_id: KeyId,
-    pub payload_sha256: [u8; 32],
+    /// SHA-256(`PAYLOAD_COMMITMENT_PREFIX` || salt || payload): hides the payload from whoever lacks the salt.
+    pub payload_commitment: [u8; 32],
 }
 
 impl Header {
@@ -209,7 +225,7 @@ impl Header {
                 .map(|id| id.to_string())
                 .unwrap_or_default(),
             key_id: self.key_id.to_string(),
-            payload_sha256: self.payload_sha256.to_vec(),
+            payload_commitment: self.payload_commitment.to_vec(),
         }
     }
 
@@ -257,12 +273,13 @@ impl Header {
                 format!("{:?} is not 16 lowercase hex characters", wire.key_id),
             )
         })?;
-        let payload_sha256: [u8; 32] = wire.payload_sha256.as_slice().try_into().map_err(|_| {
-            invalid(
-                "payload_sha256",
-                format!("must be 32 bytes, not {}", wire.payload_sha256.len()),
-            )
-        })?;
+        let payload_commitment: [u8; 32] =
+            wire.payload_commitment.as_slice().try_into().map_err(|_| {
+                invalid(
+                    "payload_commitment",
+                    format!("must be 32 bytes, not {}", wire.payload_commitment.len()),
+                )
+            })?;
         if sender == recipient {
             return Err(invalid(
                 "recipient",
@@ -278,7 +295,7 @@ impl Header {
             issued_at_ms: wire.issued_at_ms,
             in_reply_to,
             key_id,
-            payload_sha256,
+            payload_commitment,
         })
     }
 }
@@ -290,6 +307,8 @@ pub struct SignedNotice {
     pub header_bytes: Vec<u8>,
     pub payload: Vec<u8>,
     pub signature: [u8; 64],
+    /// The secret that the header's commitment mixes in; it travels and is removed with the payload.
+    pub payload_salt: [u8; 32],
 }
 
 /// What a sender decides about a new notice; the rest of the header is derived when signing.
@@ -305,8 +324,11 @@ pub struct Outgoing {
 }
 
 impl SignedNotice {
-    /// Signs a notice whose payload is the encoded body `payload`.
+    /// Signs a notice whose payload is the encoded body `payload`. The payload salt is derived from
+    /// the signing key's secret, the notice id and the payload, so it is unique per notice and
+    /// unguessable without the key, and signing needs no source of randomness.
     pub fn sign(key: &NodeKey, outgoing: Outgoing, payload: Vec<u8>) -> Self {
+        let payload_salt = key.payload_salt(outgoing.id, &payload);
         let header = Header {
             id: outgoing.id,
             sender: outgoing.sender,
@@ -316,7 +338,7 @@ impl SignedNotice {
             issued_at_ms: outgoing.issued_at_ms,
             in_reply_to: outgoing.in_reply_to,
             key_id: key.key_id(),
-            payload_sha256: Sha256::digest(&payload).into(),
+            payload_commitment: payload_commitment(&payload_salt, &payload),
         };
         let header_bytes = header.to_wire().encode_to_vec();
         let signature = key.sign(NOTICE_SIGNING_PREFIX, &header_bytes);
@@ -325,6 +347,7 @@ impl SignedNotice {
             header_bytes,
             payload,
             signature,
+            payload_salt,
         }
     }
 
@@ -340,12 +363,22 @@ impl SignedNotice {
                 ),
             )
         })?;
+        let payload_salt: [u8; 32] = envelope.payload_salt.as_slice().try_into().map_err(|_| {
+            Rejection::new(
+                RejectCode::Malformed,
+                format!(
+                    "envelope.payload_salt must be 32 bytes, not {}",
+                    envelope.payload_salt.len()
+                ),
+            )
+        })?;
         let header = Header::decode(&envelope.header)?;
         Ok(Self {
             header,
             header_bytes: envelope.header,
             payload: envelope.payload,
             signature,
+            payload_salt,
         })
     }
 
@@ -363,6 +396,7 @@ impl SignedNotice {
             header: self.header_bytes.clone(),
             payload: self.payload.clone(),
             signature: self.signature.to_vec(),
+            payload_salt: self.payload_salt.to_vec(),
         }
     }
 
@@ -381,9 +415,9 @@ impl SignedNotice {
         )
     }
 
-    /// Whether the payload bytes hash to the header's digest.
+    /// Whether the payload and salt open the header's payload commitment.
     pub fn payload_digest_valid(&self) -> bool {
-        <[u8; 32]>::from(Sha256::digest(&self.payload)) == self.header.payload_sha256
+        payload_commitment(&self.payload_salt, &self.payload) == self.header.payload_commitment
     }
 
     /// The digest a receipt names: it covers the header and signature, and so the payload through
@@ -391,6 +425,16 @@ impl SignedNotice {
     pub fn envelope_sha256(&self) -> [u8; 32] {
         envelope_sha256(&self.header_bytes, &self.signature)
     }
+}
+
+/// SHA-256(`PAYLOAD_COMMITMENT_PREFIX` || salt || payload); the salt has a fixed length, so the
+/// split between salt and payload is unambiguous.
+pub fn payload_commitment(salt: &[u8; 32], payload: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(PAYLOAD_COMMITMENT_PREFIX);
+    hasher.update(salt);
+    hasher.update(payload);
+    hasher.finalize().into()
 }
 
 /// SHA-256(`ENVELOPE_DIGEST_PREFIX` || u32be(len(header)) || header || signature).
@@ -465,6 +509,34 @@ mod tests {
         let mut tampered = notice.clone();
         tampered.payload[0] ^= 1;
         assert!(!tampered.payload_digest_valid());
+    }
+
+    #[test]
+    fn tampered_salt_fails_the_digest() {
+        let notice = SignedNotice::sign(&key(1), outgoing(), b"payload".to_vec());
+        let mut tampered = notice.clone();
+        tampered.payload_salt[0] ^= 1;
+        assert!(!tampered.payload_digest_valid());
+    }
+
+    #[test]
+    fn two_notices_with_the_same_payload_have_different_commitments() {
+        let payload = b"payload".to_vec();
+        let first = SignedNotice::sign(&key(1), outgoing(), payload.clone());
+        let mut second_id = outgoing();
+        second_id.id = NoticeId::new(1_780_000_000_000, [8; 10]);
+        let second = SignedNotice::sign(&key(1), second_id, payload.clone());
+        let other_key = SignedNotice::sign(&key(2), outgoing(), payload.clone());
+        for other in [&second, &other_key] {
+            assert_ne!(other.payload_salt, first.payload_salt);
+            assert_ne!(
+                other.header.payload_commitment,
+                first.header.payload_commitment
+            );
+        }
+        let unsalted: [u8; 32] = Sha256::digest(&payload).into();
+        assert_ne!(first.header.payload_commitment, unsalted);
+        assert!(first.payload_digest_valid() && second.payload_digest_valid());
     }
 
     #[test]

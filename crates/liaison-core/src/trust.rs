@@ -300,7 +300,7 @@ pub fn admit(
     if !notice.payload_digest_valid() {
         return Err(Rejection::new(
             RejectCode::PayloadDigestMismatch,
-            "SHA-256 of the payload differs from header.payload_sha256",
+            "the payload and payload_salt do not open header.payload_commitment",
         ));
     }
     if h.issued_at_ms > now_ms.saturating_add(recipient.limits.max_clock_skew_ms) {

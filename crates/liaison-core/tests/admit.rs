@@ -219,17 +219,19 @@ fn edited_header(edit: impl FnOnce(&mut pb::NoticeHeader)) -> pb::NoticeHeader {
 /// A case notice whose header was edited on the wire by `edit`, then signed again with the sender's
 /// key over `NOTICE_SIGNING_PREFIX || header`, so that only the edited field is wrong.
 fn hand_made(edit: impl FnOnce(&mut pb::NoticeHeader)) -> pb::Envelope {
-    signed_by(&sender_key(), &edited_header(edit), case_notice().payload)
+    signed_by(&sender_key(), &edited_header(edit), case_notice())
 }
 
-/// An envelope of `header` and `payload`, signed by `key` whatever the header's key id says.
-fn signed_by(key: &NodeKey, header: &pb::NoticeHeader, payload: Vec<u8>) -> pb::Envelope {
+/// An envelope of `header` with the payload and salt of `notice`, signed by `key` whatever the
+/// header's key id says.
+fn signed_by(key: &NodeKey, header: &pb::NoticeHeader, notice: SignedNotice) -> pb::Envelope {
     let header = header.encode_to_vec();
     let signature = key.sign(NOTICE_SIGNING_PREFIX, &header).to_vec();
     pb::Envelope {
         header,
-        payload,
+        payload: notice.payload,
         signature,
+        payload_salt: notice.payload_salt.to_vec(),
     }
 }
 
@@ -349,7 +351,7 @@ fn empty_header_is_malformed() {
 /// Asserts that `header`, signed by the sender, is refused as invalid content naming `field`.
 #[track_caller]
 fn check_invalid_header(header: &pb::NoticeHeader, field: &str) -> String {
-    let envelope = signed_by(&sender_key(), header, case_notice().payload);
+    let envelope = signed_by(&sender_key(), header, case_notice());
     let reason = check(&Scene::new(), envelope, Err(RejectCode::InvalidContent)).reason();
     assert!(reason.starts_with(&format!("header.{field}:")), "{reason}");
     reason
@@ -427,9 +429,9 @@ fn key_id_in_uppercase_hex_is_invalid_content() {
 fn payload_digest_of_31_bytes_is_invalid_content() {
     check_invalid_header(
         &edited_header(|h| {
-            h.payload_sha256.pop();
+            h.payload_commitment.pop();
         }),
-        "payload_sha256",
+        "payload_commitment",
     );
 }
 
@@ -449,7 +451,7 @@ fn header_fields_are_checked_in_the_documented_order() {
     header.kind = 0;
     header.in_reply_to = "not-an-id".into();
     header.key_id = "zz".into();
-    header.payload_sha256.pop();
+    header.payload_commitment.pop();
     type Repair = fn(&mut pb::NoticeHeader, &pb::NoticeHeader);
     let repairs: [(&str, Repair); 7] = [
         ("notice_id", |h, g| h.notice_id = g.notice_id.clone()),
@@ -458,8 +460,8 @@ fn header_fields_are_checked_in_the_documented_order() {
         ("kind", |h, g| h.kind = g.kind),
         ("in_reply_to", |h, _| h.in_reply_to.clear()),
         ("key_id", |h, g| h.key_id = g.key_id.clone()),
-        ("payload_sha256", |h, g| {
-            h.payload_sha256 = g.payload_sha256.clone()
+        ("payload_commitment", |h, g| {
+            h.payload_commitment = g.payload_commitment.clone()
         }),
     ];
     for (field, repair) in repairs {
@@ -470,7 +472,7 @@ fn header_fields_are_checked_in_the_documented_order() {
     let reason = check_invalid_header(&header, "recipient");
     assert!(reason.contains("itself"), "{reason}");
     header.sender = good.sender.clone();
-    let envelope = signed_by(&sender_key(), &header, case_notice().payload);
+    let envelope = signed_by(&sender_key(), &header, case_notice());
     check(&Scene::new(), envelope, Ok(()));
 }
 
@@ -655,7 +657,7 @@ fn signature_by_another_key_under_the_senders_key_id_is_a_bad_signature() {
     let good = case_notice();
     let header = pb::NoticeHeader::decode(good.header_bytes.as_slice()).unwrap();
     assert_eq!(header.key_id, sender_key().key_id().to_string());
-    let envelope = signed_by(&foreign_key(), &header, good.payload);
+    let envelope = signed_by(&foreign_key(), &header, good);
     check(&Scene::new(), envelope, Err(RejectCode::BadSignature));
 }
 
@@ -686,6 +688,43 @@ fn payload_swapped_for_another_valid_body_is_a_digest_mismatch() {
         envelope,
         Err(RejectCode::PayloadDigestMismatch),
     );
+}
+
+#[test]
+fn salt_changed_after_signing_is_a_digest_mismatch() {
+    for byte in [0, 31] {
+        let mut envelope = case_notice().to_envelope();
+        envelope.payload_salt[byte] ^= 0x01;
+        check(
+            &Scene::new(),
+            envelope,
+            Err(RejectCode::PayloadDigestMismatch),
+        );
+    }
+}
+
+#[test]
+fn payload_and_salt_of_another_notice_are_a_digest_mismatch() {
+    // Both are well formed and open a commitment, but not the one this header carries.
+    let other = notice_with(NoticeKind::CaseNotice, |o| o.id = NoticeId::new(1, [9; 10]));
+    assert_eq!(other.payload, case_notice().payload);
+    let mut envelope = case_notice().to_envelope();
+    envelope.payload_salt = other.payload_salt.to_vec();
+    check(
+        &Scene::new(),
+        envelope,
+        Err(RejectCode::PayloadDigestMismatch),
+    );
+}
+
+#[test]
+fn salt_that_is_not_32_bytes_is_malformed() {
+    for length in [0, 31, 33] {
+        let mut envelope = case_notice().to_envelope();
+        envelope.payload_salt.resize(length, 0);
+        let reason = check(&Scene::new(), envelope, Err(RejectCode::Malformed)).reason();
+        assert!(reason.contains("payload_salt"), "{reason}");
+    }
 }
 
 // ---- ISSUED_IN_FUTURE -------------------------------------------------------------------------------
@@ -1330,13 +1369,25 @@ fn envelope_digest_changes_with_the_header_or_signature() {
 #[test]
 fn worked_example_of_the_protocol_is_reproduced_byte_for_byte() {
     // docs/protocol.md, "Worked example": a contact letter 610602 → 610603 signed with seed 0x01,
-    // admitted and answered with a receipt signed with seed 0x02.
+    // admitted and answered with a receipt signed with seed 0x02. Every value is checked both
+    // against the code and against the page, so neither can drift from the other.
+    let page: String = include_str!("../../../docs/protocol.md")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let documented = |name: &str, bytes: &[u8], expected: &str| {
+        assert_eq!(hex::encode(bytes), expected, "{name}");
+        assert!(
+            page.contains(expected),
+            "docs/protocol.md does not show the {name} {expected}"
+        );
+    };
     let body: NoticeBody = serde_json::from_value(serde_json::json!(
         {"kind": "contact_letter", "subject": "test", "text": "hello"}
     ))
     .unwrap();
     let payload = body.encode();
-    assert_eq!(hex::encode(&payload), "520d0a0474657374120568656c6c6f");
+    documented("payload", &payload, "520d0a0474657374120568656c6c6f");
     let out = Outgoing {
         id: NoticeId::new(1_780_000_000_000, [7; 10]),
         sender: county(SENDER),
@@ -1346,28 +1397,89 @@ fn worked_example_of_the_protocol_is_reproduced_byte_for_byte() {
         issued_at_ms: 1_780_000_000_000,
         in_reply_to: None,
     };
-    let signed = SignedNotice::sign(&node_key(1), out, payload);
+    let signed = SignedNotice::sign(&node_key(1), out, payload.clone());
     assert_eq!(
         signed.header.id.to_string(),
         "019e7044-8800-7707-8707-070707070707"
     );
     assert_eq!(signed.header.key_id.to_string(), "34750f98bd59fcfc");
+    documented(
+        "payload salt",
+        &signed.payload_salt,
+        "af1e5bc6e0372d1d69f55d40a97e00690fdf65c068b77cdde27dbe5411e9150e",
+    );
+    let commitment_input = [
+        notice::PAYLOAD_COMMITMENT_PREFIX,
+        &signed.payload_salt[..],
+        &payload,
+    ]
+    .concat();
+    documented(
+        "commitment input",
+        &commitment_input,
+        "6c696169736f6e2f76312f7061796c6f616400af1e5bc6e0372d1d69f55d40a97e00690fdf65c068b77cdde27dbe\
+         5411e9150e520d0a0474657374120568656c6c6f",
+    );
+    documented(
+        "payload commitment",
+        &Sha256::digest(&commitment_input),
+        "353f25fe27a568b445c58c61e3bb8ae2529836a91654354f3d01e5cbe1b91fb2",
+    );
     assert_eq!(
-        hex::encode(&signed.header_bytes),
+        signed.header.payload_commitment,
+        <[u8; 32]>::from(Sha256::digest(&commitment_input))
+    );
+    documented(
+        "header",
+        &signed.header_bytes,
         "0801122430313965373034342d383830302d373730372d383730372d3037303730373037303730371a0636313036\
-         30322206363130363033280a3880909282e7334a10333437353066393862643539666366635220c9dc94b25c8679\
-         9d4c42655f08e7c9726b9a6860045a06b5e8b27275b7b1c413"
+         30322206363130363033280a3880909282e7334a10333437353066393862643539666366635220353f25fe27a568\
+         b445c58c61e3bb8ae2529836a91654354f3d01e5cbe1b91fb2",
     );
-    assert_eq!(
-        hex::encode(signed.signature),
-        "98cb37845a586922f22ab9f126e0381897fbee2b8d069fc4596bd27a780f72bc\
-         c7ee21260b4321343e837d482fd5ceb01cc35326eba06bf6d1333633f51c5108"
+    documented(
+        "signing input",
+        &[NOTICE_SIGNING_PREFIX, &signed.header_bytes].concat(),
+        "6c696169736f6e2f76312f6e6f74696365000801122430313965373034342d383830302d373730372d383730372d\
+         3037303730373037303730371a063631303630322206363130363033280a3880909282e7334a1033343735306639\
+         3862643539666366635220353f25fe27a568b445c58c61e3bb8ae2529836a91654354f3d01e5cbe1b91fb2",
     );
-    assert_eq!(
-        hex::encode(signed.envelope_sha256()),
-        "7d43d8d5e86de2f29128f58f57380f55fe4b99abfc1f940cef3c61e4ecd5e7bf"
+    documented(
+        "signature",
+        &signed.signature,
+        "e75a4186302e3005555aa72645fa512c6a5880a50285dc388b4159740fb62ffdf9e952d992bf9c68310ddb492a0e\
+         3af7b4a783899fd6e39547b9203dfa2a4305",
     );
-    assert_eq!(signed.envelope_bytes().len(), 202);
+    documented(
+        "envelope digest input",
+        &[
+            notice::ENVELOPE_DIGEST_PREFIX,
+            &(signed.header_bytes.len() as u32).to_be_bytes(),
+            &signed.header_bytes,
+            &signed.signature,
+        ]
+        .concat(),
+        "6c696169736f6e2f76312f656e76656c6f706500000000750801122430313965373034342d383830302d37373037\
+         2d383730372d3037303730373037303730371a063631303630322206363130363033280a3880909282e7334a1033\
+         3437353066393862643539666366635220353f25fe27a568b445c58c61e3bb8ae2529836a91654354f3d01e5cbe1\
+         b91fb2e75a4186302e3005555aa72645fa512c6a5880a50285dc388b4159740fb62ffdf9e952d992bf9c68310ddb\
+         492a0e3af7b4a783899fd6e39547b9203dfa2a4305",
+    );
+    documented(
+        "envelope_sha256",
+        &signed.envelope_sha256(),
+        "a7989ec3101e551478fe79818c814e5d97eba4a5de3bc8460d6a0a613d79a75b",
+    );
+    assert_eq!(signed.envelope_bytes().len(), 236);
+    documented(
+        "envelope",
+        &signed.envelope_bytes(),
+        "0a750801122430313965373034342d383830302d373730372d383730372d3037303730373037303730371a063631\
+         303630322206363130363033280a3880909282e7334a10333437353066393862643539666366635220353f25fe27\
+         a568b445c58c61e3bb8ae2529836a91654354f3d01e5cbe1b91fb2120f520d0a0474657374120568656c6c6f1a40\
+         e75a4186302e3005555aa72645fa512c6a5880a50285dc388b4159740fb62ffdf9e952d992bf9c68310ddb492a0e\
+         3af7b4a783899fd6e39547b9203dfa2a43052220af1e5bc6e0372d1d69f55d40a97e00690fdf65c068b77cdde27d\
+         be5411e9150e",
+    );
 
     let mut scene = Scene::new();
     scene.now_ms = 1_780_000_001_000;
@@ -1390,15 +1502,17 @@ fn worked_example_of_the_protocol_is_reproduced_byte_for_byte() {
         },
     );
     assert_eq!(receipt.receipt.key_id.to_string(), "6a3803d5f059902a");
-    assert_eq!(
-        hex::encode(&receipt.receipt_bytes),
-        "0801122430313965373034342d383830302d373730372d383730372d3037303730373037303730371a207d43d8d5\
-         e86de2f29128f58f57380f55fe4b99abfc1f940cef3c61e4ecd5e7bf22063631303630332a063631303630323\
-         0e8979282e73338015a1036613338303364356630353939303261"
+    documented(
+        "receipt",
+        &receipt.receipt_bytes,
+        "0801122430313965373034342d383830302d373730372d383730372d3037303730373037303730371a20a7989ec3\
+         101e551478fe79818c814e5d97eba4a5de3bc8460d6a0a613d79a75b22063631303630332a0636313036303230e8\
+         979282e73338015a1036613338303364356630353939303261",
     );
-    assert_eq!(
-        hex::encode(receipt.signature),
-        "e15d4923498d7358a0073e1bc762600120709feedceaf2c4384c905d2325c5cb\
-         682a51c459f8f301a14256b651e1f5a17ad97911dbf11b3882556f492fa77c0b"
+    documented(
+        "receipt signature",
+        &receipt.signature,
+        "404b4552517c4a81ffe0e15d16a4b46c5a584b694b106d481f548c6fcb6070a4ea91016a539fd62353ba12fd665a\
+         78098a87c90187163c3a31ca2ec5c7362c01",
     );
 }

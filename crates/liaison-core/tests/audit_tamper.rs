@@ -139,6 +139,7 @@ struct Leaf {
     signed: Vec<u8>,
     signature: Vec<u8>,
     payload: Option<Vec<u8>>,
+    payload_salt: Option<[u8; 32]>,
 }
 
 /// The node's log as a node keeps it: leaves, their hashes, and the checkpoints it signed.
@@ -158,6 +159,7 @@ impl Log {
             signed: notice.header_bytes.clone(),
             signature: notice.signature.to_vec(),
             payload: Some(notice.payload.clone()),
+            payload_salt: Some(notice.payload_salt),
         });
         self.leaves.len() as u64 - 1
     }
@@ -169,6 +171,7 @@ impl Log {
             signed: receipt.receipt_bytes.clone(),
             signature: receipt.signature.to_vec(),
             payload: None,
+            payload_salt: None,
         });
         self.leaves.len() as u64 - 1
     }
@@ -489,6 +492,7 @@ impl Scenario {
                     signed: B64.encode(&leaf.signed),
                     signature: B64.encode(&leaf.signature),
                     payload: leaf.payload.as_ref().map(|p| B64.encode(p)),
+                    payload_salt: leaf.payload_salt.as_ref().map(|s| B64.encode(s)),
                     inclusion_proof: hexes(inclusion_proof(&log.hashes, index, size).unwrap()),
                 }
             })
@@ -582,6 +586,7 @@ fn redacted(mut bundle: Bundle) -> Bundle {
     bundle.redacted = true;
     for item in &mut bundle.items {
         item.payload = None;
+        item.payload_salt = None;
     }
     bundle
 }
@@ -1491,17 +1496,17 @@ fn the_worked_example_of_the_format_is_reproduced_byte_for_byte() {
     let (h0, h1) = (leaf_hash(&leaf0), leaf_hash(&leaf1));
     assert_eq!(
         hex::encode(h0),
-        "4df9422a4bab730add2359428c9f547e02bc2330959001fe2dac93bd25b16501"
+        "2bdd62ff81026ebf887f507e4bfff21c487c273a44e31e169ee559c5f517f482"
     );
     assert_eq!(
         hex::encode(h1),
-        "878a385e62d636bc7a7840e32849538f1b7057e9a3e654c41260e5f0cc1541ba"
+        "7c447fe27ae5ef38c9e4bf9896de0be20340a1c4fb297cdfea3dfc14c24823cd"
     );
     let leaves = [h0, h1];
     let root2 = root(&leaves[..], 2).unwrap();
     assert_eq!(
         hex::encode(root2),
-        "d6c8ee6f094292491005c8b19470579cc8217cf3a822d44e175e09dcdddef124"
+        "546e85bea49bce22bf37cd40c1db99d335634eabd7246e1efb3909f200c25324"
     );
     assert_eq!(inclusion_proof(&leaves[..], 0, 2).unwrap(), [h1]);
     assert_eq!(inclusion_proof(&leaves[..], 1, 2).unwrap(), [h0]);
@@ -1516,12 +1521,12 @@ fn the_worked_example_of_the_format_is_reproduced_byte_for_byte() {
     );
     assert_eq!(
         signed_checkpoint(NODE, &key(1), &leaves[..1]),
-        "liaison/county/610602\n1\nTflCKkurcwrdI1lCjJ9UfgK8IzCVkAH+LayTvSWxZQE=\n\n\u{2014} \
-         liaison/county/610602 PllK3YMI+qv0vWRYuuM8PuilSLBKj/C9ohMpNNelew4v28OZlKQTwcbE3L47k86tnRzVDWgE9/yVSi8o+Ntp48XDNgA=\n"
+        "liaison/county/610602\n1\nK91i/4ECbr+If1B+S//yHEh8JzpE4x4WnuVZxfUX9II=\n\n\u{2014} \
+         liaison/county/610602 PllK3ZtRHz6/DqiBGdIzBqsVGiB3Nt3LPjzbXRA8fDxR8cQ0hSaGALDn/1fBCtr9nSC7ebghz5/KppdsAbsaaKNp4Qo=\n"
     );
     assert_eq!(
         signed_checkpoint(NODE, &key(1), &leaves),
-        "liaison/county/610602\n2\n1sjubwlCkkkQBcixlHBXnMghfPOoItROF14J3N3e8SQ=\n\n\u{2014} \
-         liaison/county/610602 PllK3RM9jalog/i8BlOFVSmzjY6lpyH5eMK5SxJgmvLczP0WzUjUPntKJmutYK2gmuQoI6kJcqRPdxXPNljQc9DiHAc=\n"
+        "liaison/county/610602\n2\nVG6FvqSbziK/N81AwduZ0zVjTqvXJG4e+zkJ8gDCUyQ=\n\n\u{2014} \
+         liaison/county/610602 PllK3bOyG0uBqjgA+My2/ea8fs0jmVaEw67q4TSow5545vi/36QrEvcZSpfKE7OV6874Afi7OfLSOIO0tlJoDXyhdQk=\n"
     );
 }

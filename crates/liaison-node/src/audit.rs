@@ -95,8 +95,8 @@ fn party(
     })
 }
 
-/// The signed bytes, the signature and (for a notice) the payload that a leaf records.
-type LeafContent = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+/// The signed bytes, the signature and (for a notice) the payload and its salt that a leaf records.
+type LeafContent = (Vec<u8>, Vec<u8>, Option<(Vec<u8>, [u8; 32])>);
 
 /// The signed bytes, signature and payload that a leaf records.
 fn leaf_content(
@@ -124,7 +124,7 @@ fn leaf_content(
             Ok((
                 notice.header_bytes,
                 notice.signature.to_vec(),
-                Some(notice.payload),
+                Some((notice.payload, notice.payload_salt)),
             ))
         }
         LeafKind::IssuedReceipt | LeafKind::ReceivedReceipt => {
@@ -226,12 +226,15 @@ pub(crate) fn export(state: &NodeState, req: &ExportRequest) -> Result<Bundle, E
             continue;
         }
         let (signed, signature, payload) = leaf_content(state, kind, &id)?;
+        // The salt goes with the payload: without it the header's commitment reveals nothing.
+        let payload = payload.filter(|_| !req.redact);
         items.push(BundleItem {
             leaf_index: index,
             kind: kind.name().into(),
             signed: B64.encode(signed),
             signature: B64.encode(signature),
-            payload: payload.filter(|_| !req.redact).map(|p| B64.encode(p)),
+            payload: payload.as_ref().map(|(p, _)| B64.encode(p)),
+            payload_salt: payload.as_ref().map(|(_, salt)| B64.encode(salt)),
             inclusion_proof: proof,
         });
     }

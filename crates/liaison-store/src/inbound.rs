@@ -173,7 +173,7 @@ impl Store {
         Ok(read_inbound(&*self.reader()?, id)?)
     }
 
-    /// The envelope of an inbound notice: its header, payload and signature bytes as received.
+    /// The envelope of an inbound notice: its header, payload, signature and payload salt bytes as received.
     pub fn inbound_envelope(&self, id: &NoticeId) -> Result<Option<Vec<u8>>> {
         Ok(get_blob(&*self.reader()?, Blob::InboundEnvelope, id)?)
     }

@@ -119,8 +119,8 @@ pub(super) fn node_checkpoint(key: &NodeKey, leaves: &[Hash]) -> String {
     sign_checkpoint(&cp, &signer).unwrap()
 }
 
-/// A leaf of the log: kind, signed bytes, signature and payload.
-pub(super) type Leaf = (LeafKind, Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+/// A leaf of the log: kind, signed bytes, signature, and payload with its salt.
+pub(super) type Leaf = (LeafKind, Vec<u8>, Vec<u8>, Option<(Vec<u8>, [u8; 32])>);
 
 /// The leaves of the log and their hashes.
 pub(super) struct Log {
@@ -142,7 +142,7 @@ impl Log {
             kind,
             notice.header_bytes.clone(),
             notice.signature.to_vec(),
-            Some(notice.payload.clone()),
+            Some((notice.payload.clone(), notice.payload_salt)),
         ));
     }
 
@@ -169,7 +169,8 @@ impl Log {
                 kind: kind.name().into(),
                 signed: STANDARD.encode(signed),
                 signature: STANDARD.encode(signature),
-                payload: payload.as_ref().map(|p| STANDARD.encode(p)),
+                payload: payload.as_ref().map(|(p, _)| STANDARD.encode(p)),
+                payload_salt: payload.as_ref().map(|(_, salt)| STANDARD.encode(salt)),
                 inclusion_proof: hexes(inclusion_proof(&self.hashes, i as u64, size).unwrap()),
             })
             .collect();

@@ -4,11 +4,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use liaison_proto::v1 as pb;
-use sha2::{Digest, Sha256};
 
 use crate::body::NoticeBody;
 use crate::clock::format_cst;
-use crate::notice::{Header, KeyId, NOTICE_SIGNING_PREFIX, verify_prefixed};
+use crate::notice::{Header, KeyId, NOTICE_SIGNING_PREFIX, payload_commitment, verify_prefixed};
 use crate::receipt::{Outcome, RECEIPT_SIGNING_PREFIX, SignedReceipt};
 use crate::tlog::LeafKind;
 
@@ -243,7 +242,20 @@ impl Verifier<'_> {
                 &label,
                 "the payload is missing, but the bundle is not redacted",
             ),
-            None => {}
+            None => {
+                if self
+                    .bundle
+                    .items
+                    .get(i)
+                    .is_some_and(|b| b.payload_salt.is_some())
+                {
+                    self.fail_leaf(
+                        leaf,
+                        &label,
+                        "the payload is left out but its payload_salt is given: the salt must go with the payload",
+                    );
+                }
+            }
             Some(text) => {
                 if redacted {
                     self.fail_leaf(
@@ -259,15 +271,33 @@ impl Verifier<'_> {
                         format!("payload is not standard padded base64: {e}"),
                     ),
                     Ok(payload) => {
-                        let digest: [u8; 32] = Sha256::digest(&payload).into();
-                        if digest != header.payload_sha256 {
+                        let salt = self
+                            .bundle
+                            .items
+                            .get(i)
+                            .and_then(|b| b.payload_salt.as_deref())
+                            .map(|text| STANDARD.decode(text));
+                        let salt: Option<[u8; 32]> = match salt {
+                            Some(Ok(bytes)) => bytes.try_into().ok(),
+                            _ => None,
+                        };
+                        let Some(salt) = salt else {
+                            self.fail_leaf(
+                                leaf,
+                                &label,
+                                "the payload comes without its payload_salt (32 bytes, standard padded base64), so it cannot be checked against the header",
+                            );
+                            return;
+                        };
+                        let commitment = payload_commitment(&salt, &payload);
+                        if commitment != header.payload_commitment {
                             self.fail_leaf(
                                 leaf,
                                 &label,
                                 format!(
-                                    "the payload's SHA-256 {} is not the header's payload_sha256 {}: the payload is not the one signed",
-                                    hex::encode(digest),
-                                    hex::encode(header.payload_sha256)
+                                    "the payload and payload_salt commit to {}, not to the header's payload_commitment {}: the payload is not the one signed",
+                                    hex::encode(commitment),
+                                    hex::encode(header.payload_commitment)
                                 ),
                             );
                         } else {
@@ -310,7 +340,7 @@ impl Verifier<'_> {
             .bundle
             .items
             .get(i)
-            .is_some_and(|b| b.payload.is_some())
+            .is_some_and(|b| b.payload.is_some() || b.payload_salt.is_some())
         {
             self.fail_leaf(
                 leaf,
@@ -558,6 +588,14 @@ mod tests {
         );
         bundle.items[0].payload = None;
         bundle.items[2].payload = None;
+        assert_eq!(
+            leaf_problems(&verify_bundle(&bundle), CONTACT),
+            [
+                "the payload is left out but its payload_salt is given: the salt must go with the payload"
+            ]
+        );
+        bundle.items[0].payload_salt = None;
+        bundle.items[2].payload_salt = None;
         assert!(verify_bundle(&bundle).ok);
     }
 
@@ -569,9 +607,30 @@ mod tests {
         let problems = leaf_problems(&report, CONTACT);
         assert_eq!(problems.len(), 1);
         assert!(
-            problems[0].starts_with("the payload's SHA-256 ")
+            problems[0].starts_with("the payload and payload_salt commit to ")
                 && problems[0].ends_with(": the payload is not the one signed"),
             "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_payload_salt_other_than_the_signed_one_or_none_is_refused() {
+        let mut bundle = fixture::bundle();
+        change(bundle.items[0].payload_salt.as_mut().unwrap(), |b| {
+            b[0] ^= 1
+        });
+        let problems = leaf_problems(&verify_bundle(&bundle), CONTACT);
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0].starts_with("the payload and payload_salt commit to "),
+            "{problems:?}"
+        );
+        bundle.items[0].payload_salt = None;
+        assert_eq!(
+            leaf_problems(&verify_bundle(&bundle), CONTACT),
+            [
+                "the payload comes without its payload_salt (32 bytes, standard padded base64), so it cannot be checked against the header"
+            ]
         );
     }
 

@@ -285,6 +285,7 @@ mod tests {
         let mut bundle = fixture::bundle();
         bundle.node.origin = "liaison/county/000000".into();
         bundle.items[fixture::REPLY as usize].payload = None;
+        bundle.items[fixture::REPLY as usize].payload_salt = None;
         let report = verify_bundle(&bundle);
         assert!(!fixture::problems(&report, "node").is_empty());
         assert_eq!(
