@@ -3,10 +3,14 @@
 
 use std::path::Path;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use liaison_core::audit::Bundle;
 use liaison_core::audit_verify::verify_bundle;
+use liaison_core::notice::PAYLOAD_COMMITMENT_PREFIX;
 use liaison_proto::v1 as pb;
 use liaison_tests::{ANSAI, BAOTA, Federation, THREE_COUNTIES, YANCHANG, drafts, eventually};
+use sha2::{Digest, Sha256};
 use tonic::Code;
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -150,7 +154,7 @@ async fn exported_bundle_verifies_offline_and_so_does_a_redacted_one() {
         full.items
             .iter()
             .filter(|i| i.kind.ends_with("notice"))
-            .all(|i| i.payload.is_some())
+            .all(|i| i.payload.is_some() && i.payload_salt.is_some())
     );
     assert_eq!(
         full.items.len(),
@@ -161,11 +165,109 @@ async fn exported_bundle_verifies_offline_and_so_does_a_redacted_one() {
     let redacted = export(baota.client(), true).await.unwrap();
     assert!(redacted.redacted);
     assert!(
-        redacted.items.iter().all(|i| i.payload.is_none()),
-        "no payload in a redacted bundle"
+        redacted
+            .items
+            .iter()
+            .all(|i| i.payload.is_none() && i.payload_salt.is_none()),
+        "no payload and no salt in a redacted bundle"
     );
     let report = verify_bundle(&redacted);
     assert!(report.ok, "{}", report.to_text());
+    fed.shutdown().await;
+}
+
+/// Every byte string a bundle's JSON text shows: each string as written, and decoded from
+/// base64 or hex where it is that, token by token (a checkpoint is several lines of them).
+fn byte_strings(value: &serde_json::Value, out: &mut Vec<Vec<u8>>) {
+    match value {
+        serde_json::Value::String(text) => {
+            out.push(text.as_bytes().to_vec());
+            for token in std::iter::once(text.as_str()).chain(text.split_whitespace()) {
+                out.extend(B64.decode(token).ok());
+                out.extend(hex::decode(token).ok());
+            }
+        }
+        serde_json::Value::Array(values) => values.iter().for_each(|v| byte_strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| byte_strings(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redacted_bundle_holds_no_value_derived_from_a_payload_without_its_salt() {
+    let fed = Federation::start(&THREE_COUNTIES).await;
+    let mut baota = fed.operator(BAOTA).await;
+    // The same draft twice: equal payloads must not show as equal commitments either.
+    let first = send_delivered(&mut baota, "case_notice", ANSAI).await;
+    let second = send_delivered(&mut baota, "case_notice", ANSAI).await;
+
+    let full = export(baota.client(), false).await.unwrap();
+    let notices: Vec<_> = full
+        .items
+        .iter()
+        .filter(|i| i.kind == "sent_notice")
+        .collect();
+    assert_eq!(notices.len(), 2);
+    let payloads: Vec<Vec<u8>> = notices
+        .iter()
+        .map(|i| B64.decode(i.payload.as_deref().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        payloads[0], payloads[1],
+        "{} and {}",
+        first.notice_id, second.notice_id
+    );
+    let salts: Vec<Vec<u8>> = notices
+        .iter()
+        .map(|i| B64.decode(i.payload_salt.as_deref().unwrap()).unwrap())
+        .collect();
+    assert_ne!(salts[0], salts[1]);
+    assert_ne!(notices[0].signed, notices[1].signed);
+
+    // What anyone who guesses the payload can compute without a salt.
+    let payload = &payloads[0];
+    let salted = |salt: &[u8]| -> Vec<u8> {
+        Sha256::new()
+            .chain_update(PAYLOAD_COMMITMENT_PREFIX)
+            .chain_update(salt)
+            .chain_update(payload)
+            .finalize()
+            .to_vec()
+    };
+    let mut guessable = vec![
+        ("the payload", payload.clone()),
+        ("the payload's SHA-256", Sha256::digest(payload).to_vec()),
+        ("the commitment without a salt", salted(&[])),
+        ("the commitment with a zero salt", salted(&[0; 32])),
+    ];
+    for salt in &salts {
+        guessable.push(("a payload salt", salt.clone()));
+    }
+
+    let request = pb::AuditExportRequest {
+        from_ms: 0,
+        to_ms: i64::MAX,
+        peer: String::new(),
+        redact_payloads: true,
+    };
+    let text = baota
+        .client()
+        .export_audit(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .bundle_json;
+    let mut shown = Vec::new();
+    byte_strings(&serde_json::from_str(&text).unwrap(), &mut shown);
+    shown.push(text.into_bytes());
+    for (what, value) in &guessable {
+        for bytes in &shown {
+            assert!(
+                !bytes.windows(value.len()).any(|w| w == value.as_slice()),
+                "the redacted bundle shows {what}"
+            );
+        }
+    }
     fed.shutdown().await;
 }
 
