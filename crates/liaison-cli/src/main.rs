@@ -314,7 +314,8 @@ enum AuditCommand {
         /// Only notices exchanged with this county code, in full.
         #[arg(long)]
         peer: Option<String>,
-        /// Leave every payload out; signatures, times and deadlines still verify.
+        /// Leave every payload out, with the salt of its commitment, so nothing in the bundle can
+        /// confirm a guessed payload; signatures, times and deadlines still verify.
         #[arg(long)]
         redact_payloads: bool,
         /// The bundle file to write; an existing file is never overwritten.
