@@ -271,7 +271,7 @@ fn read_holding<'a>(input: &'a CountyBundle<'a>) -> Holding<'a> {
 fn covers(holding: &Holding<'_>, peer: &str, at_ms: i64) -> bool {
     let b = holding.input.bundle;
     (b.from_ms..b.to_ms).contains(&at_ms)
-        && at_ms < b.created_at_ms
+        && at_ms <= b.created_at_ms
         && b.peer.as_deref().is_none_or(|p| p == peer)
 }
 
