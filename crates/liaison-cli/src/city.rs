@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use liaison_core::NoticeKind;
 use liaison_core::audit::Bundle;
-use liaison_core::audit_verify::{AuditReport, parse_bundle, verify_bundle};
+use liaison_core::audit_verify::{AuditReport, DeadlineOutcome, parse_bundle, verify_bundle};
 use liaison_core::city_report::{CityReport, CountyBundle, CountyFigures, LeftOut, city_report};
 use liaison_core::clock::format_cst;
 
@@ -258,6 +258,7 @@ fn csv_cell(text: &str) -> String {
 
 /// One line per county; the kinds in columns `sent_<kind>` and `received_<kind>`.
 pub fn csv(report: &CityReport) -> String {
+    // The outcome columns are named as DeadlineOutcome names them.
     let mut header: Vec<String> = [
         "rank",
         "county",
@@ -265,11 +266,11 @@ pub fn csv(report: &CityReport) -> String {
         "sent",
         "received",
         "replies_owed",
-        "on_time",
-        "late",
-        "overdue",
-        "open",
-        "unknown",
+        DeadlineOutcome::OnTime.name(),
+        DeadlineOutcome::Late.name(),
+        DeadlineOutcome::Overdue.name(),
+        DeadlineOutcome::Open.name(),
+        DeadlineOutcome::Unknown.name(),
         "on_time_rate",
         "median_reply_days",
     ]
