@@ -8,8 +8,12 @@ use std::path::{Path, PathBuf};
 use liaison_core::NoticeKind;
 use liaison_core::audit::Bundle;
 use liaison_core::audit_verify::{AuditReport, DeadlineOutcome, parse_bundle, verify_bundle};
-use liaison_core::city_report::{CityReport, CountyBundle, CountyFigures, LeftOut, city_report};
+use liaison_core::checkpoint::NoteVerifierKey;
+use liaison_core::city_report::{
+    CityReport, CountyBundle, CountyFigures, LeftOut, city_report, keys_against_directory,
+};
 use liaison_core::clock::format_cst;
+use liaison_core::directory::{Federation, SignedDirectory};
 
 use crate::print::table;
 use crate::{EXIT_BAD_INPUT, EXIT_NOT_VERIFIED, Failure, Output};
@@ -25,11 +29,12 @@ pub struct Format<'a> {
 /// out or a discrepancy is found (after printing everything).
 pub fn report(
     files: &[PathBuf],
+    directory: Option<&Federation>,
     from_ms: i64,
     to_ms: i64,
     format: Format<'_>,
 ) -> Result<(), Failure> {
-    let report = build(files, from_ms, to_ms)?;
+    let report = build(files, directory, from_ms, to_ms)?;
     if let Some(path) = format.html {
         write_new(path, &html(&report))?;
     }
@@ -59,7 +64,14 @@ pub fn report(
 
 /// The city report of the bundle files; a file that cannot be read is bad input, one that does not
 /// parse is left out like one that does not verify.
-pub fn build(files: &[PathBuf], from_ms: i64, to_ms: i64) -> Result<CityReport, Failure> {
+/// With `directory`, a bundle's keys must be the city's (see
+/// [`liaison_core::city_report::keys_against_directory`]).
+pub fn build(
+    files: &[PathBuf],
+    directory: Option<&Federation>,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<CityReport, Failure> {
     let mut parsed: Vec<(String, Bundle, AuditReport)> = Vec::new();
     let mut unreadable = Vec::new();
     for file in files {
@@ -68,7 +80,12 @@ pub fn build(files: &[PathBuf], from_ms: i64, to_ms: i64) -> Result<CityReport, 
             .map_err(|e| Failure::new(EXIT_BAD_INPUT, format!("cannot read {source}: {e}")))?;
         match parse_bundle(&text) {
             Ok(bundle) => {
-                let verified = verify_bundle(&bundle);
+                let mut verified = verify_bundle(&bundle);
+                if let Some(federation) = directory {
+                    let failures = keys_against_directory(&bundle, federation);
+                    verified.ok &= failures.is_empty();
+                    verified.failures.extend(failures);
+                }
                 parsed.push((source, bundle, verified));
             }
             Err(e) => unreadable.push(LeftOut {
@@ -89,6 +106,26 @@ pub fn build(files: &[PathBuf], from_ms: i64, to_ms: i64) -> Result<CityReport, 
     let mut report = city_report(&inputs, from_ms, to_ms);
     report.left_out.extend(unreadable);
     Ok(report)
+}
+
+/// The federation of the city's signed directory, checked with the city's key.
+pub fn open_directory(file: &Path, city_key: &str) -> Result<Federation, Failure> {
+    let key = NoteVerifierKey::parse(city_key.trim())
+        .map_err(|e| Failure::new(EXIT_BAD_INPUT, format!("--city-key: {e}")))?;
+    let note = std::fs::read_to_string(file).map_err(|e| {
+        Failure::new(
+            EXIT_BAD_INPUT,
+            format!("cannot read {}: {e}", file.display()),
+        )
+    })?;
+    SignedDirectory::open(&note, &key)
+        .map(|d| d.federation)
+        .map_err(|e| {
+            Failure::new(
+                EXIT_NOT_VERIFIED,
+                format!("{} does not verify: {e}", file.display()),
+            )
+        })
 }
 
 fn write_new(path: &Path, content: &str) -> Result<(), Failure> {

@@ -293,8 +293,12 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), Failure> {
         println!("wrote {} ({} log entries)", path.display(), export.items);
         bundles.push(path);
     }
-    let city = crate::city::build(&bundles, from_ms, to_ms)?;
-    println!("\n== liaison city report --quarter 2026Q1 (the files above) ==");
+    let directory = crate::city::open_directory(&city_files.signed, &city_files.verifier_key)?;
+    let city = crate::city::build(&bundles, Some(&directory), from_ms, to_ms)?;
+    println!(
+        "\n== liaison city report --quarter 2026Q1 --directory {} --city-key … (the files above) ==",
+        city_files.signed.display()
+    );
     print!("{}", crate::city::text(&city));
     if !city.clean() {
         return Err(failed(

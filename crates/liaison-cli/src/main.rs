@@ -360,6 +360,13 @@ enum CityCommand {
         html: Option<PathBuf>,
         #[command(flatten)]
         out: Output,
+        /// The city's signed directory (名录): a bundle whose keys it does not list, or lists
+        /// for a shorter time, is left out.
+        #[arg(long, value_name = "FILE", requires = "city_key")]
+        directory: Option<PathBuf>,
+        /// The city's verifier key for --directory (`liaison/city/<code>+<id>+<key>`).
+        #[arg(long, value_name = "VKEY", requires = "directory")]
+        city_key: Option<String>,
         /// The counties' audit bundles (`liaison audit export`), one per county.
         #[arg(required = true, value_name = "BUNDLE")]
         bundles: Vec<PathBuf>,
@@ -493,6 +500,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             csv,
             html,
             out,
+            directory,
+            city_key,
             bundles,
         }) => {
             let (from_ms, to_ms) =
@@ -503,7 +512,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 html: html.as_deref(),
                 out,
             };
-            city::report(&bundles, from_ms, to_ms, format)
+            let trusted = match (directory, city_key) {
+                (Some(file), Some(key)) => Some(city::open_directory(&file, &key)?),
+                _ => None,
+            };
+            city::report(&bundles, trusted.as_ref(), from_ms, to_ms, format)
         }
         Command::Federation(FederationCommand::Init {
             dir,

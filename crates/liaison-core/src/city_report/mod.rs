@@ -11,8 +11,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 
 use crate::audit::Bundle;
-use crate::audit_verify::{AuditReport, DeadlineOutcome, Direction};
+use crate::audit_verify::{AuditReport, DeadlineOutcome, Direction, Failure};
 use crate::checkpoint::Checkpoint;
+use crate::directory::Federation;
 use crate::notice::Header;
 use crate::receipt::{Outcome, SignedReceipt};
 use crate::tlog::LeafKind;
@@ -581,4 +582,75 @@ fn rank(counties: &mut [CountyFigures]) {
         c.rank = Some(r);
         last = Some((rate, r));
     }
+}
+
+/// The keys the directory gives `county`.
+fn keys_of<'a>(
+    federation: &'a Federation,
+    county: &'a str,
+) -> impl Iterator<Item = &'a crate::trust::PeerKey> {
+    federation
+        .counties
+        .iter()
+        .filter(move |c| c.code.as_str() == county)
+        .flat_map(|c| &c.keys)
+}
+
+/// What in a bundle the city's directory does not vouch for: a key of `keys` not listed for its
+/// county, or a notice or receipt signed with a key the directory does not give its signer at
+/// the time it signed (issued-at, or received-at for a receipt). The city report leaves such a
+/// bundle out as not verifying.
+pub fn keys_against_directory(bundle: &Bundle, federation: &Federation) -> Vec<Failure> {
+    let mut failures = Vec::new();
+    let node = &bundle.node.county;
+    if !federation.counties.iter().any(|c| c.code.as_str() == node) {
+        failures.push(Failure {
+            item: "node".into(),
+            problem: format!("county {node} is not in the city's directory"),
+        });
+    }
+    for (i, k) in bundle.keys.iter().enumerate() {
+        if !keys_of(federation, &k.county)
+            .any(|p| hex::encode(p.key.as_bytes()) == k.public_key.to_lowercase())
+        {
+            failures.push(Failure {
+                item: format!("keys[{i}]"),
+                problem: format!(
+                    "the key {}… is not one of county {}'s keys in the city's directory",
+                    k.public_key.chars().take(16).collect::<String>(),
+                    k.county
+                ),
+            });
+        }
+    }
+    for item in &bundle.items {
+        let signed = match leaf_kind(&item.kind) {
+            Some(k) if k.is_notice() => header_of(&item.signed)
+                .map(|h| (h.sender, h.key_id, h.issued_at_ms, h.id.to_string())),
+            Some(_) => receipt_of(&item.signed, &item.signature).map(|r| {
+                let r = r.receipt;
+                let id = r.notice_id.map_or("?".into(), |id| id.to_string());
+                (r.recipient, r.key_id, r.received_at_ms, id)
+            }),
+            None => None,
+        };
+        let Some((signer, key_id, at_ms, id)) = signed else {
+            continue;
+        };
+        let vouched = keys_of(federation, signer.as_str()).any(|p| {
+            crate::notice::KeyId::of(&p.key) == key_id
+                && p.valid_from_ms <= at_ms
+                && p.valid_until_ms.is_none_or(|until| at_ms < until)
+        });
+        if !vouched {
+            failures.push(Failure {
+                item: format!("leaf {} ({} {id})", item.leaf_index, item.kind),
+                problem: format!(
+                    "signed by {signer} with key {key_id} at {}, which the city's directory does not give {signer} at that time",
+                    crate::clock::format_cst(at_ms)
+                ),
+            });
+        }
+    }
+    failures
 }

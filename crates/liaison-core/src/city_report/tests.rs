@@ -415,3 +415,52 @@ fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
     assert_eq!(median(&mut [3, 1, 2]), Some(2.0));
     assert_eq!(median(&mut [4, 1, 2, 3]), Some(2.5));
 }
+
+fn directory(valid_from_ms: i64, valid_until_ms: Option<i64>) -> Federation {
+    let county = |c: &str| crate::directory::County {
+        code: code(c),
+        name: c.into(),
+        endpoint: String::new(),
+        tls_ca: String::new(),
+        keys: vec![crate::trust::PeerKey {
+            key: key(c).verifying_key(),
+            valid_from_ms,
+            valid_until_ms,
+        }],
+    };
+    Federation {
+        city: "610600".into(),
+        city_name: "延安市".into(),
+        serial: 1,
+        issued_at_ms: Some(T0),
+        counties: vec![county(A), county(B)],
+        agreements: Vec::new(),
+    }
+}
+
+#[test]
+fn a_bundle_signed_with_keys_the_directory_gives_passes_and_one_outside_their_windows_does_not() {
+    let (mut a, _, x) = honest();
+    a.bundle.keys.push(crate::audit::BundleKey {
+        county: A.into(),
+        public_key: hex::encode(key(A).verifying_key().as_bytes()),
+        valid_from_ms: None,
+        valid_until_ms: None,
+    });
+    assert_eq!(keys_against_directory(&a.bundle, &directory(0, None)), []);
+    // The keys end when the last exchange's receipt is signed, just after its notice was.
+    let until = x[2].receipt.receipt.received_at_ms;
+    let failures = keys_against_directory(&a.bundle, &directory(0, Some(until)));
+    let items: Vec<&str> = failures.iter().map(|f| f.item.as_str()).collect();
+    let id = x[2].notice.header.id.to_string();
+    assert_eq!(
+        items,
+        [format!("leaf 5 (issued_receipt {id})")],
+        "{failures:?}"
+    );
+    // A key the directory does not list at all.
+    a.bundle.keys[0].public_key = hex::encode([7u8; 32]);
+    let failures = keys_against_directory(&a.bundle, &directory(0, None));
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].item, "keys[0]");
+}
