@@ -397,7 +397,7 @@ table { width: 100%; border-collapse: collapse; margin-bottom: 4mm; }
 th, td { border: 0.5pt solid #000; padding: 1mm 1.5mm; vertical-align: top; }
 th { font-weight: bold; background: #eee; }
 th small { font-weight: normal; }
-td { overflow-wrap: anywhere; }
+td { overflow-wrap: anywhere; white-space: pre-line; }
 tr { break-inside: avoid; }
 thead { display: table-header-group; }
 @media print { th { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }";
