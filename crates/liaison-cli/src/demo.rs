@@ -270,6 +270,42 @@ pub async fn run(dir: Option<PathBuf>) -> Result<(), Failure> {
         print::report(&report, false, Output { json: false });
     }
 
+    println!(
+        "\n{}: each county exports its redacted audit bundle (审计包) for the city",
+        format_cst(clock.now_ms())
+    );
+    let mut bundles = Vec::new();
+    for node in &mut nodes {
+        let request = pb::AuditExportRequest {
+            from_ms,
+            to_ms,
+            peer: String::new(),
+            redact_payloads: true,
+        };
+        let export = node
+            .admin
+            .export_audit(request)
+            .await
+            .map_err(refused)?
+            .into_inner();
+        let path = dir.join(format!("audit-{}-2026Q1.json", node.county));
+        std::fs::write(&path, export.bundle_json.as_bytes()).map_err(failed)?;
+        println!("wrote {} ({} log entries)", path.display(), export.items);
+        bundles.push(path);
+    }
+    let directory = crate::city::open_directory(&city_files.signed, &city_files.verifier_key)?;
+    let city = crate::city::build(&bundles, Some(&directory), from_ms, to_ms)?;
+    println!(
+        "\n== liaison city report --quarter 2026Q1 --directory {} --city-key … (the files above) ==",
+        city_files.signed.display()
+    );
+    print!("{}", crate::city::text(&city));
+    if !city.clean() {
+        return Err(failed(
+            "the city report left a bundle out or found a discrepancy",
+        ));
+    }
+
     for stop in stops {
         let _ = stop.send(());
     }

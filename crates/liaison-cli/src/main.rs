@@ -2,6 +2,7 @@
 
 mod admin;
 mod audit;
+mod city;
 mod demo;
 mod directory;
 mod federation;
@@ -235,6 +236,9 @@ enum Command {
     /// Audit bundles: export a period of the log, verify a bundle offline (审计).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The city bureau's work on all counties' audit bundles (市局).
+    #[command(subcommand)]
+    City(CityCommand),
     /// Make the files of a whole federation: CA, keys, certificates and node.toml for each county.
     #[command(subcommand)]
     Federation(FederationCommand),
@@ -329,6 +333,44 @@ enum AuditCommand {
         bundle: PathBuf,
         #[command(flatten)]
         out: Output,
+    },
+}
+
+#[derive(Subcommand)]
+enum CityCommand {
+    /// The quarterly bulletin (市局季度通报) from every county's audit bundle: each verified offline,
+    /// every notice and receipt matched across the two counties that hold it, every discrepancy
+    /// named, each county's figures and rank. Exits 5 when a bundle does not verify or a
+    /// discrepancy is found (see docs/audit-format.md, "The city report").
+    Report {
+        /// A quarter, e.g. 2026Q1.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        quarter: Option<String>,
+        /// First day of the period (YYYY-MM-DD, China Standard Time).
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// Last day of the period, included.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// Print CSV instead of a table.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        /// Also write a printable page (A4, self-contained HTML) to this file; an existing file is
+        /// never overwritten.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        #[command(flatten)]
+        out: Output,
+        /// The city's signed directory (名录): a bundle whose keys it does not list, or lists
+        /// for a shorter time, is left out.
+        #[arg(long, value_name = "FILE", requires = "city_key")]
+        directory: Option<PathBuf>,
+        /// The city's verifier key for --directory (`liaison/city/<code>+<id>+<key>`).
+        #[arg(long, value_name = "VKEY", requires = "directory")]
+        city_key: Option<String>,
+        /// The counties' audit bundles (`liaison audit export`), one per county.
+        #[arg(required = true, value_name = "BUNDLE")]
+        bundles: Vec<PathBuf>,
     },
 }
 
@@ -452,6 +494,31 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             admin::export_audit(&node, from_ms, to_ms, peer, redact_payloads, &out).await
         }
         Command::Audit(AuditCommand::Verify { bundle, out }) => audit::verify(&bundle, out),
+        Command::City(CityCommand::Report {
+            quarter,
+            from,
+            to,
+            csv,
+            html,
+            out,
+            directory,
+            city_key,
+            bundles,
+        }) => {
+            let (from_ms, to_ms) =
+                period::parse(quarter.as_deref(), from.as_deref(), to.as_deref())
+                    .map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
+            let format = city::Format {
+                csv,
+                html: html.as_deref(),
+                out,
+            };
+            let trusted = match (directory, city_key) {
+                (Some(file), Some(key)) => Some(city::open_directory(&file, &key)?),
+                _ => None,
+            };
+            city::report(&bundles, trusted.as_ref(), from_ms, to_ms, format)
+        }
         Command::Federation(FederationCommand::Init {
             dir,
             counties,

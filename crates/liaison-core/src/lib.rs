@@ -35,6 +35,7 @@ pub use deadline::{
 pub mod audit;
 pub mod audit_verify;
 pub mod checkpoint;
+pub mod city_report;
 pub mod cosign;
 pub mod directory;
 pub mod merkle;
