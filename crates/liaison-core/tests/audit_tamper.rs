@@ -16,9 +16,13 @@ use liaison_core::audit::{
 };
 use liaison_core::audit_verify::{
     AuditReport, DeadlineOutcome, Direction, parse_bundle, verify_bundle,
+    verify_bundle_with_directory,
 };
 use liaison_core::checkpoint::{Checkpoint, NoteSigner, origin_for, sign_checkpoint};
 use liaison_core::clock::CST;
+use liaison_core::directory::{
+    CountyDoc, DirectoryDoc, KeyDoc, SignedDirectory, city_verifier_key, sign_directory,
+};
 use liaison_core::draft::parse_draft_json;
 use liaison_core::merkle::{Hash, consistency_proof, inclusion_proof, leaf_hash, root};
 use liaison_core::notice::Outgoing;
@@ -199,6 +203,9 @@ struct Options {
     reply_issued_at_ms: Option<i64>,
     /// The node puts a checkpoint of a different tree in its receipt for the contact letter.
     fork_in_receipt: bool,
+    /// Everything 610603 signed is signed instead with a key the exporter made up (seed 9), and
+    /// the bundle lists that key as 610603's.
+    forged_peer_key: bool,
 }
 
 /// The log of node 610602, in March 2026, and the facts the tests check against.
@@ -230,6 +237,13 @@ impl Scenario {
     }
 
     fn with(options: Options) -> Self {
+        let peer_key = || {
+            if options.forged_peer_key {
+                key(9)
+            } else {
+                peer_key()
+            }
+        };
         let calendar = if options.no_calendars {
             HolidayCalendar::new()
         } else {
@@ -504,7 +518,15 @@ impl Scenario {
         let policy = DuePolicy::default();
         let keys = [
             (NODE, node_key(), None),
-            (PEER, peer_key(), Some(cst(datetime!(2025-01-01 00:00)))),
+            (
+                PEER,
+                if self.options.forged_peer_key {
+                    key(9)
+                } else {
+                    peer_key()
+                },
+                Some(cst(datetime!(2025-01-01 00:00))),
+            ),
             (THIRD, third_key(), None),
         ]
         .into_iter()
@@ -1523,5 +1545,116 @@ fn the_worked_example_of_the_format_is_reproduced_byte_for_byte() {
         signed_checkpoint(NODE, &key(1), &leaves),
         "liaison/county/610602\n2\n1sjubwlCkkkQBcixlHBXnMghfPOoItROF14J3N3e8SQ=\n\n\u{2014} \
          liaison/county/610602 PllK3RM9jalog/i8BlOFVSmzjY6lpyH5eMK5SxJgmvLczP0WzUjUPntKJmutYK2gmuQoI6kJcqRPdxXPNljQc9DiHAc=\n"
+    );
+}
+
+// ---- keys pinned to the city's directory ---------------------------------------------------------
+
+/// The directory of 延安市 610600, signed by the city's key (seed 7), that lists the three
+/// counties with their real keys (610603's from 2025-01-01).
+fn city_directory() -> SignedDirectory {
+    let county = |code: &str, name: &str, key: NodeKey, from: &str| CountyDoc {
+        code: code.into(),
+        name: name.into(),
+        endpoint: format!("https://{code}.example:7443"),
+        tls_ca: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
+        keys: vec![KeyDoc {
+            public_key: hex::encode(key.verifying_key().as_bytes()),
+            valid_from: from.into(),
+            valid_until: None,
+        }],
+    };
+    let mut doc = DirectoryDoc::new("610600", "延安市");
+    doc.counties = vec![
+        county(NODE, "宝塔区", node_key(), "2020-01-01T00:00:00+08:00"),
+        county(PEER, "安塞区", peer_key(), "2025-01-01T00:00:00+08:00"),
+        county(THIRD, "延长县", third_key(), "2020-01-01T00:00:00+08:00"),
+    ];
+    let city = key(7);
+    let signed = sign_directory(&mut doc, &city, cst(datetime!(2026-03-01 09:00))).unwrap();
+    let vkey = city_verifier_key("610600", &city).unwrap();
+    SignedDirectory::open(&signed.note, &vkey).unwrap()
+}
+
+#[test]
+fn honest_bundles_verify_against_the_city_directory_and_say_so() {
+    let s = Scenario::new();
+    let directory = city_directory();
+    let full = s.bundle();
+    let mut peer = s.bundle();
+    peer.peer = Some(PEER.into());
+    peer.items
+        .retain(|i| ![BULLETIN, BULLETIN_RECEIPT].contains(&i.leaf_index));
+    peer.omitted = vec![s.omitted(BULLETIN), s.omitted(BULLETIN_RECEIPT)];
+    for bundle in [full.clone(), redacted(full.clone()), peer] {
+        let report = verify_bundle_with_directory(&bundle, &directory);
+        assert_verified(&report);
+        assert!(
+            report
+                .to_text()
+                .contains("keys checked against the directory of city 610600, serial 1"),
+            "{}",
+            report.to_text()
+        );
+    }
+    let alone = verify_bundle(&full).to_text();
+    assert!(
+        alone.contains("keys taken from the bundle itself"),
+        "{alone}"
+    );
+}
+
+#[test]
+fn a_forged_peer_key_verifies_from_the_bundle_alone_but_not_against_the_city_directory() {
+    let forged = Scenario::with(Options {
+        forged_peer_key: true,
+        ..Options::default()
+    })
+    .bundle();
+    // The bundle alone cannot tell: the exporter supplied the key it checks with.
+    assert_verified(&verify_bundle(&forged));
+
+    let report = verify_bundle_with_directory(&forged, &city_directory());
+    assert!(!report.ok);
+    let forged_id = key(9).key_id();
+    assert!(
+        report.failures.iter().any(|f| f.item == "keys[1] (610603)"
+            && f.problem.contains(&format!(
+                "key {forged_id} is not one of 610603's keys in the city's directory"
+            ))),
+        "{}",
+        report.to_text()
+    );
+    // Everything signed with it is named: the case notice's receipt, the reply, the letter.
+    let (leaves, _) = named(&report);
+    assert!(
+        leaves.is_superset(&[CASE_RECEIPT, REPLY, CONTACT].into()),
+        "{}",
+        report.to_text()
+    );
+}
+
+#[test]
+fn against_the_directory_a_key_is_used_only_within_the_directorys_window() {
+    let s = Scenario::new();
+    let mut bundle = s.bundle();
+    // The bundle claims 610603's key from 2025; the directory says it starts later.
+    let mut doc_key = city_directory();
+    for c in &mut doc_key.federation.counties {
+        if c.code.as_str() == PEER {
+            c.keys[0].valid_from_ms = cst(datetime!(2026-03-06 00:00));
+        }
+    }
+    bundle.keys[1].valid_from_ms = Some(cst(datetime!(2025-01-01 00:00)));
+    let report = verify_bundle_with_directory(&bundle, &doc_key);
+    // The receipt of Mar 2 and the reply of Mar 5 were signed before the directory's start.
+    assert_caught(&report, &[CASE_RECEIPT, REPLY], &[]);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("signatures are checked with the directory's window")),
+        "{:?}",
+        report.notes
     );
 }
