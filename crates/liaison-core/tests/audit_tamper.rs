@@ -537,7 +537,7 @@ impl Scenario {
             valid_until_ms: None,
         })
         .collect();
-        Bundle {
+        let mut bundle = Bundle {
             format: BUNDLE_FORMAT.into(),
             node: BundleNode {
                 county: NODE.into(),
@@ -575,7 +575,11 @@ impl Scenario {
             last_leaf,
             items,
             omitted: Vec::new(),
-        }
+            claims: String::new(),
+            claims_signature: String::new(),
+        };
+        bundle.sign_claims(&node_key());
+        bundle
     }
 
     /// Leaf `index` of the log as an omitted leaf of a bundle.
@@ -600,12 +604,18 @@ fn item(bundle: &mut Bundle, leaf: u64) -> &mut BundleItem {
         .unwrap()
 }
 
+/// The bundle with its claims signed again by the node, as an honest exporter would have made it.
+fn resigned(mut bundle: Bundle) -> Bundle {
+    bundle.sign_claims(&node_key());
+    bundle
+}
+
 fn redacted(mut bundle: Bundle) -> Bundle {
     bundle.redacted = true;
     for item in &mut bundle.items {
         item.payload = None;
     }
-    bundle
+    resigned(bundle)
 }
 
 /// Decodes a base64 field, changes its bytes and encodes it again.
@@ -859,6 +869,7 @@ fn a_bundle_limited_to_one_peer_verifies_with_the_other_leaves_omitted() {
         .items
         .retain(|i| ![BULLETIN, BULLETIN_RECEIPT].contains(&i.leaf_index));
     bundle.omitted = vec![s.omitted(BULLETIN), s.omitted(BULLETIN_RECEIPT)];
+    let bundle = resigned(bundle);
     let report = verify_bundle(&bundle);
     assert_verified(&report);
     assert_eq!(report.counts.omitted, 2);
@@ -884,11 +895,13 @@ fn deadlines_are_judged_when_the_bundle_was_made() {
     let s = Scenario::new();
     let mut bundle = s.bundle();
     bundle.created_at_ms = cst(datetime!(2026-03-16 23:59:59));
+    let mut bundle = resigned(bundle);
     let report = verify_bundle(&bundle);
     assert_verified(&report);
     assert_eq!(report.deadlines[2].outcome, DeadlineOutcome::Open);
     // 24:00 of the last day is already overdue.
     bundle.created_at_ms = cst(datetime!(2026-03-17 00:00));
+    bundle.sign_claims(&node_key());
     assert_eq!(
         verify_bundle(&bundle).deadlines[2].outcome,
         DeadlineOutcome::Overdue
@@ -1245,7 +1258,7 @@ fn a_checkpoint_signed_by_another_key_is_caught() {
     let s = Scenario::new();
     let mut bundle = s.bundle();
     bundle.checkpoint = signed_checkpoint(NODE, &peer_key(), &s.log.hashes);
-    let report = verify_bundle(&bundle);
+    let report = verify_bundle(&resigned(bundle));
     assert!(!report.ok);
     assert_eq!(report.failures[0].item, "checkpoint");
     assert_eq!(report.checkpoint_size, None);
@@ -1360,7 +1373,7 @@ fn a_leaf_given_twice_or_outside_the_range_is_caught() {
 
     let mut bundle = s.bundle();
     bundle.last_leaf = BULLETIN_RECEIPT;
-    assert_caught(&verify_bundle(&bundle), &[QUERY], &[]);
+    assert_caught(&verify_bundle(&resigned(bundle)), &[QUERY], &[]);
 }
 
 #[test]
@@ -1586,7 +1599,7 @@ fn honest_bundles_verify_against_the_city_directory_and_say_so() {
     peer.items
         .retain(|i| ![BULLETIN, BULLETIN_RECEIPT].contains(&i.leaf_index));
     peer.omitted = vec![s.omitted(BULLETIN), s.omitted(BULLETIN_RECEIPT)];
-    for bundle in [full.clone(), redacted(full.clone()), peer] {
+    for bundle in [full.clone(), redacted(full.clone()), resigned(peer)] {
         let report = verify_bundle_with_directory(&bundle, &directory);
         assert_verified(&report);
         assert!(
@@ -1656,5 +1669,98 @@ fn against_the_directory_a_key_is_used_only_within_the_directorys_window() {
             .any(|n| n.contains("signatures are checked with the directory's window")),
         "{:?}",
         report.notes
+    );
+}
+
+// ---- the signed claims ---------------------------------------------------------------------------
+
+/// The failures of `report` about the bundle's claims.
+fn claim_problems(report: &AuditReport) -> Vec<String> {
+    report
+        .failures
+        .iter()
+        .filter(|f| f.item == "claims")
+        .map(|f| f.problem.clone())
+        .collect()
+}
+
+#[test]
+fn a_creation_time_moved_30_days_ahead_is_caught_and_named() {
+    let s = Scenario::new();
+    let mut bundle = s.bundle();
+    bundle.created_at_ms += 30 * 86_400_000;
+    let report = verify_bundle(&bundle);
+    assert!(!report.ok);
+    assert_eq!(
+        claim_problems(&report),
+        [
+            "created_at_ms was changed after the node signed the bundle: the bundle says \
+          2026-04-30 12:00:00 CST (1777521600000), the node signed 2026-03-31 12:00:00 CST \
+          (1774929600000)"
+        ]
+    );
+}
+
+#[test]
+fn a_period_relabelled_to_another_quarter_is_caught_and_named() {
+    let s = Scenario::new();
+    let mut bundle = s.bundle();
+    bundle.from_ms = cst(datetime!(2026-04-01 00:00));
+    bundle.to_ms = cst(datetime!(2026-07-01 00:00));
+    let report = verify_bundle(&bundle);
+    let problems = claim_problems(&report);
+    assert_eq!(problems.len(), 2, "{}", report.to_text());
+    assert!(problems[0].starts_with("from_ms was changed after the node signed the bundle"));
+    assert!(problems[1].starts_with("to_ms was changed after the node signed the bundle"));
+}
+
+#[test]
+fn a_changed_peer_filter_redaction_or_leaf_range_is_caught_and_named() {
+    let s = Scenario::new();
+    for (change, name) in [
+        (
+            (|b: &mut Bundle| b.peer = Some(PEER.into())) as fn(&mut Bundle),
+            "peer",
+        ),
+        (|b: &mut Bundle| b.redacted = true, "redacted"),
+        (|b: &mut Bundle| b.last_leaf -= 1, "last_leaf"),
+        (|b: &mut Bundle| b.first_leaf += 1, "first_leaf"),
+    ] {
+        let mut bundle = s.bundle();
+        change(&mut bundle);
+        let problems = claim_problems(&verify_bundle(&bundle));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with(&format!("{name} was changed after the node signed"))),
+            "{name}: {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn unsigned_or_forged_claims_are_refused() {
+    let s = Scenario::new();
+    let mut unsigned = s.bundle();
+    unsigned.claims.clear();
+    unsigned.claims_signature.clear();
+    assert_eq!(
+        claim_problems(&verify_bundle(&unsigned)),
+        ["the bundle's claims are not signed: nothing shows that the node made it as it is"]
+    );
+
+    // Claims changed together with the bundle, but signed by someone else.
+    let mut forged = s.bundle();
+    forged.created_at_ms += 30 * 86_400_000;
+    forged.claims = forged.claims_text();
+    forged.claims_signature = B64.encode(key(9).sign(
+        liaison_core::audit::CLAIMS_SIGNING_PREFIX,
+        forged.claims.as_bytes(),
+    ));
+    let problems = claim_problems(&verify_bundle(&forged));
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].starts_with("the claims signature does not verify with any key of the node"),
+        "{problems:?}"
     );
 }

@@ -29,6 +29,7 @@ use crate::receipt::Receipt;
 use crate::tlog::LeafKind;
 use crate::{CountyCode, NoticeKind};
 
+mod claims;
 mod deadlines;
 mod inputs;
 mod items;
@@ -65,6 +66,7 @@ pub fn verify_bundle_with_directory(bundle: &Bundle, directory: &SignedDirectory
 fn run(mut v: Verifier<'_>) -> AuditReport {
     v.check_header();
     v.load_keys();
+    v.check_claims();
     v.load_policy();
     v.load_calendars();
     v.check_checkpoints();

@@ -461,6 +461,7 @@ mod tests {
     fn the_text_lists_every_failure_under_its_count() {
         let mut bundle = fixture::bundle();
         bundle.first_leaf = 1;
+        bundle.sign_claims(&fixture::node_key());
         let text = verify_bundle(&bundle).to_text();
         assert!(
             text.contains(
