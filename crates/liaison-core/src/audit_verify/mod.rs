@@ -9,7 +9,7 @@
 //! checked. It never panics, whatever the bundle holds.
 //!
 //! `parse` reads a bundle's text; `inputs` checks the bundle's own fields (node, period, keys,
-//! policy, calendars); `log` the checkpoints, the leaf range and every inclusion proof; `items`
+//! policy, calendars); `claims` the node's signature over what the bundle claims to be; `log` the checkpoints, the leaf range and every inclusion proof; `items`
 //! each notice and receipt on its own (signature, payload, direction); `links` the receipts against
 //! their notices; `deadlines` recomputes every reply deadline; `report` says what was found.
 
