@@ -1764,3 +1764,39 @@ fn unsigned_or_forged_claims_are_refused() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn the_worked_example_of_the_signed_claims_is_reproduced_byte_for_byte() {
+    // The bundle of leaves 0 and 1 of the format's worked example, with its checkpoint of size 2.
+    let mut bundle = Scenario::new().bundle();
+    bundle.checkpoint = "liaison/county/610602\n2\n1sjubwlCkkkQBcixlHBXnMghfPOoItROF14J3N3e8SQ=\n\n\
+                         — liaison/county/610602 PllK3RM9jalog/i8BlOFVSmzjY6lpyH5eMK5SxJgmvLczP0WzUjUPntKJmutYK2gmuQoI6kJcqRPdxXPNljQc9DiHAc=\n"
+        .into();
+    bundle.created_at_ms = 1_780_000_060_000;
+    bundle.from_ms = 1_779_984_000_000;
+    bundle.to_ms = 1_780_070_400_000;
+    bundle.peer = Some(PEER.into());
+    bundle.redacted = true;
+    bundle.first_leaf = 0;
+    bundle.last_leaf = 1;
+    bundle.sign_claims(&key(1));
+    assert_eq!(
+        bundle.claims,
+        "format liaison-audit-bundle/1\nnode 610602\ncreated_at_ms 1780000060000\n\
+         from_ms 1779984000000\nto_ms 1780070400000\npeer 610603\nredacted true\n\
+         first_leaf 0\nlast_leaf 1\n\
+         checkpoint_sha256 b93d9a02b1e564648a7cce67357eb96ffa41616d42bf3417743a7239be8dbd75\n"
+    );
+    assert_eq!(bundle.claims.len(), 246);
+    assert_eq!(
+        bundle.claims_signature,
+        "152zMyPHj/COLtvkw88U8/fyEnr45QhMxI9CZCZppTWUm/hpiX6901hsM/e9za7pw6FO0llbK/0jmgJrvPLvCQ=="
+    );
+    let mut input = b"liaison/v1/bundle\0".to_vec();
+    input.extend_from_slice(bundle.claims.as_bytes());
+    let signature = B64.decode(&bundle.claims_signature).unwrap();
+    key(1)
+        .verifying_key()
+        .verify_strict(&input, &signature.as_slice().try_into().unwrap())
+        .unwrap();
+}
