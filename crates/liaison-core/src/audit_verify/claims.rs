@@ -2,8 +2,6 @@
 //! peer, redaction, creation time, leaf range, checkpoint), so none of it can be changed after
 //! export without the change being named.
 
-use std::collections::BTreeSet;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -11,9 +9,7 @@ use crate::audit::CLAIMS_SIGNING_PREFIX;
 use crate::clock::format_cst;
 use crate::notice::verify_prefixed;
 
-use crate::tlog::LeafKind;
-
-use super::{Content, Verifier, quote};
+use super::{Verifier, quote};
 
 impl Verifier<'_> {
     pub(super) fn check_claims(&mut self) {
@@ -102,44 +98,6 @@ impl Verifier<'_> {
                     ),
                 );
             }
-        }
-    }
-}
-
-impl Verifier<'_> {
-    /// A bundle cannot have been made before the newest time the node itself signed in it: the
-    /// issued-at of a notice it sent, the received-at of a receipt it issued (both by its clock).
-    /// Only items found sound count: a leaf that failed proves no time.
-    pub(super) fn check_creation_time(&mut self) {
-        let failed: BTreeSet<u64> = self
-            .failures
-            .iter()
-            .filter(|((rank, _), _)| *rank == 2)
-            .map(|((_, leaf), _)| *leaf)
-            .collect();
-        let newest = self
-            .items
-            .iter()
-            .filter(|item| !failed.contains(&item.leaf))
-            .filter_map(|item| match (item.kind, &item.content) {
-                (Some(LeafKind::SentNotice), Content::Notice(h)) => Some((h.issued_at_ms, item)),
-                (Some(LeafKind::IssuedReceipt), Content::Receipt(r)) => {
-                    Some((r.received_at_ms, item))
-                }
-                _ => None,
-            })
-            .max_by_key(|(at, _)| *at);
-        if let Some((at, item)) = newest
-            && self.bundle.created_at_ms < at
-        {
-            let problem = format!(
-                "created_at_ms {} is before {}, the time the node signed in {}: a bundle cannot \
-                 be made before its newest leaf",
-                format_cst(self.bundle.created_at_ms),
-                format_cst(at),
-                item.label
-            );
-            self.fail_bundle("bundle", problem);
         }
     }
 }
