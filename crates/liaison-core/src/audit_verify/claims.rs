@@ -12,6 +12,7 @@ use crate::notice::verify_prefixed;
 use super::{Verifier, quote};
 
 impl Verifier<'_> {
+    /// The claims must be signed by the node, and every claim must still be what it signed.
     pub(super) fn check_claims(&mut self) {
         let b = self.bundle;
         if b.claims.is_empty() && b.claims_signature.is_empty() {
@@ -43,30 +44,25 @@ impl Verifier<'_> {
             return;
         };
         let node = self.node_county();
-        let index = (0..self.keys.len()).find(|&i| {
-            self.keys[i].as_ref().is_some_and(|k| {
-                k.county == node
-                    && k.valid_at(at_ms)
-                    && verify_prefixed(
-                        &k.key,
-                        CLAIMS_SIGNING_PREFIX,
-                        b.claims.as_bytes(),
-                        &signature,
-                    )
-            })
+        let verified = self.keys.iter().flatten().any(|k| {
+            k.county == node
+                && k.valid_at(at_ms)
+                && verify_prefixed(
+                    &k.key,
+                    CLAIMS_SIGNING_PREFIX,
+                    b.claims.as_bytes(),
+                    &signature,
+                )
         });
-        match index {
-            Some(_) => {}
-            None => {
-                self.fail_bundle(
-                    "claims",
-                    format!(
-                        "the claims signature does not verify with any key of the node valid at {}",
-                        format_cst(at_ms)
-                    ),
-                );
-                return;
-            }
+        if !verified {
+            self.fail_bundle(
+                "claims",
+                format!(
+                    "the claims signature does not verify with any key of the node valid at {}",
+                    format_cst(at_ms)
+                ),
+            );
+            return;
         }
         let Some(actual) = parse_claims(&b.claims_text()) else {
             return;
