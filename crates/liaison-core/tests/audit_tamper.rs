@@ -1800,3 +1800,23 @@ fn the_worked_example_of_the_signed_claims_is_reproduced_byte_for_byte() {
         .verify_strict(&input, &signature.as_slice().try_into().unwrap())
         .unwrap();
 }
+
+#[test]
+fn against_the_directory_a_key_of_a_county_it_does_not_list_is_refused() {
+    let mut directory = city_directory();
+    directory
+        .federation
+        .counties
+        .retain(|c| c.code.as_str() != THIRD);
+    let report = verify_bundle_with_directory(&Scenario::new().bundle(), &directory);
+    assert!(!report.ok);
+    assert!(
+        report.failures.iter().any(|f| f.item == "keys[2] (610621)"
+            && f.problem == "county 610621 is not in the city's directory (serial 1)"),
+        "{}",
+        report.to_text()
+    );
+    // The bulletin's receipt from 610621 can no longer be checked.
+    let (leaves, _) = named(&report);
+    assert!(leaves.contains(&BULLETIN_RECEIPT), "{}", report.to_text());
+}
