@@ -6,10 +6,14 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use liaison_core::audit::Bundle;
-use liaison_core::audit_verify::verify_bundle;
+use liaison_core::audit_verify::{verify_bundle, verify_bundle_with_directory};
+use liaison_core::checkpoint::NoteVerifierKey;
+use liaison_core::directory::SignedDirectory;
 use liaison_core::notice::PAYLOAD_COMMITMENT_PREFIX;
 use liaison_proto::v1 as pb;
-use liaison_tests::{ANSAI, BAOTA, Federation, THREE_COUNTIES, YANCHANG, drafts, eventually};
+use liaison_tests::{
+    ANSAI, BAOTA, Federation, THREE_COUNTIES, YANCHANG, binary, drafts, eventually,
+};
 use sha2::{Digest, Sha256};
 use tonic::Code;
 
@@ -368,4 +372,63 @@ async fn after_a_key_rotation_the_nodes_older_notices_still_verify_and_so_does_i
     assert_eq!(own.len(), 2, "the old key and the new one: {own:?}");
     let report = verify_bundle(&bundle);
     assert!(report.ok, "{}", report.to_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_verifies_against_the_city_directory_and_a_forged_peer_key_in_it_does_not() {
+    let fed = Federation::builder(&THREE_COUNTIES)
+        .signed_directory(60)
+        .start()
+        .await;
+    let mut baota = fed.operator(BAOTA).await;
+    send_delivered(&mut baota, "case_notice", ANSAI).await;
+    let bundle = export(baota.client(), false).await.unwrap();
+    let city = fed.city();
+    let vkey = NoteVerifierKey::parse(&city.verifier_key).unwrap();
+    let directory =
+        SignedDirectory::open(&std::fs::read_to_string(&city.signed).unwrap(), &vkey).unwrap();
+    let report = verify_bundle_with_directory(&bundle, &directory);
+    assert!(report.ok, "{}", report.to_text());
+
+    // The exporter swaps in a key of its own for 安塞区: the directory does not vouch for it.
+    let mut forged = bundle.clone();
+    let forged_key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key();
+    for key in forged.keys.iter_mut().filter(|k| k.county == ANSAI) {
+        key.public_key = hex::encode(forged_key.as_bytes());
+    }
+    let report = verify_bundle_with_directory(&forged, &directory);
+    assert!(
+        report
+            .failures
+            .iter()
+            .any(|f| f.item.ends_with(&format!("({ANSAI})"))
+                && f.problem
+                    .contains("is not one of 610603's keys in the city's directory")),
+        "{}",
+        report.to_text()
+    );
+
+    // The same through the command line: the honest bundle verifies, the forged one does not.
+    let dir = fed.dir();
+    for (name, bundle, ok) in [
+        ("honest.json", &bundle, true),
+        ("forged.json", &forged, false),
+    ] {
+        let file = dir.join(name);
+        std::fs::write(&file, serde_json::to_string(bundle).unwrap()).unwrap();
+        let output = std::process::Command::new(binary::liaison())
+            .args(["audit", "verify", "--directory"])
+            .arg(&city.signed)
+            .args(["--city-key", &city.verifier_key])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.success(), ok, "{name}: {stdout}");
+        assert!(
+            stdout.contains("Trust:       keys checked against the directory of city"),
+            "{stdout}"
+        );
+    }
+    fed.shutdown().await;
 }

@@ -2,11 +2,18 @@
 
 use std::path::Path;
 
-use liaison_core::audit_verify::{parse_bundle, verify_bundle};
+use liaison_core::audit_verify::{parse_bundle, verify_bundle, verify_bundle_with_directory};
+use liaison_core::checkpoint::NoteVerifierKey;
+use liaison_core::directory::SignedDirectory;
 
 use crate::{EXIT_BAD_INPUT, EXIT_NOT_VERIFIED, Failure, Output};
 
-pub fn verify(file: &Path, out: Output) -> Result<(), Failure> {
+/// Verifies `file`; with `trust` (a directory file and the city's vkey), every signature is checked
+/// with the directory's keys.
+pub fn verify(file: &Path, trust: Option<(&Path, &str)>, out: Output) -> Result<(), Failure> {
+    let directory = trust
+        .map(|(path, city_key)| open_directory(path, city_key))
+        .transpose()?;
     let text = std::fs::read_to_string(file).map_err(|e| {
         Failure::new(
             EXIT_BAD_INPUT,
@@ -15,7 +22,10 @@ pub fn verify(file: &Path, out: Output) -> Result<(), Failure> {
     })?;
     let bundle = parse_bundle(&text)
         .map_err(|e| Failure::new(EXIT_NOT_VERIFIED, format!("{}: {e}", file.display())))?;
-    let report = verify_bundle(&bundle);
+    let report = match &directory {
+        Some(directory) => verify_bundle_with_directory(&bundle, directory),
+        None => verify_bundle(&bundle),
+    };
     if out.json {
         println!(
             "{}",
@@ -36,4 +46,21 @@ pub fn verify(file: &Path, out: Output) -> Result<(), Failure> {
             ),
         ))
     }
+}
+
+fn open_directory(path: &Path, city_key: &str) -> Result<SignedDirectory, Failure> {
+    let vkey = NoteVerifierKey::parse(city_key.trim())
+        .map_err(|e| Failure::new(EXIT_BAD_INPUT, format!("--city-key: {e}")))?;
+    let note = std::fs::read_to_string(path).map_err(|e| {
+        Failure::new(
+            EXIT_BAD_INPUT,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    SignedDirectory::open(&note, &vkey).map_err(|e| {
+        Failure::new(
+            EXIT_NOT_VERIFIED,
+            format!("{}: the directory does not verify: {e}", path.display()),
+        )
+    })
 }

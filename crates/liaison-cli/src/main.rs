@@ -331,6 +331,13 @@ enum AuditCommand {
     Verify {
         /// The bundle file.
         bundle: PathBuf,
+        /// Check every signature with the keys of this city-signed directory (the signed note),
+        /// not with the keys the bundle carries.
+        #[arg(long, requires = "city_key")]
+        directory: Option<PathBuf>,
+        /// The city's verifier key (vkey) that signed the directory.
+        #[arg(long, requires = "directory")]
+        city_key: Option<String>,
         #[command(flatten)]
         out: Output,
     },
@@ -493,7 +500,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     .map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
             admin::export_audit(&node, from_ms, to_ms, peer, redact_payloads, &out).await
         }
-        Command::Audit(AuditCommand::Verify { bundle, out }) => audit::verify(&bundle, out),
+        Command::Audit(AuditCommand::Verify {
+            bundle,
+            directory,
+            city_key,
+            out,
+        }) => audit::verify(&bundle, directory.as_deref().zip(city_key.as_deref()), out),
         Command::City(CityCommand::Report {
             quarter,
             from,

@@ -4,10 +4,18 @@
 //!
 //! Binary fields are standard base64 (with padding); hashes are lowercase hex.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::NodeKey;
 
 /// The `format` of bundles this version writes and reads.
 pub const BUNDLE_FORMAT: &str = "liaison-audit-bundle/1";
+
+/// Prefixed to the claims text before the node signs it, so the signature means nothing else.
+pub const CLAIMS_SIGNING_PREFIX: &[u8] = b"liaison/v1/bundle\0";
 
 /// A whole bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +53,37 @@ pub struct Bundle {
     pub items: Vec<BundleItem>,
     /// Leaves in the range that belong to other peers (only when `peer` is set).
     pub omitted: Vec<OmittedLeaf>,
+    /// What the bundle claims to be, as the node signed it: [`Bundle::claims_text`].
+    pub claims: String,
+    /// The node's Ed25519 signature over [`CLAIMS_SIGNING_PREFIX`] ‖ `claims` (base64).
+    pub claims_signature: String,
+}
+
+impl Bundle {
+    /// The bundle's claims, one `name value` line each, as docs/audit-format.md defines them:
+    /// what the bundle says it covers, and the checkpoint its proofs refer to.
+    pub fn claims_text(&self) -> String {
+        format!(
+            "format {}\nnode {}\ncreated_at_ms {}\nfrom_ms {}\nto_ms {}\npeer {}\nredacted {}\n\
+             first_leaf {}\nlast_leaf {}\ncheckpoint_sha256 {}\n",
+            self.format,
+            self.node.county,
+            self.created_at_ms,
+            self.from_ms,
+            self.to_ms,
+            self.peer.as_deref().unwrap_or("-"),
+            self.redacted,
+            self.first_leaf,
+            self.last_leaf,
+            hex::encode(Sha256::digest(self.checkpoint.as_bytes())),
+        )
+    }
+
+    /// Sets `claims` to the bundle's claims and signs them with the node's key.
+    pub fn sign_claims(&mut self, key: &NodeKey) {
+        self.claims = self.claims_text();
+        self.claims_signature = B64.encode(key.sign(CLAIMS_SIGNING_PREFIX, self.claims.as_bytes()));
+    }
 }
 
 /// The node that made the bundle.

@@ -16,9 +16,13 @@ use liaison_core::audit::{
 };
 use liaison_core::audit_verify::{
     AuditReport, DeadlineOutcome, Direction, parse_bundle, verify_bundle,
+    verify_bundle_with_directory,
 };
 use liaison_core::checkpoint::{Checkpoint, NoteSigner, origin_for, sign_checkpoint};
 use liaison_core::clock::CST;
+use liaison_core::directory::{
+    CountyDoc, DirectoryDoc, KeyDoc, SignedDirectory, city_verifier_key, sign_directory,
+};
 use liaison_core::draft::parse_draft_json;
 use liaison_core::merkle::{Hash, consistency_proof, inclusion_proof, leaf_hash, root};
 use liaison_core::notice::Outgoing;
@@ -202,6 +206,9 @@ struct Options {
     reply_issued_at_ms: Option<i64>,
     /// The node puts a checkpoint of a different tree in its receipt for the contact letter.
     fork_in_receipt: bool,
+    /// Everything 610603 signed is signed instead with a key the exporter made up (seed 9), and
+    /// the bundle lists that key as 610603's.
+    forged_peer_key: bool,
 }
 
 /// The log of node 610602, in March 2026, and the facts the tests check against.
@@ -233,6 +240,13 @@ impl Scenario {
     }
 
     fn with(options: Options) -> Self {
+        let peer_key = || {
+            if options.forged_peer_key {
+                key(9)
+            } else {
+                peer_key()
+            }
+        };
         let calendar = if options.no_calendars {
             HolidayCalendar::new()
         } else {
@@ -508,7 +522,15 @@ impl Scenario {
         let policy = DuePolicy::default();
         let keys = [
             (NODE, node_key(), None),
-            (PEER, peer_key(), Some(cst(datetime!(2025-01-01 00:00)))),
+            (
+                PEER,
+                if self.options.forged_peer_key {
+                    key(9)
+                } else {
+                    peer_key()
+                },
+                Some(cst(datetime!(2025-01-01 00:00))),
+            ),
             (THIRD, third_key(), None),
         ]
         .into_iter()
@@ -519,7 +541,7 @@ impl Scenario {
             valid_until_ms: None,
         })
         .collect();
-        Bundle {
+        let mut bundle = Bundle {
             format: BUNDLE_FORMAT.into(),
             node: BundleNode {
                 county: NODE.into(),
@@ -557,7 +579,11 @@ impl Scenario {
             last_leaf,
             items,
             omitted: Vec::new(),
-        }
+            claims: String::new(),
+            claims_signature: String::new(),
+        };
+        bundle.sign_claims(&node_key());
+        bundle
     }
 
     /// Leaf `index` of the log as an omitted leaf of a bundle.
@@ -582,13 +608,19 @@ fn item(bundle: &mut Bundle, leaf: u64) -> &mut BundleItem {
         .unwrap()
 }
 
+/// The bundle with its claims signed again by the node, as an honest exporter would have made it.
+fn resigned(mut bundle: Bundle) -> Bundle {
+    bundle.sign_claims(&node_key());
+    bundle
+}
+
 fn redacted(mut bundle: Bundle) -> Bundle {
     bundle.redacted = true;
     for item in &mut bundle.items {
         item.payload = None;
         item.payload_salt = None;
     }
-    bundle
+    resigned(bundle)
 }
 
 /// Decodes a base64 field, changes its bytes and encodes it again.
@@ -842,6 +874,7 @@ fn a_bundle_limited_to_one_peer_verifies_with_the_other_leaves_omitted() {
         .items
         .retain(|i| ![BULLETIN, BULLETIN_RECEIPT].contains(&i.leaf_index));
     bundle.omitted = vec![s.omitted(BULLETIN), s.omitted(BULLETIN_RECEIPT)];
+    let bundle = resigned(bundle);
     let report = verify_bundle(&bundle);
     assert_verified(&report);
     assert_eq!(report.counts.omitted, 2);
@@ -867,11 +900,13 @@ fn deadlines_are_judged_when_the_bundle_was_made() {
     let s = Scenario::new();
     let mut bundle = s.bundle();
     bundle.created_at_ms = cst(datetime!(2026-03-16 23:59:59));
+    let mut bundle = resigned(bundle);
     let report = verify_bundle(&bundle);
     assert_verified(&report);
     assert_eq!(report.deadlines[2].outcome, DeadlineOutcome::Open);
     // 24:00 of the last day is already overdue.
     bundle.created_at_ms = cst(datetime!(2026-03-17 00:00));
+    bundle.sign_claims(&node_key());
     assert_eq!(
         verify_bundle(&bundle).deadlines[2].outcome,
         DeadlineOutcome::Overdue
@@ -1228,7 +1263,7 @@ fn a_checkpoint_signed_by_another_key_is_caught() {
     let s = Scenario::new();
     let mut bundle = s.bundle();
     bundle.checkpoint = signed_checkpoint(NODE, &peer_key(), &s.log.hashes);
-    let report = verify_bundle(&bundle);
+    let report = verify_bundle(&resigned(bundle));
     assert!(!report.ok);
     assert_eq!(report.failures[0].item, "checkpoint");
     assert_eq!(report.checkpoint_size, None);
@@ -1343,7 +1378,7 @@ fn a_leaf_given_twice_or_outside_the_range_is_caught() {
 
     let mut bundle = s.bundle();
     bundle.last_leaf = BULLETIN_RECEIPT;
-    assert_caught(&verify_bundle(&bundle), &[QUERY], &[]);
+    assert_caught(&verify_bundle(&resigned(bundle)), &[QUERY], &[]);
 }
 
 #[test]
@@ -1529,4 +1564,264 @@ fn the_worked_example_of_the_format_is_reproduced_byte_for_byte() {
         "liaison/county/610602\n2\nVG6FvqSbziK/N81AwduZ0zVjTqvXJG4e+zkJ8gDCUyQ=\n\n\u{2014} \
          liaison/county/610602 PllK3bOyG0uBqjgA+My2/ea8fs0jmVaEw67q4TSow5545vi/36QrEvcZSpfKE7OV6874Afi7OfLSOIO0tlJoDXyhdQk=\n"
     );
+}
+
+// ---- keys pinned to the city's directory ---------------------------------------------------------
+
+/// The directory of 延安市 610600, signed by the city's key (seed 7), that lists the three
+/// counties with their real keys (610603's from 2025-01-01).
+fn city_directory() -> SignedDirectory {
+    let county = |code: &str, name: &str, key: NodeKey, from: &str| CountyDoc {
+        code: code.into(),
+        name: name.into(),
+        endpoint: format!("https://{code}.example:7443"),
+        tls_ca: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
+        keys: vec![KeyDoc {
+            public_key: hex::encode(key.verifying_key().as_bytes()),
+            valid_from: from.into(),
+            valid_until: None,
+        }],
+    };
+    let mut doc = DirectoryDoc::new("610600", "延安市");
+    doc.counties = vec![
+        county(NODE, "宝塔区", node_key(), "2020-01-01T00:00:00+08:00"),
+        county(PEER, "安塞区", peer_key(), "2025-01-01T00:00:00+08:00"),
+        county(THIRD, "延长县", third_key(), "2020-01-01T00:00:00+08:00"),
+    ];
+    let city = key(7);
+    let signed = sign_directory(&mut doc, &city, cst(datetime!(2026-03-01 09:00))).unwrap();
+    let vkey = city_verifier_key("610600", &city).unwrap();
+    SignedDirectory::open(&signed.note, &vkey).unwrap()
+}
+
+#[test]
+fn honest_bundles_verify_against_the_city_directory_and_say_so() {
+    let s = Scenario::new();
+    let directory = city_directory();
+    let full = s.bundle();
+    let mut peer = s.bundle();
+    peer.peer = Some(PEER.into());
+    peer.items
+        .retain(|i| ![BULLETIN, BULLETIN_RECEIPT].contains(&i.leaf_index));
+    peer.omitted = vec![s.omitted(BULLETIN), s.omitted(BULLETIN_RECEIPT)];
+    for bundle in [full.clone(), redacted(full.clone()), resigned(peer)] {
+        let report = verify_bundle_with_directory(&bundle, &directory);
+        assert_verified(&report);
+        assert!(
+            report
+                .to_text()
+                .contains("keys checked against the directory of city 610600, serial 1"),
+            "{}",
+            report.to_text()
+        );
+    }
+    let alone = verify_bundle(&full).to_text();
+    assert!(
+        alone.contains("keys taken from the bundle itself"),
+        "{alone}"
+    );
+}
+
+#[test]
+fn a_forged_peer_key_verifies_from_the_bundle_alone_but_not_against_the_city_directory() {
+    let forged = Scenario::with(Options {
+        forged_peer_key: true,
+        ..Options::default()
+    })
+    .bundle();
+    // The bundle alone cannot tell: the exporter supplied the key it checks with.
+    assert_verified(&verify_bundle(&forged));
+
+    let report = verify_bundle_with_directory(&forged, &city_directory());
+    assert!(!report.ok);
+    let forged_id = key(9).key_id();
+    assert!(
+        report.failures.iter().any(|f| f.item == "keys[1] (610603)"
+            && f.problem.contains(&format!(
+                "key {forged_id} is not one of 610603's keys in the city's directory"
+            ))),
+        "{}",
+        report.to_text()
+    );
+    // Everything signed with it is named: the case notice's receipt, the reply, the letter.
+    let (leaves, _) = named(&report);
+    assert!(
+        leaves.is_superset(&[CASE_RECEIPT, REPLY, CONTACT].into()),
+        "{}",
+        report.to_text()
+    );
+}
+
+#[test]
+fn against_the_directory_a_key_is_used_only_within_the_directorys_window() {
+    let s = Scenario::new();
+    let mut bundle = s.bundle();
+    // The bundle claims 610603's key from 2025; the directory says it starts later.
+    let mut doc_key = city_directory();
+    for c in &mut doc_key.federation.counties {
+        if c.code.as_str() == PEER {
+            c.keys[0].valid_from_ms = cst(datetime!(2026-03-06 00:00));
+        }
+    }
+    bundle.keys[1].valid_from_ms = Some(cst(datetime!(2025-01-01 00:00)));
+    let report = verify_bundle_with_directory(&bundle, &doc_key);
+    // The receipt of Mar 2 and the reply of Mar 5 were signed before the directory's start.
+    assert_caught(&report, &[CASE_RECEIPT, REPLY], &[]);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("signatures are checked with the directory's window")),
+        "{:?}",
+        report.notes
+    );
+}
+
+// ---- the signed claims ---------------------------------------------------------------------------
+
+/// The failures of `report` about the bundle's claims.
+fn claim_problems(report: &AuditReport) -> Vec<String> {
+    report
+        .failures
+        .iter()
+        .filter(|f| f.item == "claims")
+        .map(|f| f.problem.clone())
+        .collect()
+}
+
+#[test]
+fn a_creation_time_moved_30_days_ahead_is_caught_and_named() {
+    let s = Scenario::new();
+    let mut bundle = s.bundle();
+    bundle.created_at_ms += 30 * 86_400_000;
+    let report = verify_bundle(&bundle);
+    assert!(!report.ok);
+    assert_eq!(
+        claim_problems(&report),
+        [
+            "created_at_ms was changed after the node signed the bundle: the bundle says \
+          2026-04-30 12:00:00 CST (1777521600000), the node signed 2026-03-31 12:00:00 CST \
+          (1774929600000)"
+        ]
+    );
+}
+
+#[test]
+fn a_period_relabelled_to_another_quarter_is_caught_and_named() {
+    let s = Scenario::new();
+    let mut bundle = s.bundle();
+    bundle.from_ms = cst(datetime!(2026-04-01 00:00));
+    bundle.to_ms = cst(datetime!(2026-07-01 00:00));
+    let report = verify_bundle(&bundle);
+    let problems = claim_problems(&report);
+    assert_eq!(problems.len(), 2, "{}", report.to_text());
+    assert!(problems[0].starts_with("from_ms was changed after the node signed the bundle"));
+    assert!(problems[1].starts_with("to_ms was changed after the node signed the bundle"));
+}
+
+#[test]
+fn a_changed_peer_filter_redaction_or_leaf_range_is_caught_and_named() {
+    let s = Scenario::new();
+    for (change, name) in [
+        (
+            (|b: &mut Bundle| b.peer = Some(PEER.into())) as fn(&mut Bundle),
+            "peer",
+        ),
+        (|b: &mut Bundle| b.redacted = true, "redacted"),
+        (|b: &mut Bundle| b.last_leaf -= 1, "last_leaf"),
+        (|b: &mut Bundle| b.first_leaf += 1, "first_leaf"),
+    ] {
+        let mut bundle = s.bundle();
+        change(&mut bundle);
+        let problems = claim_problems(&verify_bundle(&bundle));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with(&format!("{name} was changed after the node signed"))),
+            "{name}: {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn unsigned_or_forged_claims_are_refused() {
+    let s = Scenario::new();
+    let mut unsigned = s.bundle();
+    unsigned.claims.clear();
+    unsigned.claims_signature.clear();
+    assert_eq!(
+        claim_problems(&verify_bundle(&unsigned)),
+        ["the bundle's claims are not signed: nothing shows that the node made it as it is"]
+    );
+
+    // Claims changed together with the bundle, but signed by someone else.
+    let mut forged = s.bundle();
+    forged.created_at_ms += 30 * 86_400_000;
+    forged.claims = forged.claims_text();
+    forged.claims_signature = B64.encode(key(9).sign(
+        liaison_core::audit::CLAIMS_SIGNING_PREFIX,
+        forged.claims.as_bytes(),
+    ));
+    let problems = claim_problems(&verify_bundle(&forged));
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].starts_with("the claims signature does not verify with any key of the node"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn the_worked_example_of_the_signed_claims_is_reproduced_byte_for_byte() {
+    // The bundle of leaves 0 and 1 of the format's worked example, with its checkpoint of size 2.
+    let mut bundle = Scenario::new().bundle();
+    bundle.checkpoint = "liaison/county/610602\n2\nVG6FvqSbziK/N81AwduZ0zVjTqvXJG4e+zkJ8gDCUyQ=\n\n\
+                         — liaison/county/610602 PllK3bOyG0uBqjgA+My2/ea8fs0jmVaEw67q4TSow5545vi/36QrEvcZSpfKE7OV6874Afi7OfLSOIO0tlJoDXyhdQk=\n"
+        .into();
+    bundle.created_at_ms = 1_780_000_060_000;
+    bundle.from_ms = 1_779_984_000_000;
+    bundle.to_ms = 1_780_070_400_000;
+    bundle.peer = Some(PEER.into());
+    bundle.redacted = true;
+    bundle.first_leaf = 0;
+    bundle.last_leaf = 1;
+    bundle.sign_claims(&key(1));
+    assert_eq!(
+        bundle.claims,
+        "format liaison-audit-bundle/1\nnode 610602\ncreated_at_ms 1780000060000\n\
+         from_ms 1779984000000\nto_ms 1780070400000\npeer 610603\nredacted true\n\
+         first_leaf 0\nlast_leaf 1\n\
+         checkpoint_sha256 a9097a39b43bd88ac0c210931910c60cb661722de4fb704d41b10624a428b42a\n"
+    );
+    assert_eq!(bundle.claims.len(), 246);
+    assert_eq!(
+        bundle.claims_signature,
+        "R6gfY0fq8TFW3hB8dFDWbPNlHXF/tsBsEcR4sDeZZXQrh1xrb/g57qCP6nE9a1Fov/H/O9EF4FASoZ9fhEcaAw=="
+    );
+    let mut input = b"liaison/v1/bundle\0".to_vec();
+    input.extend_from_slice(bundle.claims.as_bytes());
+    let signature = B64.decode(&bundle.claims_signature).unwrap();
+    key(1)
+        .verifying_key()
+        .verify_strict(&input, &signature.as_slice().try_into().unwrap())
+        .unwrap();
+}
+
+#[test]
+fn against_the_directory_a_key_of_a_county_it_does_not_list_is_refused() {
+    let mut directory = city_directory();
+    directory
+        .federation
+        .counties
+        .retain(|c| c.code.as_str() != THIRD);
+    let report = verify_bundle_with_directory(&Scenario::new().bundle(), &directory);
+    assert!(!report.ok);
+    assert!(
+        report.failures.iter().any(|f| f.item == "keys[2] (610621)"
+            && f.problem == "county 610621 is not in the city's directory (serial 1)"),
+        "{}",
+        report.to_text()
+    );
+    // The bulletin's receipt from 610621 can no longer be checked.
+    let (leaves, _) = named(&report);
+    assert!(leaves.contains(&BULLETIN_RECEIPT), "{}", report.to_text());
 }

@@ -286,7 +286,7 @@ pub(crate) fn export(state: &NodeState, req: &ExportRequest) -> Result<Bundle, E
         }
     }
     let policy = &config.deadlines.policy;
-    Ok(Bundle {
+    let mut bundle = Bundle {
         format: BUNDLE_FORMAT.into(),
         node: BundleNode {
             county: config.county.to_string(),
@@ -322,5 +322,9 @@ pub(crate) fn export(state: &NodeState, req: &ExportRequest) -> Result<Bundle, E
         last_leaf,
         items,
         omitted,
-    })
+        claims: String::new(),
+        claims_signature: String::new(),
+    };
+    bundle.sign_claims(&state.key);
+    Ok(bundle)
 }

@@ -191,7 +191,7 @@ impl Log {
             })
             .collect();
         let policy = DuePolicy::default();
-        Bundle {
+        let mut bundle = Bundle {
             format: BUNDLE_FORMAT.into(),
             node: BundleNode {
                 county: NODE.into(),
@@ -225,7 +225,11 @@ impl Log {
             last_leaf: size.saturating_sub(1),
             items,
             omitted: Vec::new(),
-        }
+            claims: String::new(),
+            claims_signature: String::new(),
+        };
+        bundle.sign_claims(&node_key());
+        bundle
     }
 }
 

@@ -11,7 +11,7 @@ use crate::deadline::ReplyRule;
 use crate::notice::KeyId;
 use crate::{CountyCode, NoticeKind};
 
-use super::{Key, Verifier, cut, quote};
+use super::{Key, Verifier, cut, quote, window};
 
 impl Verifier<'_> {
     pub(super) fn check_header(&mut self) {
@@ -72,7 +72,13 @@ impl Verifier<'_> {
         for (i, k) in self.bundle.keys.iter().enumerate() {
             let item = format!("keys[{i}] ({})", cut(&k.county));
             let key = match parse_key(k) {
-                Ok(key) => Some(key),
+                Ok(key) => match self.pin_key(key) {
+                    Ok(key) => Some(key),
+                    Err(problem) => {
+                        self.fail_bundle(item, problem);
+                        None
+                    }
+                },
                 Err(problem) => {
                     self.fail_bundle(item, problem);
                     None
@@ -89,6 +95,51 @@ impl Verifier<'_> {
                 format!("the bundle lists no key of the node {}", cut(node)),
             );
         }
+    }
+
+    /// With a directory, the key must be one the directory gives its county, and its window is the
+    /// directory's: a key supplied by the exporter proves nothing on its own.
+    fn pin_key(&mut self, key: Key) -> Result<Key, String> {
+        let Some(directory) = self.directory else {
+            return Ok(key);
+        };
+        let serial = directory.serial;
+        let county = CountyCode::parse(&key.county)
+            .ok()
+            .and_then(|code| directory.federation.county(code))
+            .ok_or_else(|| {
+                format!(
+                    "county {} is not in the city's directory (serial {serial})",
+                    cut(&key.county)
+                )
+            })?;
+        let listed = county
+            .keys
+            .iter()
+            .find(|k| k.key == key.key)
+            .ok_or_else(|| {
+                format!(
+                    "key {} is not one of {}'s keys in the city's directory (serial {serial}): \
+                     a key the directory does not vouch for",
+                    key.id, county.code
+                )
+            })?;
+        let (from, until) = (Some(listed.valid_from_ms), listed.valid_until_ms);
+        if (key.valid_from_ms, key.valid_until_ms) != (from, until) {
+            self.notes.push(format!(
+                "{}'s key {} is valid {} in the bundle, but {} in the city's directory (serial \
+                 {serial}); signatures are checked with the directory's window",
+                county.code,
+                key.id,
+                window(key.valid_from_ms, key.valid_until_ms),
+                window(from, until)
+            ));
+        }
+        Ok(Key {
+            valid_from_ms: from,
+            valid_until_ms: until,
+            ..key
+        })
     }
 
     pub(super) fn load_policy(&mut self) {
@@ -193,7 +244,7 @@ mod tests {
 
     /// The bundle-level failures of a bundle after only its own fields are checked.
     fn header_failures(bundle: &Bundle) -> Vec<(String, String)> {
-        let mut v = Verifier::new(bundle);
+        let mut v = Verifier::new(bundle, None);
         v.check_header();
         v.load_keys();
         v.load_policy();
@@ -349,7 +400,7 @@ mod tests {
         let first = bundle.policy.rules[0].clone();
         bundle.policy.rules.push(first.clone());
         let last = bundle.policy.rules.len() - 1;
-        let mut v = Verifier::new(&bundle);
+        let mut v = Verifier::new(&bundle, None);
         v.load_policy();
         let kind: NoticeKind = first.kind.parse().unwrap();
         assert!(v.broken_rules.contains(&kind));
@@ -382,7 +433,7 @@ mod tests {
         let mut rule = bundle.policy.rules[0].clone();
         rule.kind = "bulletin".into();
         bundle.policy.rules.push(rule);
-        let mut v = Verifier::new(&bundle);
+        let mut v = Verifier::new(&bundle, None);
         v.load_policy();
         assert!(v.broken_rules.contains(&NoticeKind::Bulletin));
         assert_eq!(v.policy.rule(NoticeKind::Bulletin), None);

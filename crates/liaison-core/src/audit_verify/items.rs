@@ -581,6 +581,7 @@ mod tests {
     fn a_payload_must_be_absent_exactly_when_the_bundle_is_redacted() {
         let mut bundle = fixture::bundle();
         bundle.redacted = true;
+        bundle.sign_claims(&fixture::node_key());
         let report = verify_bundle(&bundle);
         assert_eq!(
             leaf_problems(&report, CONTACT),

@@ -375,7 +375,7 @@ mod tests {
 
     /// The failures of the range check alone, without a checkpoint.
     fn range_failures(bundle: &Bundle) -> Vec<(String, String)> {
-        let mut v = Verifier::new(bundle);
+        let mut v = Verifier::new(bundle, None);
         v.check_range();
         v.failures
             .into_iter()
@@ -385,7 +385,7 @@ mod tests {
 
     /// The failures of the checkpoint checks alone.
     fn checkpoint_failures(bundle: &Bundle) -> Vec<(String, String)> {
-        let mut v = Verifier::new(bundle);
+        let mut v = Verifier::new(bundle, None);
         v.check_header();
         v.load_keys();
         v.check_checkpoints();
@@ -480,7 +480,7 @@ mod tests {
     #[test]
     fn the_fixture_checkpoints_open_and_are_consistent() {
         let bundle = fixture::bundle();
-        let mut v = Verifier::new(&bundle);
+        let mut v = Verifier::new(&bundle, None);
         v.check_header();
         v.load_keys();
         v.check_checkpoints();

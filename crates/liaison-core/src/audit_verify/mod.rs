@@ -9,7 +9,7 @@
 //! checked. It never panics, whatever the bundle holds.
 //!
 //! `parse` reads a bundle's text; `inputs` checks the bundle's own fields (node, period, keys,
-//! policy, calendars); `log` the checkpoints, the leaf range and every inclusion proof; `items`
+//! policy, calendars); `claims` the node's signature over what the bundle claims to be; `log` the checkpoints, the leaf range and every inclusion proof; `items`
 //! each notice and receipt on its own (signature, payload, direction); `links` the receipts against
 //! their notices; `deadlines` recomputes every reply deadline; `report` says what was found.
 
@@ -22,12 +22,14 @@ use crate::calendar::HolidayCalendar;
 use crate::checkpoint::Checkpoint;
 use crate::clock::format_cst;
 use crate::deadline::DuePolicy;
+use crate::directory::SignedDirectory;
 use crate::merkle::Hash;
 use crate::notice::{Header, KeyId, NoticeId, envelope_sha256};
 use crate::receipt::Receipt;
 use crate::tlog::LeafKind;
 use crate::{CountyCode, NoticeKind};
 
+mod claims;
 mod deadlines;
 mod inputs;
 mod items;
@@ -41,17 +43,30 @@ mod fixture;
 
 pub use parse::{BundleError, parse_bundle};
 pub use report::{
-    AuditReport, Counts, DeadlineLine, DeadlineOutcome, Direction, Failure, ReportKey,
+    AuditReport, Counts, DeadlineLine, DeadlineOutcome, Direction, Failure, PinnedDirectory,
+    ReportKey,
 };
 
 /// Text taken from the bundle is cut to this many characters in messages.
 const MAX_QUOTED: usize = 64;
 
-/// Checks everything a bundle says; see docs/audit-format.md. Never panics.
+/// Checks everything a bundle says, with the keys the bundle itself carries; see
+/// docs/audit-format.md. Never panics.
 pub fn verify_bundle(bundle: &Bundle) -> AuditReport {
-    let mut v = Verifier::new(bundle);
+    run(Verifier::new(bundle, None))
+}
+
+/// Checks everything a bundle says, every signature with the keys and windows of the city-signed
+/// `directory` (already opened with the city's key): a bundle key the directory does not give
+/// that county, or gives with another window, is a failure and is not used.
+pub fn verify_bundle_with_directory(bundle: &Bundle, directory: &SignedDirectory) -> AuditReport {
+    run(Verifier::new(bundle, Some(directory)))
+}
+
+fn run(mut v: Verifier<'_>) -> AuditReport {
     v.check_header();
     v.load_keys();
+    v.check_claims();
     v.load_policy();
     v.load_calendars();
     v.check_checkpoints();
@@ -128,6 +143,9 @@ type Order = (u8, u64);
 
 struct Verifier<'a> {
     bundle: &'a Bundle,
+    /// The city-signed directory the keys are pinned to; `None`: the bundle's keys are taken as
+    /// they are.
+    directory: Option<&'a SignedDirectory>,
     failures: Vec<(Order, Failure)>,
     notes: Vec<String>,
     node: Option<CountyCode>,
@@ -154,9 +172,10 @@ struct Verifier<'a> {
 }
 
 impl<'a> Verifier<'a> {
-    fn new(bundle: &'a Bundle) -> Self {
+    fn new(bundle: &'a Bundle, directory: Option<&'a SignedDirectory>) -> Self {
         Self {
             bundle,
+            directory,
             failures: Vec::new(),
             notes: Vec::new(),
             node: None,

@@ -121,6 +121,14 @@ pub struct Counts {
     pub earlier_checkpoints: usize,
 }
 
+/// The city-signed directory whose keys the signatures were checked with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PinnedDirectory {
+    pub city: String,
+    pub serial: u64,
+    pub issued_at_ms: i64,
+}
+
 /// What the verifier found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditReport {
@@ -140,6 +148,8 @@ pub struct AuditReport {
     pub first_leaf: u64,
     pub last_leaf: u64,
     pub keys: Vec<ReportKey>,
+    /// The directory the keys were checked against; `None`: taken from the bundle itself.
+    pub directory: Option<PinnedDirectory>,
     pub counts: Counts,
     pub failures: Vec<Failure>,
     pub deadlines: Vec<DeadlineLine>,
@@ -207,6 +217,11 @@ impl Verifier<'_> {
             first_leaf: b.first_leaf,
             last_leaf: b.last_leaf,
             keys,
+            directory: self.directory.map(|d| PinnedDirectory {
+                city: d.federation.city.clone(),
+                serial: d.serial,
+                issued_at_ms: d.issued_at_ms,
+            }),
             counts,
             failures,
             deadlines: self.deadlines,
@@ -259,6 +274,24 @@ impl AuditReport {
             "Leaves:      {} to {}",
             self.first_leaf, self.last_leaf
         );
+        match &self.directory {
+            Some(d) => {
+                let _ = writeln!(
+                    out,
+                    "Trust:       keys checked against the directory of city {}, serial {}, signed {}",
+                    d.city,
+                    d.serial,
+                    format_cst(d.issued_at_ms)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "Trust:       keys taken from the bundle itself, as the exporter supplied them; \
+                     not checked against the city's directory (--directory)"
+                );
+            }
+        }
         let _ = writeln!(out, "Keys:");
         for k in &self.keys {
             let id = k.key_id.as_deref().unwrap_or("(invalid key)");
@@ -362,7 +395,7 @@ mod tests {
     #[test]
     fn failures_sort_bundle_first_then_checkpoints_then_by_leaf() {
         let bundle = fixture::bundle();
-        let mut v = Verifier::new(&bundle);
+        let mut v = Verifier::new(&bundle, None);
         v.fail_leaf(3, "leaf 3", "c");
         v.fail((1, 1), "earlier_checkpoints[0]", "b");
         v.fail_leaf(1, "leaf 1", "d");
@@ -428,6 +461,7 @@ mod tests {
     fn the_text_lists_every_failure_under_its_count() {
         let mut bundle = fixture::bundle();
         bundle.first_leaf = 1;
+        bundle.sign_claims(&fixture::node_key());
         let text = verify_bundle(&bundle).to_text();
         assert!(
             text.contains(

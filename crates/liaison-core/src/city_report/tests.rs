@@ -115,6 +115,8 @@ impl Side {
             last_leaf: 0,
             items: Vec::new(),
             omitted: Vec::new(),
+            claims: String::new(),
+            claims_signature: String::new(),
         };
         let report = AuditReport {
             ok: true,
@@ -134,6 +136,7 @@ impl Side {
             failures: Vec::new(),
             deadlines: Vec::new(),
             notes: Vec::new(),
+            directory: None,
         };
         Self { bundle, report }
     }
