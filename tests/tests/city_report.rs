@@ -181,8 +181,9 @@ async fn a_county_whose_bundle_leaves_out_a_received_notice_is_named_with_the_no
             .notice_id
             .clone()
     };
-    // 延长县's bundle without its last two leaves (the bulletin and its receipt) still verifies:
-    // a range may end before the checkpoint does.
+    // 延长县 cuts its last two leaves (the bulletin and its receipt) out of its bundle and signs
+    // the claims again with its own key: the bundle verifies on its own (a range may end before
+    // the checkpoint does), and only the other county's records show the notice is missing.
     let yanchang = bundles
         .iter_mut()
         .find(|b| b.node.county == YANCHANG)
@@ -195,6 +196,7 @@ async fn a_county_whose_bundle_leaves_out_a_received_notice_is_named_with_the_no
         .collect();
     assert_eq!(dropped, ["received_notice", "issued_receipt"]);
     yanchang.last_leaf -= 2;
+    yanchang.sign_claims(&fed.signing_key(YANCHANG));
     let check = verify_bundle(yanchang);
     assert!(check.ok, "{}", check.to_text());
 
