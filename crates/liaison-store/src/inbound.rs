@@ -1,7 +1,6 @@
 //! The inbound table: notices this node received and accepted, with the receipts it issued for
 //! them, their row mapping, lookups, listings and changes.
 
-use liaison_core::cosign::reply_time;
 use liaison_core::merkle::Hash;
 use liaison_core::tlog::LeafKind;
 use liaison_core::{CountyCode, NoticeId};
@@ -10,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::blobs::{Blob, get_blob, put_blob};
 use crate::log::{append_leaf, put_checkpoint};
 use crate::page::{collect_page, id_bounds};
-use crate::replies::link_reply;
+use crate::replies::{Answered, link_reply, mark_answered};
 use crate::rows::{get_county, get_flagged, get_id, get_kind, get_opt_id, limit_param};
 use crate::{IdRange, InboundRecord, LogHead, Page, Result, Store, StoreError};
 
@@ -149,14 +148,13 @@ impl Store {
                     if let Some(original) = rec.in_reply_to {
                         link_reply(conn, &original, &rec.id)?;
                         if let Some(existed_by) = item.existed_by_ms {
-                            conn.prepare_cached(
-                                "UPDATE outbound SET answered_at_ms = ?2 \
-                                 WHERE id = ?1 AND answered_at_ms IS NULL",
-                            )?
-                            .execute(params![
-                                original.as_bytes(),
-                                reply_time(rec.issued_at_ms, existed_by)
-                            ])?;
+                            mark_answered(
+                                conn,
+                                Answered::Outbound,
+                                &original,
+                                rec.issued_at_ms,
+                                existed_by,
+                            )?;
                         }
                     }
                     outcomes.push(InboundOutcome::Stored {

@@ -2,7 +2,6 @@
 //! row mapping, lookups, listings and changes.
 
 use liaison_core::SignedReceipt;
-use liaison_core::cosign::reply_time;
 use liaison_core::merkle::Hash;
 use liaison_core::outbox::Refused;
 use liaison_core::tlog::LeafKind;
@@ -12,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::blobs::{Blob, get_blob, put_blob};
 use crate::log::append_leaf;
 use crate::page::{collect_page, id_bounds};
-use crate::replies::link_reply;
+use crate::replies::{Answered, link_reply, mark_answered};
 use crate::rows::{corrupt, get_county, get_flagged, get_id, get_kind, get_opt_id, limit_param};
 use crate::{IdRange, ListFilter, OutboundRecord, OutboundStatus, Page, Result, Store, StoreError};
 
@@ -181,14 +180,13 @@ fn apply_outbound(
             && let Ok(signed) = SignedReceipt::from_bytes(&receipt)
             && let Some(existed_by) = signed.receipt.existed_by_ms
         {
-            conn.prepare_cached(
-                "UPDATE inbound SET answered_at_ms = ?2 \
-                 WHERE id = ?1 AND answered_at_ms IS NULL",
-            )?
-            .execute(params![
-                original.as_bytes(),
-                reply_time(record.issued_at_ms, existed_by)
-            ])?;
+            mark_answered(
+                conn,
+                Answered::Inbound,
+                &original,
+                record.issued_at_ms,
+                existed_by,
+            )?;
         }
     }
     Ok(record)
