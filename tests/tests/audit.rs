@@ -432,3 +432,36 @@ async fn a_bundle_verifies_against_the_city_directory_and_a_forged_peer_key_in_i
     }
     fed.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_creation_time_the_node_itself_moves_ahead_is_caught_by_its_checkpoints_cosignatures() {
+    let fed = Federation::start(&THREE_COUNTIES).await;
+    let mut baota = fed.operator(BAOTA).await;
+    send_delivered(&mut baota, "contact_letter", ANSAI).await;
+    let honest = export(baota.client(), true).await.unwrap();
+    let report = verify_bundle(&honest);
+    assert!(report.ok, "{}", report.to_text());
+    let (county, cosigned_at) = report
+        .cosigned
+        .clone()
+        .expect("the other counties cosigned the bundle's checkpoint");
+    assert_ne!(county, BAOTA);
+    assert!((cosigned_at - honest.created_at_ms).abs() < 60_000);
+
+    // 宝塔区 itself dates its bundle 30 days later and signs the claims again: its own
+    // signature holds, the other counties' cosignatures do not agree.
+    let mut moved = honest.clone();
+    moved.created_at_ms += 30 * 86_400_000;
+    moved.sign_claims(&fed.signing_key(BAOTA));
+    let report = verify_bundle(&moved);
+    assert!(!report.ok);
+    assert!(
+        report
+            .failures
+            .iter()
+            .any(|f| f.item == "created_at_ms" && f.problem.contains("cosigned its checkpoint")),
+        "{}",
+        report.to_text()
+    );
+    fed.shutdown().await;
+}

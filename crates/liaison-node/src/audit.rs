@@ -3,6 +3,7 @@
 //! calendars needed — as one self-contained file an auditor verifies offline (docs/audit-format.md).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -175,7 +176,7 @@ fn close_range(
 }
 
 /// Makes the bundle; signs and records a checkpoint of the log as it is now.
-pub(crate) fn export(state: &NodeState, req: &ExportRequest) -> Result<Bundle, ExportError> {
+pub(crate) fn export(state: &Arc<NodeState>, req: &ExportRequest) -> Result<Bundle, ExportError> {
     let store = &state.store;
     let chosen = select(state, req)?;
     let mut indices = Vec::new();
@@ -199,7 +200,18 @@ pub(crate) fn export(state: &NodeState, req: &ExportRequest) -> Result<Bundle, E
         .sign_checkpoint(head)
         .map_err(|e| ExportError::Log(e.to_string()))?;
     // Export runs on the blocking pool, where waiting for the store's writer is allowed.
-    tokio::runtime::Handle::current().block_on(store.record_checkpoint(head.size, &checkpoint))?;
+    let runtime = tokio::runtime::Handle::current();
+    runtime.block_on(store.record_checkpoint(head.size, &checkpoint))?;
+    // The other counties cosign it now, with their time: a bound on when the bundle was made that
+    // does not rest on this node's clock.
+    let mut checkpoint = checkpoint;
+    for line in runtime.block_on(crate::cosigning::cosign_checkpoint(
+        state,
+        head,
+        &checkpoint,
+    )) {
+        checkpoint.push_str(&line);
+    }
     let tree = MemoryTree::new(store.leaf_hashes(head.size)?);
     let proof_error = |e: liaison_core::merkle::MerkleError| ExportError::Log(e.to_string());
 

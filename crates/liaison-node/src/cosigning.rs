@@ -43,10 +43,21 @@ pub(crate) async fn gather(state: &Arc<NodeState>) -> usize {
         warn!(error = %e, "cannot keep the checkpoint to be cosigned");
         return 0;
     }
+    cosign_checkpoint(state, head, &note).await.len()
+}
+
+/// Asks every county of the directory at once to cosign this node's checkpoint of `head`,
+/// signed as `note` and already recorded; keeps the cosignatures that verify and returns their
+/// lines, oldest first.
+pub(crate) async fn cosign_checkpoint(
+    state: &Arc<NodeState>,
+    head: liaison_store::LogHead,
+    note: &str,
+) -> Vec<String> {
     let checkpoint = Checkpoint::new(origin_for(state.config.county), head.size, head.root);
     let mut asks = tokio::task::JoinSet::new();
     for peer in state.directory.current().peers.peers() {
-        let (state, note, checkpoint) = (state.clone(), note.clone(), checkpoint.clone());
+        let (state, note, checkpoint) = (state.clone(), note.to_owned(), checkpoint.clone());
         let peer = peer.clone();
         asks.spawn(async move {
             let result = tokio::time::timeout(
@@ -55,17 +66,27 @@ pub(crate) async fn gather(state: &Arc<NodeState>) -> usize {
             )
             .await
             .unwrap_or_else(|_| Err(format!("no answer within {} s", COSIGN_TIMEOUT.as_secs())));
-            if let Err(why) = &result {
-                debug!(peer = %peer.county, error = %why, "the peer did not cosign this node's checkpoint");
+            match result {
+                Ok(line) => Some(line),
+                Err(why) => {
+                    debug!(peer = %peer.county, error = %why, "the peer did not cosign this node's checkpoint");
+                    None
+                }
             }
-            result.is_ok()
         });
     }
-    asks.join_all()
+    let mut lines: Vec<(u64, String)> = asks
+        .join_all()
         .await
         .into_iter()
-        .filter(|cosigned| *cosigned)
-        .count()
+        .flatten()
+        .filter_map(|line| {
+            let time = Cosignature::parse_line(line.trim_end_matches('\n'))?.time_s;
+            Some((time, line))
+        })
+        .collect();
+    lines.sort();
+    lines.into_iter().map(|(_, line)| line).collect()
 }
 
 /// Asks `peer` to cosign `checkpoint` (signed as `note`), with a consistency proof from the size
@@ -75,7 +96,7 @@ async fn ask(
     peer: &Peer,
     note: &str,
     checkpoint: &Checkpoint,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let mut client = pb::exchange_client::ExchangeClient::new(channel(state, peer)?)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -134,7 +155,7 @@ async fn ask(
             .record_cosignature(checkpoint.size, peer.county, cosignature.time_s, &line)
             .await
             .map_err(storage)?;
-        return Ok(());
+        return Ok(line);
     }
     Err("the peer kept naming another size of this log".into())
 }

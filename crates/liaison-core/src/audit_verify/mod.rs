@@ -30,6 +30,7 @@ use crate::tlog::LeafKind;
 use crate::{CountyCode, NoticeKind};
 
 mod claims;
+mod cosigned;
 mod deadlines;
 mod inputs;
 mod items;
@@ -70,6 +71,7 @@ fn run(mut v: Verifier<'_>) -> AuditReport {
     v.load_policy();
     v.load_calendars();
     v.check_checkpoints();
+    v.check_cosigned_time();
     v.check_range();
     v.decode_items();
     v.check_items();
@@ -168,6 +170,8 @@ struct Verifier<'a> {
     replies_to: BTreeMap<NoticeId, Vec<usize>>,
     /// The receipt item that answers each notice item, by item index.
     receipt_of: BTreeMap<usize, usize>,
+    /// The earliest verifying cosignature of the bundle's checkpoint by another county.
+    cosigned: Option<(String, i64)>,
     deadlines: Vec<DeadlineLine>,
 }
 
@@ -193,6 +197,7 @@ impl<'a> Verifier<'a> {
             by_digest: BTreeMap::new(),
             replies_to: BTreeMap::new(),
             receipt_of: BTreeMap::new(),
+            cosigned: None,
             deadlines: Vec::new(),
         }
     }

@@ -150,6 +150,10 @@ pub struct AuditReport {
     pub keys: Vec<ReportKey>,
     /// The directory the keys were checked against; `None`: taken from the bundle itself.
     pub directory: Option<PinnedDirectory>,
+    /// The earliest cosignature of the bundle's checkpoint by another county that verifies
+    /// (county code, Unix ms); `None`: no other county cosigned it, and the creation time rests
+    /// on the node's clock alone.
+    pub cosigned: Option<(String, i64)>,
     pub counts: Counts,
     pub failures: Vec<Failure>,
     pub deadlines: Vec<DeadlineLine>,
@@ -222,6 +226,7 @@ impl Verifier<'_> {
                 serial: d.serial,
                 issued_at_ms: d.issued_at_ms,
             }),
+            cosigned: self.cosigned,
             counts,
             failures,
             deadlines: self.deadlines,
@@ -289,6 +294,21 @@ impl AuditReport {
                     out,
                     "Trust:       keys taken from the bundle itself, as the exporter supplied them; \
                      not checked against the city's directory (--directory)"
+                );
+            }
+        }
+        match &self.cosigned {
+            Some((county, at_ms)) => {
+                let _ = writeln!(
+                    out,
+                    "Cosigned:    {county} cosigned the checkpoint at {}, which bounds the creation time",
+                    format_cst(*at_ms)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "Cosigned:    no other county cosigned the checkpoint; the creation time rests on the node's clock alone"
                 );
             }
         }

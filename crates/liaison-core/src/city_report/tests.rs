@@ -137,6 +137,7 @@ impl Side {
             deadlines: Vec::new(),
             notes: Vec::new(),
             directory: None,
+            cosigned: None,
         };
         Self { bundle, report }
     }
