@@ -170,7 +170,7 @@ struct Verifier<'a> {
     replies_to: BTreeMap<NoticeId, Vec<usize>>,
     /// The receipt item that answers each notice item, by item index.
     receipt_of: BTreeMap<usize, usize>,
-    /// The earliest verifying cosignature of the bundle's checkpoint by another county.
+    /// The latest verifying cosignature of the bundle's checkpoint by another county.
     cosigned: Option<(String, i64)>,
     deadlines: Vec<DeadlineLine>,
 }

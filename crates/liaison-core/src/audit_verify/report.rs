@@ -150,7 +150,7 @@ pub struct AuditReport {
     pub keys: Vec<ReportKey>,
     /// The directory the keys were checked against; `None`: taken from the bundle itself.
     pub directory: Option<PinnedDirectory>,
-    /// The earliest cosignature of the bundle's checkpoint by another county that verifies
+    /// The latest cosignature of the bundle's checkpoint by another county that verifies
     /// (county code, Unix ms); `None`: no other county cosigned it, and the creation time rests
     /// on the node's clock alone.
     pub cosigned: Option<(String, i64)>,
