@@ -82,6 +82,10 @@ pub enum CheckpointError {
     OriginMismatch { origin: String, key_name: String },
     #[error(transparent)]
     Note(#[from] NoteError),
+    #[error(transparent)]
+    KeyName(#[from] NoteKeyError),
+    #[error("{0} has no signing keys in the directory")]
+    NoKeys(CountyCode),
 }
 
 impl Checkpoint {
@@ -537,6 +541,23 @@ pub fn open_signed_checkpoint(
         });
     }
     Ok(checkpoint)
+}
+
+/// Opens a signed checkpoint of `county`'s log with whichever of `keys` signed it; otherwise the
+/// error of the last key tried.
+pub fn open_county_checkpoint<'k>(
+    county: CountyCode,
+    keys: impl IntoIterator<Item = &'k VerifyingKey>,
+    note: &str,
+) -> Result<Checkpoint, CheckpointError> {
+    let mut last_error = CheckpointError::NoKeys(county);
+    for key in keys {
+        match open_signed_checkpoint(note, &NoteVerifierKey::for_county(county, *key)?) {
+            Ok(checkpoint) => return Ok(checkpoint),
+            Err(e) => last_error = e,
+        }
+    }
+    Err(last_error)
 }
 
 #[cfg(test)]

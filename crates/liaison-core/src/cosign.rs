@@ -20,9 +20,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::CountyCode;
-use crate::checkpoint::{
-    Checkpoint, NoteVerifierKey, SIGNATURE_LINE_PREFIX, open_signed_checkpoint,
-};
+use crate::checkpoint::{Checkpoint, SIGNATURE_LINE_PREFIX, open_county_checkpoint};
 use crate::merkle::{Hash, verify_inclusion};
 use crate::notice::{NodeKey, SignedNotice};
 use crate::tlog::LeafKind;
@@ -173,19 +171,13 @@ pub fn existed_by(
     keys_of: impl Fn(CountyCode) -> Vec<PeerKey>,
 ) -> Result<i64, ProofError> {
     let sender = notice.header.sender;
-    let mut opened = Err(ProofError::Checkpoint(format!(
-        "{sender} has no signing keys"
-    )));
-    for key in keys_of(sender) {
-        let verifier = NoteVerifierKey::for_county(sender, key.key)
-            .map_err(|e| ProofError::Checkpoint(e.to_string()))?;
-        opened = open_signed_checkpoint(&proof.checkpoint, &verifier)
-            .map_err(|e| ProofError::Checkpoint(e.to_string()));
-        if opened.is_ok() {
-            break;
-        }
-    }
-    let checkpoint = opened?;
+    let sender_keys = keys_of(sender);
+    let checkpoint = open_county_checkpoint(
+        sender,
+        sender_keys.iter().map(|k| &k.key),
+        &proof.checkpoint,
+    )
+    .map_err(|e| ProofError::Checkpoint(e.to_string()))?;
     verify_inclusion(
         &notice.leaf_hash(LeafKind::SentNotice),
         proof.leaf_index,

@@ -162,12 +162,15 @@ async fn ask(
 
 /// The existence proof of the reply `id` for its delivery to `recipient`: the smallest cosigned
 /// checkpoint that holds its leaf, with the cosignatures of counties other than the recipient,
-/// and the leaf's inclusion proof. When none is held yet, asks for cosignatures first. `None`
-/// when no other county has cosigned (the recipient's receipt time then counts).
+/// and the leaf's inclusion proof. When none is held yet and `asked` is false, asks for
+/// cosignatures first and sets `asked`, so that one delivery call asks once however many
+/// replies it carries. `None` when no other county has cosigned (the recipient's receipt time
+/// then counts).
 pub(crate) async fn existence_proof(
     state: &Arc<NodeState>,
     id: &NoticeId,
     recipient: CountyCode,
+    asked: &mut bool,
 ) -> Option<pb::ExistenceProof> {
     let index = state
         .store
@@ -181,7 +184,8 @@ pub(crate) async fn existence_proof(
         .directory
         .peers()
         .any(|p| p.county != recipient);
-    if covering.is_none() && others {
+    if covering.is_none() && others && !*asked {
+        *asked = true;
         gather(state).await;
         covering = state.store.cosigned_covering(index, recipient).ok()?;
     }

@@ -176,10 +176,11 @@ pub(crate) async fn run_peer(
         }
         // Replies go with the proof, signed by other counties, of when they existed.
         let mut proofs = Vec::new();
+        let mut asked = false;
         for (index, (record, _)) in batch.iter().enumerate() {
             if record.in_reply_to.is_some()
                 && let Some(mut proof) =
-                    crate::cosigning::existence_proof(&state, &record.id, peer).await
+                    crate::cosigning::existence_proof(&state, &record.id, peer, &mut asked).await
             {
                 proof.envelope = index as u32;
                 proofs.push(proof);

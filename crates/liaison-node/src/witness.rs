@@ -8,9 +8,7 @@
 //! checkpoint the new starting point.
 
 use liaison_core::CountyCode;
-use liaison_core::checkpoint::{
-    Checkpoint, NoteVerifierKey, county_of_origin, open_signed_checkpoint,
-};
+use liaison_core::checkpoint::{Checkpoint, county_of_origin, open_county_checkpoint};
 use liaison_core::merkle::{Hash, verify_consistency};
 use liaison_core::trust::Peer;
 use liaison_proto::v1 as pb;
@@ -23,16 +21,8 @@ use crate::NodeState;
 
 /// Opens a peer's signed checkpoint with whichever of its keys signed it.
 pub(crate) fn open_peer_checkpoint(peer: &Peer, note: &str) -> Result<Checkpoint, String> {
-    let mut last_error = format!("{} has no signing keys in the directory", peer.county);
-    for key in &peer.keys {
-        let verifier =
-            NoteVerifierKey::for_county(peer.county, key.key).map_err(|e| e.to_string())?;
-        match open_signed_checkpoint(note, &verifier) {
-            Ok(checkpoint) => return Ok(checkpoint),
-            Err(e) => last_error = e.to_string(),
-        }
-    }
-    Err(last_error)
+    open_county_checkpoint(peer.county, peer.keys.iter().map(|k| &k.key), note)
+        .map_err(|e| e.to_string())
 }
 
 /// What a newer checkpoint says about a peer's log, given the one held before.

@@ -95,7 +95,7 @@ pub struct Discrepancy {
 }
 
 /// One county's figures for the period.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CountyFigures {
     pub county: String,
     pub name: String,
@@ -509,17 +509,7 @@ fn figures(input: &CountyBundle<'_>, from_ms: i64, to_ms: i64) -> CountyFigures 
     let mut f = CountyFigures {
         county: input.bundle.node.county.clone(),
         name: input.bundle.node.name.clone(),
-        sent: BTreeMap::new(),
-        received: BTreeMap::new(),
-        replies_owed: 0,
-        on_time: 0,
-        late: 0,
-        overdue: 0,
-        open: 0,
-        unknown: 0,
-        on_time_rate: None,
-        median_reply_days: None,
-        rank: None,
+        ..CountyFigures::default()
     };
     let mut reply_times = Vec::new();
     for line in &input.report.deadlines {

@@ -382,18 +382,8 @@ fn a_bundle_that_does_not_verify_is_left_out_with_why() {
 fn equal_rates_share_a_rank_and_counties_without_a_rate_come_last() {
     let f = |county: &str, rate: Option<f64>| CountyFigures {
         county: county.into(),
-        name: String::new(),
-        sent: BTreeMap::new(),
-        received: BTreeMap::new(),
-        replies_owed: 0,
-        on_time: 0,
-        late: 0,
-        overdue: 0,
-        open: 0,
-        unknown: 0,
         on_time_rate: rate,
-        median_reply_days: None,
-        rank: None,
+        ..CountyFigures::default()
     };
     let mut c = vec![
         f("610621", None),
