@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use liaison_core::NoticeKind;
 use liaison_core::audit::Bundle;
 use liaison_core::audit_verify::{AuditReport, verify_bundle};
@@ -164,56 +166,72 @@ async fn honest_counties_reconcile_with_no_discrepancy_and_the_figures_each_repo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_county_whose_bundle_leaves_out_a_received_notice_is_named_with_the_notice() {
+async fn a_county_that_cuts_a_received_notice_from_its_bundle_is_left_out_and_a_short_period_is_named()
+ {
     let fed = start().await;
     exchange(&fed).await;
     let mut bundles = Vec::new();
     for (county, _) in THREE_COUNTIES {
         bundles.push(redacted_bundle(&mut fed.operator(county).await).await);
     }
-    let bulletin = {
-        let mut baota = fed.operator(BAOTA).await;
-        let outbox = baota.outbox().await;
-        outbox
-            .iter()
-            .find(|n| n.kind == NoticeKind::Bulletin.to_wire() as i32)
-            .expect("the bulletin")
-            .notice_id
-            .clone()
-    };
     // 延长县 cuts its last two leaves (the bulletin and its receipt) out of its bundle and signs
-    // the claims again with its own key: the bundle verifies on its own (a range may end before
-    // the checkpoint does), and only the other county's records show the notice is missing.
+    // the claims again with its own key: the leaf after its new range, which it must show, was
+    // logged inside the period, so the bundle no longer verifies and the city leaves it out.
     let yanchang = bundles
         .iter_mut()
         .find(|b| b.node.county == YANCHANG)
         .unwrap();
-    let dropped: Vec<String> = yanchang
-        .items
-        .split_off(yanchang.items.len() - 2)
-        .into_iter()
-        .map(|i| i.kind)
-        .collect();
-    assert_eq!(dropped, ["received_notice", "issued_receipt"]);
+    let dropped = yanchang.items.split_off(yanchang.items.len() - 2);
+    let kinds: Vec<&str> = dropped.iter().map(|i| i.kind.as_str()).collect();
+    assert_eq!(kinds, ["received_notice", "issued_receipt"]);
     yanchang.last_leaf -= 2;
     yanchang.sign_claims(&fed.signing_key(YANCHANG));
     let check = verify_bundle(yanchang);
-    assert!(check.ok, "{}", check.to_text());
+    assert!(!check.ok);
+    assert!(
+        check.failures.iter().any(|f| f.item == "leaf_after"),
+        "{}",
+        check.to_text()
+    );
+    let report = reconcile(&bundles);
+    assert_eq!(report.left_out.len(), 1, "{:?}", report.left_out);
+    assert_eq!(report.left_out[0].county, YANCHANG);
+    assert!(
+        report.left_out[0].problems[0].starts_with("leaf_after: missing"),
+        "{:?}",
+        report.left_out
+    );
 
+    // Ending its period when the bulletin came, and showing the bulletin's leaf as the one after
+    // its range, makes a bundle that verifies: the city then names the county whose bundle does
+    // not cover the report's period.
+    let yanchang = bundles
+        .iter_mut()
+        .find(|b| b.node.county == YANCHANG)
+        .unwrap();
+    let after = &dropped[0];
+    yanchang.to_ms = after.logged_at_ms;
+    yanchang.leaf_after = Some(liaison_core::audit::OmittedLeaf {
+        leaf_index: after.leaf_index,
+        kind: after.kind.clone(),
+        logged_at_ms: after.logged_at_ms,
+        counterparty: after.counterparty.clone(),
+        content_hash: hex::encode(liaison_core::tlog::content_hash(
+            &STANDARD.decode(&after.signed).unwrap(),
+            &STANDARD.decode(&after.signature).unwrap(),
+        )),
+        inclusion_proof: after.inclusion_proof.clone(),
+    });
+    yanchang.sign_claims(&fed.signing_key(YANCHANG));
+    let check = verify_bundle(yanchang);
+    assert!(check.ok, "{}", check.to_text());
     let report = reconcile(&bundles);
     let found: Vec<_> = report
         .discrepancies
         .iter()
         .map(|d| (d.kind, d.county.as_str(), d.notice_id.as_deref()))
         .collect();
-    assert_eq!(
-        found,
-        [(
-            DiscrepancyKind::MissingNotice,
-            YANCHANG,
-            Some(bulletin.as_str())
-        )]
-    );
+    assert_eq!(found, [(DiscrepancyKind::PeriodNotCovered, YANCHANG, None)]);
     assert!(report.left_out.is_empty());
     fed.shutdown().await;
 }

@@ -598,3 +598,114 @@ async fn a_key_rotated_through_the_directory_is_announced_switched_and_retired_w
     assert!(ansai.show(&after.notice_id).await.signature_valid);
     fed.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_countys_deadline_rules_set_by_the_city_are_applied_by_its_node_and_by_auditors() {
+    use liaison_core::audit::Bundle;
+    use liaison_core::audit_verify::{verify_bundle, verify_bundle_with_directory};
+    use liaison_core::deadline::{PolicyDoc, RuleDoc};
+
+    let fed = Federation::builder(&THREE_COUNTIES)
+        .signed_directory(1)
+        .start()
+        .await;
+    let all = [BAOTA, ANSAI, YANCHANG];
+    wait_for_serial(&fed, &all, 1).await;
+    // Version 2: the city gives 安塞区 7 days (3 if urgent) to answer a contact letter.
+    let rules = PolicyDoc {
+        holiday_extension: None,
+        rules: [(
+            NoticeKind::ContactLetter.name().to_owned(),
+            RuleDoc {
+                required: true,
+                days: Some(7),
+                urgent_days: Some(3),
+                working_days: false,
+            },
+        )]
+        .into_iter()
+        .collect(),
+    };
+    let seven = rules.to_policy().unwrap();
+    let v2 = sign_next(&fed, |doc| {
+        doc.counties
+            .iter_mut()
+            .find(|c| c.code == ANSAI)
+            .unwrap()
+            .deadlines = Some(rules.clone());
+    });
+    publish(&fed, BAOTA, &v2.note).await.unwrap();
+    wait_for_serial(&fed, &all, 2).await;
+
+    let mut baota = fed.operator(BAOTA).await;
+    let sent = baota
+        .send(&drafts::draft("contact_letter", Some(ANSAI)))
+        .await;
+    baota
+        .wait_for_status(&sent.notice_id, pb::NoticeStatus::Delivered)
+        .await;
+    let response = baota
+        .client()
+        .export_audit(pb::AuditExportRequest {
+            from_ms: 0,
+            to_ms: i64::MAX,
+            peer: String::new(),
+            redact_payloads: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let bundle: Bundle = serde_json::from_str(&response.bundle_json).unwrap();
+    assert_eq!(
+        bundle.peer_policies.len(),
+        1,
+        "安塞区's rules, from the directory"
+    );
+    assert_eq!(bundle.peer_policies[0].county, ANSAI);
+
+    // 安塞区's receipt states the due time of the city's rule, not the directive's.
+    let report = verify_bundle(&bundle);
+    assert!(report.ok, "{}", report.to_text());
+    let line = report
+        .deadlines
+        .iter()
+        .find(|l| l.notice_id == sent.notice_id)
+        .unwrap();
+    let calendar = liaison_core::HolidayCalendar::builtin();
+    let city_due = seven
+        .due_at(
+            NoticeKind::ContactLetter,
+            line.urgent,
+            line.received_at_ms,
+            &calendar,
+        )
+        .unwrap();
+    let directive_due = liaison_core::DuePolicy::default()
+        .due_at(
+            NoticeKind::ContactLetter,
+            line.urgent,
+            line.received_at_ms,
+            &calendar,
+        )
+        .unwrap();
+    assert_ne!(city_due, directive_due);
+    assert_eq!(line.due_at_ms, city_due);
+    let pinned = verify_bundle_with_directory(&bundle, &v2);
+    assert!(pinned.ok, "{}", pinned.to_text());
+
+    // Without 安塞区's rules, its receipt disagrees with the node's own.
+    let mut bare = bundle.clone();
+    bare.peer_policies.clear();
+    let report = verify_bundle(&bare);
+    assert!(
+        report.failures.iter().any(|f| f
+            .problem
+            .contains("but the bundle's policy and calendars give")),
+        "{}",
+        report.to_text()
+    );
+    // Against the directory its rules come from the city, whatever the bundle carries.
+    let pinned = verify_bundle_with_directory(&bare, &v2);
+    assert!(pinned.ok, "{}", pinned.to_text());
+    fed.shutdown().await;
+}

@@ -261,6 +261,7 @@ pub async fn directory(cmd: DirectoryCommand) -> Result<(), Failure> {
                     valid_from: valid_from.unwrap_or_else(now_text),
                     valid_until: None,
                 }],
+                deadlines: None,
             });
             write_draft(&file, &doc)?;
             println!("added county {code} to {}", file.display());

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::NodeKey;
+use crate::{DuePolicy, NodeKey};
 
 /// The `format` of bundles this version writes and reads.
 pub const BUNDLE_FORMAT: &str = "liaison-audit-bundle/1";
@@ -40,6 +40,10 @@ pub struct Bundle {
     pub keys: Vec<BundleKey>,
     /// The reply-deadline rules the node applied.
     pub policy: BundlePolicy,
+    /// The rules the city's directory sets for other counties, by which their receipts state
+    /// due times; a county not listed is taken to apply `policy`.
+    #[serde(default)]
+    pub peer_policies: Vec<CountyPolicy>,
     /// The working-day calendars (TOML files, see docs/deadlines.md) the node applied.
     pub calendars: Vec<String>,
     /// The node's signed checkpoint (C2SP signed note) that every inclusion proof refers to.
@@ -53,6 +57,12 @@ pub struct Bundle {
     pub items: Vec<BundleItem>,
     /// Leaves in the range that belong to other peers (only when `peer` is set).
     pub omitted: Vec<OmittedLeaf>,
+    /// The leaf just before `first_leaf` (absent when `first_leaf` is 0): logged before
+    /// `from_ms`, it shows that no leaf of the period lies before the range.
+    pub leaf_before: Option<OmittedLeaf>,
+    /// The leaf just after `last_leaf` (absent when the checkpoint's tree ends at `last_leaf`):
+    /// logged at or after `to_ms`, it shows that no leaf of the period lies after the range.
+    pub leaf_after: Option<OmittedLeaf>,
     /// What the bundle claims to be, as the node signed it: [`Bundle::claims_text`].
     pub claims: String,
     /// The node's Ed25519 signature over [`CLAIMS_SIGNING_PREFIX`] ‖ `claims` (base64).
@@ -117,6 +127,30 @@ pub struct BundlePolicy {
     pub rules: Vec<BundleRule>,
 }
 
+impl From<&DuePolicy> for BundlePolicy {
+    fn from(policy: &DuePolicy) -> Self {
+        Self {
+            holiday_extension: policy.holiday_extension(),
+            rules: policy
+                .rules()
+                .map(|(kind, rule)| BundleRule {
+                    kind: kind.name().into(),
+                    normal: rule.normal,
+                    urgent: rule.urgent,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Another county's deadline rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountyPolicy {
+    pub county: String,
+    pub policy: BundlePolicy,
+}
+
 /// One kind's rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,6 +177,10 @@ pub struct BundleItem {
     pub leaf_index: u64,
     /// `sent_notice`, `received_notice`, `issued_receipt` or `received_receipt`.
     pub kind: String,
+    /// When the node logged the leaf (Unix ms); the leaf commits to it.
+    pub logged_at_ms: i64,
+    /// The other county of the notice (its recipient or sender); the leaf commits to it.
+    pub counterparty: String,
     /// For notices: the header bytes; for receipts: the receipt bytes (base64).
     pub signed: String,
     /// The Ed25519 signature over them (base64).
@@ -156,11 +194,16 @@ pub struct BundleItem {
     pub inclusion_proof: Vec<String>,
 }
 
-/// A leaf of the range that the bundle does not show, with its hash and inclusion proof.
+/// A leaf the bundle does not show in full: its kind, time, counterparty and the hash of its
+/// signed bytes, from which its leaf hash follows, with its inclusion proof.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OmittedLeaf {
     pub leaf_index: u64,
-    pub leaf_hash: String,
+    pub kind: String,
+    pub logged_at_ms: i64,
+    pub counterparty: String,
+    /// `tlog::content_hash` of its signed bytes and signature, hex.
+    pub content_hash: String,
     pub inclusion_proof: Vec<String>,
 }

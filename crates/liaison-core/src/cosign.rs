@@ -147,6 +147,8 @@ pub struct ExistenceProof {
     /// The sender's signed checkpoint with cosignature lines.
     pub checkpoint: String,
     pub leaf_index: u64,
+    /// When the sender logged the envelope's leaf (the leaf commits to it).
+    pub logged_at_ms: i64,
     pub inclusion_proof: Vec<Hash>,
 }
 
@@ -179,7 +181,7 @@ pub fn existed_by(
     )
     .map_err(|e| ProofError::Checkpoint(e.to_string()))?;
     verify_inclusion(
-        &notice.leaf_hash(LeafKind::SentNotice),
+        &notice.leaf(LeafKind::SentNotice, proof.logged_at_ms).hash(),
         proof.leaf_index,
         checkpoint.size,
         &proof.inclusion_proof,
@@ -277,7 +279,7 @@ mod tests {
         let leaves = vec![
             [1; 32],
             [2; 32],
-            notice.leaf_hash(LeafKind::SentNotice),
+            notice.leaf(LeafKind::SentNotice, 1_780_000_000_000).hash(),
             [4; 32],
         ];
         let tree = MemoryTree::new(leaves);
@@ -292,6 +294,7 @@ mod tests {
         ExistenceProof {
             checkpoint: note,
             leaf_index: 2,
+            logged_at_ms: 1_780_000_000_000,
             inclusion_proof: inclusion_proof(&tree, 2, 4).unwrap(),
         }
     }
@@ -363,12 +366,18 @@ mod tests {
     }
 
     #[test]
-    fn a_proof_for_another_leaf_or_an_unsigned_checkpoint_proves_nothing() {
+    fn a_proof_for_another_leaf_or_time_or_an_unsigned_checkpoint_proves_nothing() {
         let n = notice();
         let mut wrong_leaf = proof_for(&n, &[("610621", 3, 1_780_000_100)]);
         wrong_leaf.leaf_index = 1;
         assert!(matches!(
             existed_by(&wrong_leaf, &n, keys),
+            Err(ProofError::Inclusion(_))
+        ));
+        let mut wrong_time = proof_for(&n, &[("610621", 3, 1_780_000_100)]);
+        wrong_time.logged_at_ms -= 1;
+        assert!(matches!(
+            existed_by(&wrong_time, &n, keys),
             Err(ProofError::Inclusion(_))
         ));
         let mut unsigned = proof_for(&n, &[("610621", 3, 1_780_000_100)]);

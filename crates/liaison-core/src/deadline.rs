@@ -178,6 +178,97 @@ impl ReplyRule {
     }
 }
 
+/// One kind's reply rule as written in TOML: node.toml's `[deadlines.rules.<kind>]` and the
+/// directory's `[counties.deadlines.rules.<kind>]` (docs/operations.md, docs/protocol.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDoc {
+    /// `false`: no reply is required for this kind.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urgent_days: Option<u32>,
+    /// Count working days (工作日) instead of calendar days.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub working_days: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// A county's deadline policy as written in TOML: the directive's limits, with the holiday
+/// extension and the rules of the kinds named here replaced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holiday_extension: Option<bool>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rules: BTreeMap<String, RuleDoc>,
+}
+
+impl PolicyDoc {
+    /// The policy this text gives, or every problem with the path below it (`rules.<kind>.days`).
+    pub fn to_policy(&self) -> Result<DuePolicy, Vec<(String, String)>> {
+        let mut policy = DuePolicy::default();
+        let mut problems = Vec::new();
+        if let Some(on) = self.holiday_extension {
+            policy.set_holiday_extension(on);
+        }
+        for (name, rule) in &self.rules {
+            let at = format!("rules.{name}");
+            let kind = match name.parse::<NoticeKind>() {
+                Ok(kind) => kind,
+                Err(e) => {
+                    problems.push((at, e.to_string()));
+                    continue;
+                }
+            };
+            let rule = if rule.required {
+                let Some(days) = rule.days else {
+                    problems.push((
+                        format!("{at}.days"),
+                        "required unless `required = false`".into(),
+                    ));
+                    continue;
+                };
+                let period = |d: u32| {
+                    if rule.working_days {
+                        Period::WorkingDays(d)
+                    } else {
+                        Period::CalendarDays(d)
+                    }
+                };
+                Some(ReplyRule {
+                    normal: period(days),
+                    urgent: period(rule.urgent_days.unwrap_or(days)),
+                })
+            } else {
+                None
+            };
+            if let Err(e) = policy.set_rule(kind, rule) {
+                problems.push((at, e.to_string()));
+            }
+        }
+        if problems.is_empty() {
+            Ok(policy)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
 /// The kinds of notice that answer a notice of kind `original`, i.e. close its deadline.
 pub fn answered_by(original: NoticeKind) -> Vec<NoticeKind> {
     NoticeKind::ALL

@@ -12,8 +12,9 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
 use crate::checkpoint::{NoteError, NoteSigner, NoteVerifierKey, open_note, sign_note};
+use crate::deadline::PolicyDoc;
 use crate::trust::{self, Agreement, Peer, PeerKey};
-use crate::{CountyCode, NodeKey, NoticeKind};
+use crate::{CountyCode, DuePolicy, NodeKey, NoticeKind};
 
 /// The value of the `format` field of this version of the directory.
 pub const FORMAT: &str = "liaison-directory/v1";
@@ -55,6 +56,10 @@ pub struct CountyDoc {
     pub tls_ca: String,
     #[serde(default)]
     pub keys: Vec<KeyDoc>,
+    /// The county's reply-deadline rules, when the city sets them: the directive's limits with
+    /// these changes. Absent: the county's own `[deadlines]` settings apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadlines: Option<PolicyDoc>,
 }
 
 /// One signing key of a county; never removed, only retired with `valid_until`.
@@ -131,6 +136,8 @@ pub struct County {
     pub endpoint: String,
     pub tls_ca: String,
     pub keys: Vec<PeerKey>,
+    /// The deadline policy the city sets for the county, if it sets one.
+    pub policy: Option<DuePolicy>,
 }
 
 /// The people of one county under an agreement.
@@ -363,6 +370,16 @@ impl DirectoryDoc {
                     });
                 }
             }
+            let policy = match c.deadlines.as_ref().map(PolicyDoc::to_policy) {
+                None => None,
+                Some(Ok(policy)) => Some(policy),
+                Some(Err(found)) => {
+                    for (key, message) in found {
+                        problem(at(&format!("deadlines.{key}")), message);
+                    }
+                    None
+                }
+            };
             if let Some(code) = code {
                 counties.push(County {
                     code,
@@ -370,6 +387,7 @@ impl DirectoryDoc {
                     endpoint: c.endpoint.clone(),
                     tls_ca: c.tls_ca.clone(),
                     keys,
+                    policy,
                 });
             }
         }
@@ -647,6 +665,7 @@ mod tests {
                 valid_from: "2026-01-01T00:00:00+08:00".into(),
                 valid_until: None,
             }],
+            deadlines: None,
         }
     }
 
@@ -834,6 +853,77 @@ mod tests {
         d.agreements[0].counties = vec!["610602".into(), "610602".into()];
         d.agreements[0].contacts[1].county = "610621".into();
         assert_eq!(problems(&d), ["agreements[0].counties"]);
+    }
+
+    #[test]
+    fn a_countys_deadline_rules_are_read_from_toml_and_checked_with_their_path() {
+        let mut set = doc();
+        set.counties[1].deadlines = Some(PolicyDoc {
+            holiday_extension: Some(false),
+            rules: [("contact_letter".to_owned(), RuleDocFixture::days(7))]
+                .into_iter()
+                .collect(),
+        });
+        let text = set.to_text();
+        assert!(
+            text.contains("[counties.deadlines.rules.contact_letter]\ndays = 7\n"),
+            "{text}"
+        );
+        let federation = DirectoryDoc::parse(&text).unwrap().check().unwrap();
+        let ansai = federation
+            .county(CountyCode::parse("610603").unwrap())
+            .unwrap();
+        let policy = ansai.policy.as_ref().unwrap();
+        assert!(!policy.holiday_extension());
+        let letter = policy.rule(NoticeKind::ContactLetter).unwrap();
+        assert_eq!(letter.normal, crate::Period::CalendarDays(7));
+        // Kinds not named keep the directive's rules.
+        assert_eq!(
+            policy.rule(NoticeKind::CaseNotice),
+            DuePolicy::default().rule(NoticeKind::CaseNotice)
+        );
+        let baota = federation
+            .county(CountyCode::parse("610602").unwrap())
+            .unwrap();
+        assert_eq!(baota.policy, None);
+
+        let mut bad = doc();
+        bad.counties[1].deadlines = Some(PolicyDoc {
+            holiday_extension: None,
+            rules: [
+                ("contact_letter".to_owned(), RuleDocFixture::days(400)),
+                ("bulletin".to_owned(), RuleDocFixture::days(5)),
+                ("letter".to_owned(), RuleDocFixture::days(5)),
+            ]
+            .into_iter()
+            .collect(),
+        });
+        let Err(DirectoryError::Invalid(problems)) = bad.check() else {
+            panic!("refused");
+        };
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "counties[1].deadlines.rules.bulletin",
+                "counties[1].deadlines.rules.contact_letter",
+                "counties[1].deadlines.rules.letter",
+            ]
+        );
+    }
+
+    /// Rules as a city writes them.
+    struct RuleDocFixture;
+
+    impl RuleDocFixture {
+        fn days(days: u32) -> crate::deadline::RuleDoc {
+            crate::deadline::RuleDoc {
+                required: true,
+                days: Some(days),
+                urgent_days: None,
+                working_days: false,
+            }
+        }
     }
 
     #[test]

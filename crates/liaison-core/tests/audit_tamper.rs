@@ -26,7 +26,7 @@ use liaison_core::directory::{
 use liaison_core::draft::parse_draft_json;
 use liaison_core::merkle::{Hash, consistency_proof, inclusion_proof, leaf_hash, root};
 use liaison_core::notice::Outgoing;
-use liaison_core::tlog::LeafKind;
+use liaison_core::tlog::{Leaf as TlogLeaf, LeafKind, content_hash};
 use liaison_core::{
     CountyCode, DuePolicy, HolidayCalendar, NodeKey, NoticeBody, NoticeId, NoticeKind, Outcome,
     Receipt, SignedNotice, SignedReceipt,
@@ -140,6 +140,8 @@ fn signed_checkpoint(of: &str, key: &NodeKey, leaves: &[Hash]) -> String {
 #[derive(Clone)]
 struct Leaf {
     kind: LeafKind,
+    logged_at_ms: i64,
+    counterparty: CountyCode,
     signed: Vec<u8>,
     signature: Vec<u8>,
     payload: Option<Vec<u8>>,
@@ -156,28 +158,65 @@ struct Log {
 }
 
 impl Log {
+    /// The time a leaf is logged at: `at`, or the previous leaf's time if that is later.
+    fn log_time(&self, at: i64) -> i64 {
+        self.leaves.last().map_or(at, |l| at.max(l.logged_at_ms))
+    }
+
+    /// Appends the leaf of `kind` for the signed bytes; returns its index.
+    fn append(&mut self, leaf: Leaf) -> u64 {
+        self.hashes.push(
+            TlogLeaf {
+                kind: leaf.kind,
+                logged_at_ms: leaf.logged_at_ms,
+                counterparty: leaf.counterparty,
+                content: content_hash(&leaf.signed, &leaf.signature),
+            }
+            .hash(),
+        );
+        self.leaves.push(leaf);
+        self.leaves.len() as u64 - 1
+    }
+
+    /// Logs a notice: a sent one at its issued-at time, a received one 3 s after it.
     fn append_notice(&mut self, kind: LeafKind, notice: &SignedNotice) -> u64 {
-        self.hashes.push(notice.leaf_hash(kind));
-        self.leaves.push(Leaf {
+        let issued_at = notice.header.issued_at_ms;
+        let logged_at_ms = self.log_time(match kind {
+            LeafKind::SentNotice => issued_at,
+            _ => issued_at + 3_000,
+        });
+        let counterparty = notice.leaf(kind, logged_at_ms).counterparty;
+        self.append(Leaf {
             kind,
+            logged_at_ms,
+            counterparty,
             signed: notice.header_bytes.clone(),
             signature: notice.signature.to_vec(),
             payload: Some(notice.payload.clone()),
             payload_salt: Some(notice.payload_salt),
-        });
-        self.leaves.len() as u64 - 1
+        })
     }
 
+    /// Logs a receipt: an issued one at its receipt time, a received one 1 s after it.
     fn append_receipt(&mut self, kind: LeafKind, receipt: &SignedReceipt) -> u64 {
-        self.hashes.push(receipt.leaf_hash(kind));
-        self.leaves.push(Leaf {
+        let r = &receipt.receipt;
+        let logged_at_ms = self.log_time(match kind {
+            LeafKind::IssuedReceipt => r.received_at_ms,
+            _ => r.received_at_ms.saturating_add(1_000),
+        });
+        let counterparty = match kind {
+            LeafKind::IssuedReceipt => r.sender.expect("a receipt for a readable notice"),
+            _ => r.recipient,
+        };
+        self.append(Leaf {
             kind,
+            logged_at_ms,
+            counterparty,
             signed: receipt.receipt_bytes.clone(),
             signature: receipt.signature.to_vec(),
             payload: None,
             payload_salt: None,
-        });
-        self.leaves.len() as u64 - 1
+        })
     }
 
     fn size(&self) -> u64 {
@@ -311,7 +350,14 @@ impl Scenario {
             log.append_notice(LeafKind::SentNotice, &case_notice),
         );
         // ... which 610603 logs and acknowledges with its checkpoint.
-        peer_log.push(case_notice.leaf_hash(LeafKind::ReceivedNotice));
+        peer_log.push(
+            case_notice
+                .leaf(
+                    LeafKind::ReceivedNotice,
+                    cst(datetime!(2026-03-02 09:00:05)),
+                )
+                .hash(),
+        );
         let received = cst(datetime!(2026-03-02 09:00:05));
         let receipt = SignedReceipt::sign(
             &peer_key(),
@@ -503,6 +549,8 @@ impl Scenario {
                 BundleItem {
                     leaf_index: index,
                     kind: leaf.kind.name().into(),
+                    logged_at_ms: leaf.logged_at_ms,
+                    counterparty: leaf.counterparty.to_string(),
                     signed: B64.encode(&leaf.signed),
                     signature: B64.encode(&leaf.signature),
                     payload: leaf.payload.as_ref().map(|p| B64.encode(p)),
@@ -554,17 +602,8 @@ impl Scenario {
             peer: None,
             redacted: false,
             keys,
-            policy: BundlePolicy {
-                holiday_extension: policy.holiday_extension(),
-                rules: policy
-                    .rules()
-                    .map(|(kind, rule)| BundleRule {
-                        kind: kind.name().into(),
-                        normal: rule.normal,
-                        urgent: rule.urgent,
-                    })
-                    .collect(),
-            },
+            policy: BundlePolicy::from(&policy),
+            peer_policies: Vec::new(),
             calendars: if self.options.no_calendars {
                 Vec::new()
             } else {
@@ -579,6 +618,8 @@ impl Scenario {
             last_leaf,
             items,
             omitted: Vec::new(),
+            leaf_before: first_leaf.checked_sub(1).map(|i| self.omitted(i)),
+            leaf_after: (last_leaf + 1 < size).then(|| self.omitted(last_leaf + 1)),
             claims: String::new(),
             claims_signature: String::new(),
         };
@@ -588,9 +629,13 @@ impl Scenario {
 
     /// Leaf `index` of the log as an omitted leaf of a bundle.
     fn omitted(&self, index: u64) -> OmittedLeaf {
+        let leaf = &self.log.leaves[index as usize];
         OmittedLeaf {
             leaf_index: index,
-            leaf_hash: hex::encode(self.log.hashes[index as usize]),
+            kind: leaf.kind.name().into(),
+            logged_at_ms: leaf.logged_at_ms,
+            counterparty: leaf.counterparty.to_string(),
+            content_hash: hex::encode(content_hash(&leaf.signed, &leaf.signature)),
             inclusion_proof: inclusion_proof(&self.log.hashes, index, self.log.size())
                 .unwrap()
                 .iter()
@@ -883,7 +928,7 @@ fn a_bundle_limited_to_one_peer_verifies_with_the_other_leaves_omitted() {
 
     // An omitted leaf must still be the leaf the log holds.
     let mut wrong = bundle.clone();
-    wrong.omitted[0].leaf_hash = hex::encode(leaf_hash(b"something else"));
+    wrong.omitted[0].content_hash = hex::encode(leaf_hash(b"something else"));
     assert_caught(&verify_bundle(&wrong), &[BULLETIN], &[]);
 
     // A notice with another county, given in full in a bundle limited to one peer, is refused.
@@ -1378,7 +1423,80 @@ fn a_leaf_given_twice_or_outside_the_range_is_caught() {
 
     let mut bundle = s.bundle();
     bundle.last_leaf = BULLETIN_RECEIPT;
-    assert_caught(&verify_bundle(&resigned(bundle)), &[QUERY], &[]);
+    let report = verify_bundle(&resigned(bundle));
+    let (leaves, others) = named(&report);
+    assert_eq!(leaves, BTreeSet::from([QUERY]), "{}", report.to_text());
+    // The leaf after the new range must be shown, and it is the one left out.
+    assert_eq!(others, BTreeSet::from(["leaf_after".to_owned()]));
+}
+
+#[test]
+fn a_tail_cut_by_the_node_itself_is_caught_by_the_leaf_after_the_range() {
+    let s = Scenario::new();
+    let mut bundle = s.bundle();
+    bundle.items.retain(|i| i.leaf_index != QUERY);
+    bundle.last_leaf = BULLETIN_RECEIPT;
+    bundle.leaf_after = Some(s.omitted(QUERY));
+    let report = verify_bundle(&resigned(bundle));
+    assert!(!report.ok);
+    let problems: Vec<&str> = report
+        .failures
+        .iter()
+        .filter(|f| f.item == "leaf_after")
+        .map(|f| f.problem.as_str())
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            "it was logged at 2026-03-30 16:00:00 CST, inside the period (to 2026-04-01 00:00:00 CST): \
+          the range leaves out leaves of the period logged after last_leaf 9"
+        ],
+        "{}",
+        report.to_text()
+    );
+}
+
+#[test]
+fn a_head_cut_by_the_node_itself_is_caught_by_the_leaf_before_the_range() {
+    let s = Scenario::new();
+    let mut bundle = s.bundle();
+    bundle
+        .items
+        .retain(|i| ![CASE, CASE_RECEIPT].contains(&i.leaf_index));
+    bundle.first_leaf = REPLY;
+    bundle.leaf_before = Some(s.omitted(CASE_RECEIPT));
+    let report = verify_bundle(&resigned(bundle));
+    assert!(
+        report.failures.iter().any(|f| f.item == "leaf_before"
+            && f.problem
+                .starts_with("it was logged at 2026-03-02 09:00:06 CST, inside the period")),
+        "{}",
+        report.to_text()
+    );
+}
+
+#[test]
+fn a_notice_of_the_peer_hidden_as_an_omitted_leaf_is_caught() {
+    let s = Scenario::new();
+    let mut bundle = s.bundle();
+    bundle.peer = Some(PEER.into());
+    bundle.items.retain(|i| {
+        ![BULLETIN, BULLETIN_RECEIPT, CONTACT, CONTACT_RECEIPT].contains(&i.leaf_index)
+    });
+    bundle.omitted = [CONTACT, CONTACT_RECEIPT, BULLETIN, BULLETIN_RECEIPT]
+        .map(|i| s.omitted(i))
+        .to_vec();
+    let report = verify_bundle(&resigned(bundle));
+    let (leaves, _) = named(&report);
+    assert_eq!(
+        leaves,
+        BTreeSet::from([CONTACT, CONTACT_RECEIPT]),
+        "{}",
+        report.to_text()
+    );
+    assert!(report.failures.iter().all(|f| f.problem.starts_with(
+        "it concerns 610603, the bundle's peer: a bundle for one peer must give every leaf"
+    )));
 }
 
 #[test]
@@ -1441,7 +1559,10 @@ fn the_verifier_does_not_panic_on_mangled_bundles() {
     bundle.items[4].kind = "lost_notice".into();
     bundle.omitted.push(OmittedLeaf {
         leaf_index: u64::MAX - 1,
-        leaf_hash: "".into(),
+        kind: "".into(),
+        logged_at_ms: i64::MIN,
+        counterparty: "".into(),
+        content_hash: "".into(),
         inclusion_proof: vec![],
     });
     let report = verify_bundle(&bundle);
@@ -1507,41 +1628,44 @@ fn the_worked_example_of_the_format_is_reproduced_byte_for_byte() {
             existed_by_ms: None,
         },
     );
-    let leaf0 = liaison_core::tlog::notice_leaf(
-        LeafKind::SentNotice,
-        &notice.header_bytes,
-        &notice.signature,
-    );
-    let leaf1 = liaison_core::tlog::receipt_leaf(
-        LeafKind::ReceivedReceipt,
-        &receipt.receipt_bytes,
-        &receipt.signature,
-    );
-    assert_eq!(leaf0.len(), 202);
+    let leaf0 = notice.leaf(LeafKind::SentNotice, 1_780_000_000_000);
+    let leaf1 = TlogLeaf {
+        kind: LeafKind::ReceivedReceipt,
+        logged_at_ms: 1_780_000_002_000,
+        counterparty: county(PEER),
+        content: receipt.content_hash(),
+    };
+    let (bytes0, bytes1) = (leaf0.bytes(), leaf1.bytes());
+    assert_eq!(bytes0.len(), 63);
     assert_eq!(
-        hex::encode(&leaf0[..21]),
-        "6c696169736f6e2f76312f6c656166000100000075"
+        hex::encode(content_hash(&notice.header_bytes, &notice.signature)),
+        "c6fcb49c1b67ab1d24efc15cb025c91d031a47553484c59469f14e316c9f55fd"
     );
-    assert_eq!(&leaf0[21..138], notice.header_bytes.as_slice());
-    assert_eq!(&leaf0[138..], notice.signature.as_slice());
     assert_eq!(
-        hex::encode(&leaf1[..21]),
-        "6c696169736f6e2f76312f6c656166000400000075"
+        hex::encode(bytes0),
+        "6c696169736f6e2f76312f6c65616600010000019e70448800363130363033\
+         c6fcb49c1b67ab1d24efc15cb025c91d031a47553484c59469f14e316c9f55fd"
     );
-    let (h0, h1) = (leaf_hash(&leaf0), leaf_hash(&leaf1));
+    assert_eq!(
+        hex::encode(bytes1),
+        "6c696169736f6e2f76312f6c65616600040000019e70448fd0363130363033\
+         78bbcf73d69011c7d2f99c20f1d27fc1856d41befaae9f6578629e5615cb4e4d"
+    );
+    let (h0, h1) = (leaf0.hash(), leaf1.hash());
+    assert_eq!(h0, leaf_hash(&bytes0));
     assert_eq!(
         hex::encode(h0),
-        "2bdd62ff81026ebf887f507e4bfff21c487c273a44e31e169ee559c5f517f482"
+        "7c2de193d8f017a413ffe4705d77e6f90c853f19f82c1821d9c29ff733cf3572"
     );
     assert_eq!(
         hex::encode(h1),
-        "7c447fe27ae5ef38c9e4bf9896de0be20340a1c4fb297cdfea3dfc14c24823cd"
+        "f1f7f4e833e688091c2dd94fb0c252c9941bbfbd7aa24729fcb7a5c785a6015d"
     );
     let leaves = [h0, h1];
     let root2 = root(&leaves[..], 2).unwrap();
     assert_eq!(
         hex::encode(root2),
-        "546e85bea49bce22bf37cd40c1db99d335634eabd7246e1efb3909f200c25324"
+        "0fd3ab98fdbddab341a3fa6850e9e0d3e326c32d76242fac03f23b933612e217"
     );
     assert_eq!(inclusion_proof(&leaves[..], 0, 2).unwrap(), [h1]);
     assert_eq!(inclusion_proof(&leaves[..], 1, 2).unwrap(), [h0]);
@@ -1556,13 +1680,13 @@ fn the_worked_example_of_the_format_is_reproduced_byte_for_byte() {
     );
     assert_eq!(
         signed_checkpoint(NODE, &key(1), &leaves[..1]),
-        "liaison/county/610602\n1\nK91i/4ECbr+If1B+S//yHEh8JzpE4x4WnuVZxfUX9II=\n\n\u{2014} \
-         liaison/county/610602 PllK3ZtRHz6/DqiBGdIzBqsVGiB3Nt3LPjzbXRA8fDxR8cQ0hSaGALDn/1fBCtr9nSC7ebghz5/KppdsAbsaaKNp4Qo=\n"
+        "liaison/county/610602\n1\nfC3hk9jwF6QT/+RwXXfm+QyFPxn4LBgh2cKf9zPPNXI=\n\n\u{2014} \
+         liaison/county/610602 PllK3ZDOV1DNdSGUxZ266Ihck4+SLyT6Yf/1mZcAJxunzTOKnNKbRYpAteBMmJg4KqZSle2QPJQknPJTWPlzKSLqKQs=\n"
     );
     assert_eq!(
         signed_checkpoint(NODE, &key(1), &leaves),
-        "liaison/county/610602\n2\nVG6FvqSbziK/N81AwduZ0zVjTqvXJG4e+zkJ8gDCUyQ=\n\n\u{2014} \
-         liaison/county/610602 PllK3bOyG0uBqjgA+My2/ea8fs0jmVaEw67q4TSow5545vi/36QrEvcZSpfKE7OV6874Afi7OfLSOIO0tlJoDXyhdQk=\n"
+        "liaison/county/610602\n2\nD9OrmP292rNBo/poUOng0+Mmwy12JC+sA/I7kzYS4hc=\n\n\u{2014} \
+         liaison/county/610602 PllK3bqwXTbJbi1puekhSveauaSj9EhD853/yJMB7yVtckySpvcoA+6o4HESSHnxxy4hn0DHfoqBaXijTr+oGO0ASAo=\n"
     );
 }
 
@@ -1581,6 +1705,7 @@ fn city_directory() -> SignedDirectory {
             valid_from: from.into(),
             valid_until: None,
         }],
+        deadlines: None,
     };
     let mut doc = DirectoryDoc::new("610600", "延安市");
     doc.counties = vec![
@@ -1774,8 +1899,8 @@ fn unsigned_or_forged_claims_are_refused() {
 fn the_worked_example_of_the_signed_claims_is_reproduced_byte_for_byte() {
     // The bundle of leaves 0 and 1 of the format's worked example, with its checkpoint of size 2.
     let mut bundle = Scenario::new().bundle();
-    bundle.checkpoint = "liaison/county/610602\n2\nVG6FvqSbziK/N81AwduZ0zVjTqvXJG4e+zkJ8gDCUyQ=\n\n\
-                         — liaison/county/610602 PllK3bOyG0uBqjgA+My2/ea8fs0jmVaEw67q4TSow5545vi/36QrEvcZSpfKE7OV6874Afi7OfLSOIO0tlJoDXyhdQk=\n"
+    bundle.checkpoint = "liaison/county/610602\n2\nD9OrmP292rNBo/poUOng0+Mmwy12JC+sA/I7kzYS4hc=\n\n\
+                         — liaison/county/610602 PllK3bqwXTbJbi1puekhSveauaSj9EhD853/yJMB7yVtckySpvcoA+6o4HESSHnxxy4hn0DHfoqBaXijTr+oGO0ASAo=\n"
         .into();
     bundle.created_at_ms = 1_780_000_060_000;
     bundle.from_ms = 1_779_984_000_000;
@@ -1790,12 +1915,12 @@ fn the_worked_example_of_the_signed_claims_is_reproduced_byte_for_byte() {
         "format liaison-audit-bundle/1\nnode 610602\ncreated_at_ms 1780000060000\n\
          from_ms 1779984000000\nto_ms 1780070400000\npeer 610603\nredacted true\n\
          first_leaf 0\nlast_leaf 1\n\
-         checkpoint_sha256 a9097a39b43bd88ac0c210931910c60cb661722de4fb704d41b10624a428b42a\n"
+         checkpoint_sha256 c5755e1b7407cf7c955ff7ab6bd4273e1214dd40a28bdf6dbddcf0f6db42bcf2\n"
     );
     assert_eq!(bundle.claims.len(), 246);
     assert_eq!(
         bundle.claims_signature,
-        "R6gfY0fq8TFW3hB8dFDWbPNlHXF/tsBsEcR4sDeZZXQrh1xrb/g57qCP6nE9a1Fov/H/O9EF4FASoZ9fhEcaAw=="
+        "S3OkHZWP/rHbP19HxQJ1CxJQFIPzmOORePgES9tZ6TdmVK1KsARKXPJsRPdXNCXQq+485lCcPUdKWvpIXq/3BQ=="
     );
     let mut input = b"liaison/v1/bundle\0".to_vec();
     input.extend_from_slice(bundle.claims.as_bytes());

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use liaison_core::draft::parse_draft_json;
 use liaison_core::notice::Outgoing;
-use liaison_core::tlog::LeafKind;
 use liaison_core::{CountyCode, NodeKey, NoticeId, SignedNotice};
 use liaison_node::Node;
 use liaison_node::clock::{Clock, SystemClock};
@@ -58,7 +57,7 @@ async fn fill_outbox(dir: &Path, from: CountyCode, to: CountyCode) {
             .enqueue(
                 &record,
                 &notice.envelope_bytes(),
-                notice.leaf_hash(LeafKind::SentNotice),
+                notice.content_hash(),
                 None,
             )
             .await

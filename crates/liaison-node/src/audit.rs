@@ -8,14 +8,14 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use liaison_core::audit::{
-    BUNDLE_FORMAT, Bundle, BundleItem, BundleKey, BundleNode, BundlePolicy, BundleRule,
+    BUNDLE_FORMAT, Bundle, BundleItem, BundleKey, BundleNode, BundlePolicy, CountyPolicy,
     EarlierCheckpoint, OmittedLeaf,
 };
 use liaison_core::checkpoint::origin_for;
 use liaison_core::merkle::{Hash, MemoryTree, consistency_proof, inclusion_proof};
-use liaison_core::tlog::LeafKind;
+use liaison_core::tlog::{LeafKind, content_hash};
 use liaison_core::{CountyCode, NoticeId, SignedNotice, SignedReceipt};
-use liaison_store::StoreError;
+use liaison_store::{LoggedLeaf, StoreError};
 
 use crate::NodeState;
 
@@ -80,22 +80,6 @@ fn select(
         .collect())
 }
 
-/// The other party of the notice a leaf belongs to.
-fn party(
-    state: &NodeState,
-    kind: LeafKind,
-    id: &NoticeId,
-) -> Result<Option<CountyCode>, StoreError> {
-    Ok(match kind {
-        LeafKind::SentNotice | LeafKind::ReceivedReceipt => {
-            state.store.outbound(id)?.map(|r| r.recipient)
-        }
-        LeafKind::ReceivedNotice | LeafKind::IssuedReceipt => {
-            state.store.inbound(id)?.map(|r| r.sender)
-        }
-    })
-}
-
 /// The signed bytes, the signature and (for a notice) the payload and its salt that a leaf records.
 type LeafContent = (Vec<u8>, Vec<u8>, Option<(Vec<u8>, [u8; 32])>);
 
@@ -141,6 +125,14 @@ fn leaf_content(
     }
 }
 
+/// What leaf `index` records; every leaf of the tree has its record.
+fn logged(state: &NodeState, index: u64) -> Result<LoggedLeaf, ExportError> {
+    state
+        .store
+        .logged_leaf(index)?
+        .ok_or_else(|| ExportError::Log(format!("leaf {index} has no recorded owner")))
+}
+
 /// The counterpart of a leaf: a notice's receipt, or a receipt's notice.
 fn counterpart(kind: LeafKind) -> LeafKind {
     match kind {
@@ -161,10 +153,13 @@ fn close_range(
     loop {
         let (start, end) = (first, last);
         for index in start..=end {
-            let Some((kind, id)) = state.store.leaf_owner(index)? else {
+            let Some(leaf) = state.store.logged_leaf(index)? else {
                 continue;
             };
-            if let Some(other) = state.store.leaf_index(counterpart(kind), &id)? {
+            if let Some(other) = state
+                .store
+                .leaf_index(counterpart(leaf.kind), &leaf.notice_id)?
+            {
                 first = first.min(other);
                 last = last.max(other);
             }
@@ -189,6 +184,11 @@ pub(crate) fn export(state: &Arc<NodeState>, req: &ExportRequest) -> Result<Bund
         for kind in kinds {
             indices.extend(store.leaf_index(kind, id)?);
         }
+    }
+    // Every leaf logged in the period too: the leaves just outside the range then prove that
+    // nothing of the period was left out.
+    if let Some((first, last)) = store.leaves_logged_between(req.from_ms, req.to_ms)? {
+        indices.extend([first, last]);
     }
     let (Some(&first), Some(&last)) = (indices.iter().min(), indices.iter().max()) else {
         return Err(ExportError::Nothing("no notices in this period".into()));
@@ -215,34 +215,36 @@ pub(crate) fn export(state: &Arc<NodeState>, req: &ExportRequest) -> Result<Bund
     let tree = MemoryTree::new(store.leaf_hashes(head.size)?);
     let proof_error = |e: liaison_core::merkle::MerkleError| ExportError::Log(e.to_string());
 
+    let shown_leaf = |index: u64| -> Result<OmittedLeaf, ExportError> {
+        let leaf = logged(state, index)?;
+        let (signed, signature, _) = leaf_content(state, leaf.kind, &leaf.notice_id)?;
+        Ok(OmittedLeaf {
+            leaf_index: index,
+            kind: leaf.kind.name().into(),
+            logged_at_ms: leaf.logged_at_ms,
+            counterparty: leaf.counterparty.to_string(),
+            content_hash: hex::encode(content_hash(&signed, &signature)),
+            inclusion_proof: hexes(inclusion_proof(&tree, index, head.size).map_err(proof_error)?),
+        })
+    };
     let mut items = Vec::new();
     let mut omitted = Vec::new();
     for index in first_leaf..=last_leaf {
-        let (kind, id) = store
-            .leaf_owner(index)?
-            .ok_or_else(|| ExportError::Log(format!("leaf {index} has no recorded owner")))?;
-        let proof = hexes(inclusion_proof(&tree, index, head.size).map_err(proof_error)?);
-        let shown = match req.peer {
-            None => true,
-            Some(peer) => party(state, kind, &id)? == Some(peer),
-        };
+        let leaf = logged(state, index)?;
+        let shown = req.peer.is_none_or(|peer| leaf.counterparty == peer);
         if !shown {
-            let leaf_hash = tree
-                .leaf_hash_at(index)
-                .ok_or_else(|| ExportError::Log(format!("leaf {index} missing")))?;
-            omitted.push(OmittedLeaf {
-                leaf_index: index,
-                leaf_hash: hex::encode(leaf_hash),
-                inclusion_proof: proof,
-            });
+            omitted.push(shown_leaf(index)?);
             continue;
         }
-        let (signed, signature, payload) = leaf_content(state, kind, &id)?;
+        let proof = hexes(inclusion_proof(&tree, index, head.size).map_err(proof_error)?);
+        let (signed, signature, payload) = leaf_content(state, leaf.kind, &leaf.notice_id)?;
         // The salt goes with the payload: without it the header's commitment reveals nothing.
         let payload = payload.filter(|_| !req.redact);
         items.push(BundleItem {
             leaf_index: index,
-            kind: kind.name().into(),
+            kind: leaf.kind.name().into(),
+            logged_at_ms: leaf.logged_at_ms,
+            counterparty: leaf.counterparty.to_string(),
             signed: B64.encode(signed),
             signature: B64.encode(signature),
             payload: payload.as_ref().map(|(p, _)| B64.encode(p)),
@@ -250,6 +252,10 @@ pub(crate) fn export(state: &Arc<NodeState>, req: &ExportRequest) -> Result<Bund
             inclusion_proof: proof,
         });
     }
+    let leaf_before = first_leaf.checked_sub(1).map(&shown_leaf).transpose()?;
+    let leaf_after = (last_leaf + 1 < head.size)
+        .then(|| shown_leaf(last_leaf + 1))
+        .transpose()?;
 
     let earlier: Vec<(u64, String)> = store
         .checkpoints()?
@@ -297,7 +303,6 @@ pub(crate) fn export(state: &Arc<NodeState>, req: &ExportRequest) -> Result<Bund
             });
         }
     }
-    let policy = &config.deadlines.policy;
     let mut bundle = Bundle {
         format: BUNDLE_FORMAT.into(),
         node: BundleNode {
@@ -311,17 +316,19 @@ pub(crate) fn export(state: &Arc<NodeState>, req: &ExportRequest) -> Result<Bund
         peer: req.peer.map(|p| p.to_string()),
         redacted: req.redact,
         keys,
-        policy: BundlePolicy {
-            holiday_extension: policy.holiday_extension(),
-            rules: policy
-                .rules()
-                .map(|(kind, rule)| BundleRule {
-                    kind: kind.name().into(),
-                    normal: rule.normal,
-                    urgent: rule.urgent,
+        policy: BundlePolicy::from(&state.policy()),
+        peer_policies: directory
+            .signed
+            .iter()
+            .flat_map(|signed| &signed.federation.counties)
+            .filter(|c| c.code != config.county)
+            .filter_map(|c| {
+                Some(CountyPolicy {
+                    county: c.code.to_string(),
+                    policy: BundlePolicy::from(c.policy.as_ref()?),
                 })
-                .collect(),
-        },
+            })
+            .collect(),
         calendars: config
             .deadlines
             .calendar
@@ -334,6 +341,8 @@ pub(crate) fn export(state: &Arc<NodeState>, req: &ExportRequest) -> Result<Bund
         last_leaf,
         items,
         omitted,
+        leaf_before,
+        leaf_after,
         claims: String::new(),
         claims_signature: String::new(),
     };

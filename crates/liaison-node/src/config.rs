@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use liaison_core::checkpoint::NoteVerifierKey;
-use liaison_core::deadline::DEFAULT_DUE_SOON_MS;
+use liaison_core::deadline::{DEFAULT_DUE_SOON_MS, PolicyDoc, RuleDoc};
 use liaison_core::trust::{Agreement, Directory, Limits, Peer, PeerKey};
-use liaison_core::{CountyCode, DuePolicy, HolidayCalendar, NoticeKind, Period, ReplyRule};
+use liaison_core::{CountyCode, DuePolicy, HolidayCalendar, NoticeKind};
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
@@ -214,24 +214,7 @@ struct RawDeadlines {
     check_interval_secs: Option<u64>,
     send_reminders: Option<bool>,
     #[serde(default)]
-    rules: std::collections::BTreeMap<String, RawRule>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    /// `false`: no reply is required for this kind.
-    #[serde(default = "yes")]
-    required: bool,
-    days: Option<u32>,
-    urgent_days: Option<u32>,
-    /// Count working days (工作日) instead of calendar days.
-    #[serde(default)]
-    working_days: bool,
-}
-
-fn yes() -> bool {
-    true
+    rules: std::collections::BTreeMap<String, RuleDoc>,
 }
 
 #[derive(Deserialize)]
@@ -608,9 +591,6 @@ fn check_deadlines(
     if let Some(days) = raw.due_soon_days {
         settings.due_soon_ms = i64::from(days) * 24 * 3600 * 1000;
     }
-    if let Some(on) = raw.holiday_extension {
-        settings.policy.set_holiday_extension(on);
-    }
     if let Some(secs) = raw.check_interval_secs {
         if secs == 0 {
             c.problem("deadlines.check_interval_secs", "must be at least 1");
@@ -618,31 +598,17 @@ fn check_deadlines(
         settings.check_interval = Duration::from_secs(secs.max(1));
     }
     settings.send_reminders = raw.send_reminders.unwrap_or(false);
-    for (name, rule) in &raw.rules {
-        let at = format!("deadlines.rules.{name}");
-        let Some(kind) = c.check(at.clone(), name.parse::<NoticeKind>()) else {
-            continue;
-        };
-        let rule = if rule.required {
-            let Some(days) = rule.days else {
-                c.problem(format!("{at}.days"), "required unless `required = false`");
-                continue;
-            };
-            let period = |d: u32| {
-                if rule.working_days {
-                    Period::WorkingDays(d)
-                } else {
-                    Period::CalendarDays(d)
-                }
-            };
-            Some(ReplyRule {
-                normal: period(days),
-                urgent: period(rule.urgent_days.unwrap_or(days)),
-            })
-        } else {
-            None
-        };
-        c.check(at, settings.policy.set_rule(kind, rule));
+    let policy = PolicyDoc {
+        holiday_extension: raw.holiday_extension,
+        rules: raw.rules.clone(),
+    };
+    match policy.to_policy() {
+        Ok(policy) => settings.policy = policy,
+        Err(problems) => {
+            for (key, message) in problems {
+                c.problem(format!("deadlines.{key}"), message);
+            }
+        }
     }
     if let Some(dir) = &raw.calendars {
         let dir = resolve(dir);
@@ -956,6 +922,7 @@ agreement = { effective = "2026-13-01", allowed_kinds = ["gossip"], contact_pers
 #[cfg(test)]
 mod deadline_tests {
     use super::*;
+    use liaison_core::Period;
 
     fn with(deadlines: &str) -> String {
         format!(

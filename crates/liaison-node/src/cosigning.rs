@@ -177,6 +177,11 @@ pub(crate) async fn existence_proof(
         .leaf_index(LeafKind::SentNotice, id)
         .inspect_err(|e| warn!(error = %e, "cannot read the log"))
         .ok()??;
+    let logged = state
+        .store
+        .logged_leaf(index)
+        .inspect_err(|e| warn!(error = %e, "cannot read the log"))
+        .ok()??;
     let mut covering = state.store.cosigned_covering(index, recipient).ok()?;
     // With no county but the recipient, nobody else can vouch: its receipt time counts.
     let others = state
@@ -197,6 +202,7 @@ pub(crate) async fn existence_proof(
         envelope: 0,
         checkpoint: cosigned.note,
         leaf_index: index,
+        logged_at_ms: logged.logged_at_ms,
         inclusion_proof: proof.iter().map(|h| h.to_vec()).collect(),
     })
 }

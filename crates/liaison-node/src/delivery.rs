@@ -6,11 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use liaison_core::receipt::Outcome;
-use liaison_core::tlog::LeafKind;
 use liaison_core::trust::Peer;
 use liaison_core::{Backoff, CountyCode, SignedNotice, SignedReceipt};
 use liaison_proto::v1 as pb;
-use liaison_store::{OutboundRecord, OutboundUpdate};
+use liaison_store::{OutboundRecord, OutboundUpdate, ReceivedReceipt};
 use tokio::sync::{Notify, watch};
 use tonic::transport::{Channel, Endpoint};
 use tracing::{info, info_span, warn};
@@ -381,8 +380,11 @@ fn record_attempt(
             let r = receipt.receipt.clone();
             metrics.attempt(peer, true);
             metrics.receipt(peer, state.clock.now_ms() - record.issued_at_ms);
-            let bytes = receipt.to_bytes();
-            let leaf = receipt.leaf_hash(LeafKind::ReceivedReceipt);
+            let logged = ReceivedReceipt {
+                bytes: receipt.to_bytes(),
+                content: receipt.content_hash(),
+                at_ms: now_ms,
+            };
             match &r.outcome {
                 Outcome::Accepted => info!("delivered: the peer signed a receipt that accepts it"),
                 Outcome::Rejected(rej) => {
@@ -392,7 +394,7 @@ fn record_attempt(
             }
             OutboundUpdate {
                 id,
-                receipt: Some((bytes, leaf)),
+                receipt: Some(logged),
                 change: Box::new(move |rec| {
                     rec.delivery = rec.delivery.on_receipt(&r);
                     Ok(())

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use liaison_core::directory::{DirectoryError, SignedDirectory};
 use liaison_core::trust;
+use liaison_core::{CountyCode, DuePolicy};
 use liaison_proto::v1 as pb;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -36,6 +37,16 @@ impl DirectoryVersion {
     /// The serial of the signed version, if any.
     pub(crate) fn serial(&self) -> Option<u64> {
         self.signed.as_ref().map(|s| s.serial)
+    }
+
+    /// The deadline policy the city's directory sets for `county`, if it sets one.
+    pub(crate) fn policy_of(&self, county: CountyCode) -> Option<&DuePolicy> {
+        self.signed
+            .as_ref()?
+            .federation
+            .county(county)?
+            .policy
+            .as_ref()
     }
 }
 
@@ -369,6 +380,7 @@ mod tests {
                     valid_from: "2026-01-01T00:00:00+08:00".into(),
                     valid_until: None,
                 }],
+                deadlines: None,
             });
         }
         doc

@@ -9,7 +9,6 @@ use liaison_core::cosign::{self, ExistenceProof};
 use liaison_core::merkle::Hash;
 use liaison_core::notice::{Header, envelope_sha256};
 use liaison_core::receipt::{Outcome, Receipt};
-use liaison_core::tlog::LeafKind;
 use liaison_core::trust::{self, Original, PeerKey, Recipient};
 use liaison_core::{RejectCode, Rejection, SignedReceipt};
 use liaison_proto::v1 as pb;
@@ -64,7 +63,7 @@ impl ExchangeService {
         );
         IssuedReceipt {
             bytes: receipt.to_bytes(),
-            leaf: receipt.leaf_hash(LeafKind::IssuedReceipt),
+            content: receipt.content_hash(),
             checkpoint: checkpoint.map(|note| (head.size, note)),
         }
     }
@@ -244,8 +243,9 @@ impl ExchangeService {
         // A gap in this node's calendar is this node's problem: the notice is accepted, and the
         // missing due time is shown to the operator until an administrator adds the calendar.
         let (reply_due_at_ms, deadline_error) =
-            match deadlines
-                .policy
+            match self
+                .state
+                .policy()
                 .due_at(h.kind, h.urgent, now_ms, &deadlines.calendar)
             {
                 Ok(due) => (due, None),
@@ -270,7 +270,7 @@ impl ExchangeService {
                 flagged: None,
             },
             envelope: admitted.notice.envelope_bytes(),
-            leaf: admitted.notice.leaf_hash(LeafKind::ReceivedNotice),
+            content: admitted.notice.content_hash(),
             existed_by_ms,
         });
         Ok(Decision::Accept {
@@ -295,6 +295,7 @@ fn existence_proofs(proofs: Vec<pb::ExistenceProof>) -> HashMap<usize, Existence
         out.entry(p.envelope as usize).or_insert(ExistenceProof {
             checkpoint: p.checkpoint,
             leaf_index: p.leaf_index,
+            logged_at_ms: p.logged_at_ms,
             inclusion_proof,
         });
     }

@@ -227,6 +227,7 @@ fn sign_city_directory(
                 valid_from: valid_from.clone(),
                 valid_until: None,
             }],
+            deadlines: None,
         });
     }
     let contact = |m: &Member| ContactDoc {

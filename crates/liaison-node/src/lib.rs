@@ -35,8 +35,7 @@ use std::sync::{Arc, Mutex};
 use ed25519_dalek::VerifyingKey;
 use liaison_core::checkpoint::{Checkpoint, NoteSigner, origin_for, sign_checkpoint};
 use liaison_core::notice::Outgoing;
-use liaison_core::tlog::LeafKind;
-use liaison_core::{CountyCode, NodeKey, NoticeBody, NoticeId, SignedNotice};
+use liaison_core::{CountyCode, DuePolicy, NodeKey, NoticeBody, NoticeId, SignedNotice};
 use liaison_proto::v1 as pb;
 use liaison_store::OutboundRecord;
 use liaison_store::Store;
@@ -139,6 +138,16 @@ pub(crate) enum SendError {
 }
 
 impl NodeState {
+    /// The reply-deadline policy this county applies: the one the city's directory sets for it
+    /// when it sets one (the newest version in use), else node.toml's `[deadlines]`.
+    pub(crate) fn policy(&self) -> DuePolicy {
+        self.directory
+            .current()
+            .policy_of(self.config.county)
+            .unwrap_or(&self.config.deadlines.policy)
+            .clone()
+    }
+
     /// Signs a notice to `recipient` and puts it in the outbox; returns once it is durable.
     /// The caller has checked the body and the reply reference. With a `client_key` that an
     /// earlier notice was queued with, that notice is returned and nothing new is signed; the
@@ -202,7 +211,7 @@ impl NodeState {
             .enqueue(
                 &record,
                 &notice.envelope_bytes(),
-                notice.leaf_hash(LeafKind::SentNotice),
+                notice.content_hash(),
                 client_key,
             )
             .await?;

@@ -98,12 +98,21 @@ fn check_log(
     }
     // One pass over the leaves: the root at the recorded size and at the full size.
     let mut range = CompactRange::new();
-    let mut stmt = conn.prepare("SELECT idx, hash FROM log_leaf ORDER BY idx")?;
+    let mut stmt = conn.prepare("SELECT idx, hash, logged_at_ms FROM log_leaf ORDER BY idx")?;
     let mut rows = stmt.query([])?;
+    let mut previous_time = i64::MIN;
     let mut at_recorded = (recorded.map(|r| r.size) == Some(0)).then(|| CompactRange::new().root());
     while let Some(row) = rows.next()? {
         let idx: u64 = row.get(0)?;
         let hash: Vec<u8> = row.get(1)?;
+        let logged_at_ms: i64 = row.get(2)?;
+        if logged_at_ms < previous_time {
+            problems.push(format!(
+                "log entry {idx} is dated before the entry preceding it: the log's times go backwards"
+            ));
+            return Ok(());
+        }
+        previous_time = logged_at_ms;
         let Ok(hash) = <Hash>::try_from(hash.as_slice()) else {
             problems.push(format!("log entry {idx} has a hash that is not 32 bytes"));
             return Ok(());

@@ -7,7 +7,7 @@ use liaison_core::{CountyCode, NoticeId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::blobs::{Blob, get_blob, put_blob};
-use crate::log::{append_leaf, put_checkpoint};
+use crate::log::{NewLeaf, append_leaf, put_checkpoint};
 use crate::page::{collect_page, id_bounds};
 use crate::replies::{Answered, link_reply, mark_answered};
 use crate::rows::{get_county, get_flagged, get_id, get_kind, get_opt_id, limit_param};
@@ -29,8 +29,9 @@ pub enum InboundOutcome {
 pub struct InboundItem {
     pub record: InboundRecord,
     pub envelope: Vec<u8>,
-    /// The envelope's leaf hash as a received notice.
-    pub leaf: Hash,
+    /// The hash of the envelope's header and signature (`tlog::content_hash`); its leaf, a
+    /// received notice, is logged at the record's receipt time.
+    pub content: Hash,
     /// For a reply: the earliest time, on the word of counties other than the replier, by which
     /// it existed (this node's receipt time, or an earlier cosignature); it states it in its
     /// receipt, and the notice it answers counts as answered at the reply's time from it.
@@ -42,8 +43,8 @@ pub struct InboundItem {
 pub struct IssuedReceipt {
     /// The encoded signed receipt.
     pub bytes: Vec<u8>,
-    /// Its leaf hash as an issued receipt.
-    pub leaf: Hash,
+    /// The hash of its signed bytes and signature (`tlog::content_hash`).
+    pub content: Hash,
     /// The signed checkpoint it carries, for the node's own record of checkpoints.
     pub checkpoint: Option<(u64, String)>,
 }
@@ -138,10 +139,17 @@ impl Store {
                     }
                     write_inbound(conn, rec, true)?;
                     put_blob(conn, Blob::InboundEnvelope, &rec.id, &item.envelope)?;
-                    let head = append_leaf(conn, LeafKind::ReceivedNotice, &rec.id, item.leaf)?;
+                    let logged = |kind, content| NewLeaf {
+                        kind,
+                        id: &rec.id,
+                        counterparty: rec.sender,
+                        content,
+                        now_ms: rec.received_at_ms,
+                    };
+                    let head = append_leaf(conn, logged(LeafKind::ReceivedNotice, item.content))?;
                     let receipt = issue(item, head);
                     put_blob(conn, Blob::InboundReceipt, &rec.id, &receipt.bytes)?;
-                    append_leaf(conn, LeafKind::IssuedReceipt, &rec.id, receipt.leaf)?;
+                    append_leaf(conn, logged(LeafKind::IssuedReceipt, receipt.content))?;
                     if let Some((size, note)) = &receipt.checkpoint {
                         put_checkpoint(conn, *size, note)?;
                     }

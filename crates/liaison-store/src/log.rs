@@ -1,12 +1,12 @@
 //! The append-only log: its leaves, its compact range and head, and the checkpoints this node
 //! signed.
 
-use liaison_core::NoticeId;
 use liaison_core::merkle::{CompactRange, Hash, LeafHashes};
-use liaison_core::tlog::LeafKind;
-use rusqlite::{Connection, OptionalExtension, params};
+use liaison_core::tlog::{Leaf, LeafKind};
+use liaison_core::{CountyCode, NoticeId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::rows::get_id;
+use crate::rows::{get_county, get_id};
 use crate::{Reader, Result, Store, StoreError};
 
 /// The size and root of the log at some moment.
@@ -39,23 +39,80 @@ fn read_range(conn: &Connection) -> Result<CompactRange> {
     }
 }
 
-/// Appends a leaf to the log in the same transaction as the item it records.
-pub(crate) fn append_leaf(
-    conn: &Connection,
-    kind: LeafKind,
-    id: &NoticeId,
-    leaf: Hash,
-) -> Result<LogHead> {
+/// What a leaf of the log records, as the store keeps it beside the leaf hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoggedLeaf {
+    pub index: u64,
+    pub kind: LeafKind,
+    pub notice_id: NoticeId,
+    /// When it was logged: never before the previous leaf's time.
+    pub logged_at_ms: i64,
+    pub counterparty: CountyCode,
+}
+
+const LEAF_COLUMNS: &str = "idx, kind, notice_id, logged_at_ms, counterparty";
+
+fn logged_leaf_from_row(row: &Row) -> rusqlite::Result<LoggedLeaf> {
+    let tag: u8 = row.get(1)?;
+    Ok(LoggedLeaf {
+        index: row.get(0)?,
+        kind: LeafKind::from_tag(tag).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                1,
+                rusqlite::types::Type::Integer,
+                format!("unknown leaf kind {tag}").into(),
+            )
+        })?,
+        notice_id: get_id(row, 2)?,
+        logged_at_ms: row.get(3)?,
+        counterparty: get_county(row, 4)?,
+    })
+}
+
+/// What a new leaf records; the store gives it its time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewLeaf<'a> {
+    pub kind: LeafKind,
+    pub id: &'a NoticeId,
+    pub counterparty: CountyCode,
+    /// The hash of the signed bytes and signature (`tlog::content_hash`).
+    pub content: Hash,
+    /// The node's time now; the leaf is logged at this time or the previous leaf's, if later.
+    pub now_ms: i64,
+}
+
+/// Appends a leaf to the log in the same transaction as the item it records. Leaf times never
+/// go backwards: a clock set back logs at the previous leaf's time until it catches up.
+pub(crate) fn append_leaf(conn: &Connection, new: NewLeaf<'_>) -> Result<LogHead> {
     let mut range = read_range(conn)?;
     let index = range.size();
-    range.append(leaf).map_err(|e| StoreError::Corrupt {
+    let previous: Option<i64> = conn
+        .prepare_cached("SELECT logged_at_ms FROM log_leaf ORDER BY idx DESC LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    let leaf = Leaf {
+        kind: new.kind,
+        logged_at_ms: new.now_ms.max(previous.unwrap_or(0)).max(0),
+        counterparty: new.counterparty,
+        content: new.content,
+    };
+    let hash = leaf.hash();
+    range.append(hash).map_err(|e| StoreError::Corrupt {
         key: "log_range".into(),
         problem: e.to_string(),
     })?;
     conn.prepare_cached(
-        "INSERT INTO log_leaf (idx, hash, kind, notice_id) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO log_leaf (idx, hash, kind, notice_id, logged_at_ms, counterparty) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![index, leaf, kind.tag(), id.as_bytes()])?;
+    .execute(params![
+        index,
+        hash,
+        new.kind.tag(),
+        new.id.as_bytes(),
+        leaf.logged_at_ms,
+        new.counterparty.as_str()
+    ])?;
     conn.prepare_cached(
         "INSERT INTO log_range (one, compact) VALUES (1, ?1) \
          ON CONFLICT (one) DO UPDATE SET compact = excluded.compact",
@@ -113,23 +170,35 @@ impl Store {
             .optional()?)
     }
 
-    /// What leaf `index` records: its kind and the notice it belongs to.
-    pub fn leaf_owner(&self, index: u64) -> Result<Option<(LeafKind, NoticeId)>> {
-        let found: Option<(u8, NoticeId)> = self
+    /// What leaf `index` records.
+    pub fn logged_leaf(&self, index: u64) -> Result<Option<LoggedLeaf>> {
+        Ok(self
             .reader()?
-            .prepare_cached("SELECT kind, notice_id FROM log_leaf WHERE idx = ?1")?
-            .query_row([index], |r| Ok((r.get(0)?, get_id(r, 1)?)))
+            .prepare_cached(&format!(
+                "SELECT {LEAF_COLUMNS} FROM log_leaf WHERE idx = ?1"
+            ))?
+            .query_row([index], logged_leaf_from_row)
+            .optional()?)
+    }
+
+    /// The first and last index of the leaves logged in `[from_ms, to_ms)`, if any.
+    pub fn leaves_logged_between(&self, from_ms: i64, to_ms: i64) -> Result<Option<(u64, u64)>> {
+        let conn = self.reader()?;
+        let first: Option<u64> = conn
+            .prepare_cached(
+                "SELECT idx FROM log_leaf WHERE logged_at_ms >= ?1 AND logged_at_ms < ?2 \
+                 ORDER BY logged_at_ms, idx LIMIT 1",
+            )?
+            .query_row([from_ms, to_ms], |r| r.get(0))
             .optional()?;
-        found
-            .map(|(tag, id)| {
-                LeafKind::from_tag(tag)
-                    .map(|kind| (kind, id))
-                    .ok_or_else(|| StoreError::Corrupt {
-                        key: format!("log_leaf {index}"),
-                        problem: format!("unknown leaf kind {tag}"),
-                    })
-            })
-            .transpose()
+        let last: Option<u64> = conn
+            .prepare_cached(
+                "SELECT idx FROM log_leaf WHERE logged_at_ms >= ?1 AND logged_at_ms < ?2 \
+                 ORDER BY logged_at_ms DESC, idx DESC LIMIT 1",
+            )?
+            .query_row([from_ms, to_ms], |r| r.get(0))
+            .optional()?;
+        Ok(first.zip(last))
     }
 
     /// The hashes of the first `size` leaves, in order.

@@ -9,7 +9,7 @@ use liaison_core::{CountyCode, Delivery, NoticeId, RejectCode};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::blobs::{Blob, get_blob, put_blob};
-use crate::log::append_leaf;
+use crate::log::{NewLeaf, append_leaf};
 use crate::page::{collect_page, id_bounds};
 use crate::replies::{Answered, link_reply, mark_answered};
 use crate::rows::{corrupt, get_county, get_flagged, get_id, get_kind, get_opt_id, limit_param};
@@ -24,11 +24,22 @@ pub enum Enqueued {
     Existing(OutboundRecord),
 }
 
+/// A signed receipt that came back for an outbound notice, as the log records it.
+#[derive(Debug, Clone)]
+pub struct ReceivedReceipt {
+    /// The encoded signed receipt.
+    pub bytes: Vec<u8>,
+    /// The hash of its signed bytes and signature (`tlog::content_hash`).
+    pub content: Hash,
+    /// When it came (this node's clock).
+    pub at_ms: i64,
+}
+
 /// One change of [`Store::update_outbound_batch`].
 pub struct OutboundUpdate {
     pub id: NoticeId,
-    /// A signed receipt received for it, with its leaf hash; logged once.
-    pub receipt: Option<(Vec<u8>, Hash)>,
+    /// A signed receipt received for it; logged once.
+    pub receipt: Option<ReceivedReceipt>,
     /// Changes the record; may refuse with a message, and then nothing of this change is written.
     pub change: ChangeFn<OutboundRecord>,
 }
@@ -163,18 +174,31 @@ fn outbound_by_client_key(conn: &Connection, key: &str) -> Result<Option<Outboun
 fn apply_outbound(
     conn: &Connection,
     id: &NoticeId,
-    receipt: Option<(Vec<u8>, Hash)>,
+    receipt: Option<ReceivedReceipt>,
     change: impl FnOnce(&mut OutboundRecord) -> std::result::Result<(), Refused>,
 ) -> Result<OutboundRecord> {
     let mut record = read_outbound(conn, id)?.ok_or(StoreError::NoSuchNotice(*id))?;
     change(&mut record).map_err(|refused| StoreError::NotAllowed { id: *id, refused })?;
     write_outbound(conn, &record, false)?;
     // A receipt is logged once: a redelivery returns the same receipt again.
-    if let Some((receipt, leaf)) = receipt
+    if let Some(ReceivedReceipt {
+        bytes: receipt,
+        content,
+        at_ms,
+    }) = receipt
         && get_blob(conn, Blob::OutboundReceipt, id)?.is_none()
     {
         put_blob(conn, Blob::OutboundReceipt, id, &receipt)?;
-        append_leaf(conn, LeafKind::ReceivedReceipt, id, leaf)?;
+        append_leaf(
+            conn,
+            NewLeaf {
+                kind: LeafKind::ReceivedReceipt,
+                id,
+                counterparty: record.recipient,
+                content,
+                now_ms: at_ms,
+            },
+        )?;
         // A reply counts as an answer once the other county's receipt says by when it existed.
         if let (Some(original), Delivery::Delivered { .. }) = (record.in_reply_to, &record.delivery)
             && let Ok(signed) = SignedReceipt::from_bytes(&receipt)
@@ -194,14 +218,15 @@ fn apply_outbound(
 
 impl Store {
     /// Puts a signed notice in the outbox; returns once it is on disk.
-    /// `leaf` is the envelope's leaf hash as a sent notice; it is appended to the log.
+    /// `content` is the envelope's content hash (`tlog::content_hash`); its leaf, a sent notice
+    /// logged at the record's issued-at time, is appended to the log.
     /// With a `client_key` that an earlier notice was queued with, nothing is written and that
     /// notice is returned instead.
     pub async fn enqueue(
         &self,
         record: &OutboundRecord,
         envelope: &[u8],
-        leaf: Hash,
+        content: Hash,
         client_key: Option<&str>,
     ) -> Result<Enqueued> {
         let record = record.clone();
@@ -227,7 +252,16 @@ impl Store {
                         .execute(params![record.id.as_bytes(), key])?;
                 }
                 put_blob(conn, Blob::OutboundEnvelope, &record.id, &envelope)?;
-                append_leaf(conn, LeafKind::SentNotice, &record.id, leaf)?;
+                append_leaf(
+                    conn,
+                    NewLeaf {
+                        kind: LeafKind::SentNotice,
+                        id: &record.id,
+                        counterparty: record.recipient,
+                        content,
+                        now_ms: record.issued_at_ms,
+                    },
+                )?;
                 if let Some(original) = record.in_reply_to {
                     link_reply(conn, &original, &record.id)?;
                 }
@@ -262,7 +296,7 @@ impl Store {
     pub async fn update_outbound(
         &self,
         id: &NoticeId,
-        receipt: Option<(Vec<u8>, Hash)>,
+        receipt: Option<ReceivedReceipt>,
         change: impl FnOnce(&mut OutboundRecord) -> std::result::Result<(), Refused> + Send + 'static,
     ) -> Result<OutboundRecord> {
         let id = *id;

@@ -137,7 +137,17 @@ CREATE TABLE cosignature (
     PRIMARY KEY (size, witness)
 );
 "#,
+    // 4: each leaf's time and counterparty, which its hash now commits to (docs/audit-format.md):
+    // a store whose log already holds leaves of the earlier form is refused before this runs.
+    r#"
+ALTER TABLE log_leaf ADD COLUMN logged_at_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE log_leaf ADD COLUMN counterparty TEXT NOT NULL DEFAULT '';
+CREATE INDEX log_leaf_by_time ON log_leaf (logged_at_ms, idx);
+"#,
 ];
+
+/// The first schema version whose leaves commit to their time and counterparty.
+const TIMED_LEAVES: u32 = 4;
 
 /// The schema version this code reads and writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -149,6 +159,17 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
         return Err(StoreError::SchemaVersion {
             found: found.to_string(),
         });
+    }
+    if found > 0 && found < TIMED_LEAVES {
+        let leaves: u64 = conn.query_row("SELECT count(*) FROM log_leaf", [], |r| r.get(0))?;
+        if leaves > 0 {
+            return Err(StoreError::SchemaVersion {
+                found: format!(
+                    "{found}, whose log of {leaves} leaves predates leaves that record their \
+                     time and counterparty (schema {TIMED_LEAVES}); it cannot be upgraded"
+                ),
+            });
+        }
     }
     for (done, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction()?;

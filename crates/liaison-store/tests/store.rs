@@ -5,7 +5,7 @@ use std::time::Duration;
 use liaison_core::{CountyCode, Delivery, NoticeId, NoticeKind, RejectCode};
 use liaison_store::{
     DueEntry, InboundItem, InboundOutcome, InboundRecord, IssuedReceipt, ListFilter, LogHead,
-    OutboundRecord, OutboundStatus, Side, Store,
+    OutboundRecord, OutboundStatus, ReceivedReceipt, Side, Store,
 };
 
 fn county(code: &str) -> CountyCode {
@@ -48,8 +48,17 @@ fn inbound(n: u64, digest: u8) -> InboundItem {
             flagged: None,
         },
         envelope: vec![digest; 10],
-        leaf: [digest; 32],
+        content: [digest; 32],
         existed_by_ms: None,
+    }
+}
+
+/// A receipt that came back for an outbound notice, with a stand-in content hash.
+fn came(bytes: Vec<u8>, content: [u8; 32]) -> ReceivedReceipt {
+    ReceivedReceipt {
+        bytes,
+        content,
+        at_ms: 7_000,
     }
 }
 
@@ -58,7 +67,7 @@ fn issue(item: &InboundItem, _head: LogHead) -> IssuedReceipt {
     let record = &item.record;
     IssuedReceipt {
         bytes: vec![record.envelope_sha256[0], 1, 2, 3],
-        leaf: [record.envelope_sha256[0]; 32],
+        content: [record.envelope_sha256[0]; 32],
         checkpoint: None,
     }
 }
@@ -98,7 +107,7 @@ async fn delivered_notice_leaves_the_queue_and_keeps_its_receipt() {
     let a = outbound(1, "610603");
     store.enqueue(&a, b"env", [7; 32], None).await.unwrap();
     let updated = store
-        .update_outbound(&a.id, Some((b"receipt".to_vec(), [5; 32])), |r| {
+        .update_outbound(&a.id, Some(came(b"receipt".to_vec(), [5; 32])), |r| {
             r.delivery = delivered(9, None);
             Ok(())
         })
@@ -185,7 +194,7 @@ async fn refused_change_writes_nothing() {
     let a = outbound(1, "610603");
     store.enqueue(&a, b"env", [7; 32], None).await.unwrap();
     let err = store
-        .update_outbound(&a.id, Some((b"r".to_vec(), [5; 32])), |r| {
+        .update_outbound(&a.id, Some(came(b"r".to_vec(), [5; 32])), |r| {
             r.delivery = r.delivery.on_failure("peer unavailable", 5, Duration::ZERO);
             r.delivery = delivered(9, None).cancel()?;
             Ok(())
@@ -363,7 +372,7 @@ async fn owed_replies_are_listed_soonest_first_and_leave_the_index_when_answered
     store
         .update_outbound(
             &reply.id,
-            Some((reply_receipt(&reply, reply.issued_at_ms), [6; 32])),
+            Some(came(reply_receipt(&reply, reply.issued_at_ms), [6; 32])),
             |r| {
                 r.delivery = delivered(1, None);
                 Ok(())
@@ -415,7 +424,7 @@ async fn awaited_replies_enter_the_index_on_delivery_and_leave_it_when_a_reply_a
         "not awaited before delivery"
     );
     store
-        .update_outbound(&sent.id, Some((b"receipt".to_vec(), [5; 32])), |r| {
+        .update_outbound(&sent.id, Some(came(b"receipt".to_vec(), [5; 32])), |r| {
             r.delivery = delivered(1, Some(-5));
             Ok(())
         })
@@ -473,7 +482,7 @@ async fn a_sent_reply_answers_its_original_only_once_the_other_countys_receipt_s
     store
         .update_outbound(
             &reply.id,
-            Some((reply_receipt(&reply, 60_000_000), [6; 32])),
+            Some(came(reply_receipt(&reply, 60_000_000), [6; 32])),
             |r| {
                 r.delivery = delivered(1, None);
                 Ok(())
@@ -513,7 +522,7 @@ async fn every_envelope_and_receipt_becomes_a_leaf_in_order_and_the_log_survives
         let head = heads.lock().unwrap()[0];
         assert_eq!(head.size, 2, "the receipt's checkpoint includes the notice");
         store
-            .update_outbound(&sent.id, Some((b"receipt".to_vec(), [3; 32])), |r| {
+            .update_outbound(&sent.id, Some(came(b"receipt".to_vec(), [3; 32])), |r| {
                 r.delivery = delivered(1, None);
                 Ok(())
             })
@@ -524,7 +533,24 @@ async fn every_envelope_and_receipt_becomes_a_leaf_in_order_and_the_log_survives
     let leaves: Vec<_> = (0..4)
         .map(|i| store.leaves().unwrap().leaf(i).unwrap())
         .collect();
-    assert_eq!(leaves, vec![[1; 32], [9; 32], [9; 32], [3; 32]]);
+    let leaf = |kind, logged_at_ms, content| {
+        liaison_core::tlog::Leaf {
+            kind,
+            logged_at_ms,
+            counterparty: county("610603"),
+            content,
+        }
+        .hash()
+    };
+    assert_eq!(
+        leaves,
+        vec![
+            leaf(LeafKind::SentNotice, 1_001, [1; 32]),
+            leaf(LeafKind::ReceivedNotice, 6_000, [9; 32]),
+            leaf(LeafKind::IssuedReceipt, 6_000, [9; 32]),
+            leaf(LeafKind::ReceivedReceipt, 7_000, [3; 32]),
+        ]
+    );
     assert!(store.leaves().unwrap().leaf(4).is_none());
     let head = store.log_head().unwrap();
     assert_eq!(head.size, 4);
@@ -566,7 +592,9 @@ async fn a_receipt_received_twice_is_logged_once() {
     store.enqueue(&sent, b"e", [1; 32], None).await.unwrap();
     for _ in 0..2 {
         store
-            .update_outbound(&sent.id, Some((b"receipt".to_vec(), [3; 32])), |_| Ok(()))
+            .update_outbound(&sent.id, Some(came(b"receipt".to_vec(), [3; 32])), |_| {
+                Ok(())
+            })
             .await
             .unwrap();
     }
@@ -646,4 +674,44 @@ async fn the_key_history_records_each_switch_in_order_and_survives_reopening() {
         .map(|k| (k.public_key, k.since_ms))
         .collect();
     assert_eq!(history, [([1; 32], 100), ([2; 32], 101), ([1; 32], 200)]);
+}
+
+#[tokio::test]
+async fn leaves_are_logged_in_time_order_even_when_the_clock_goes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // Issued at 1002, then at 1001 (the clock was set back), then at 1003.
+    let (a, b, c) = (
+        outbound(2, "610603"),
+        outbound(1, "610621"),
+        outbound(3, "610603"),
+    );
+    for (record, content) in [(&a, [1; 32]), (&b, [2; 32]), (&c, [3; 32])] {
+        store.enqueue(record, b"env", content, None).await.unwrap();
+    }
+    let logged: Vec<_> = (0..3)
+        .map(|i| store.logged_leaf(i).unwrap().unwrap())
+        .collect();
+    let times: Vec<i64> = logged.iter().map(|l| l.logged_at_ms).collect();
+    assert_eq!(times, [1_002, 1_002, 1_003]);
+    assert_eq!(logged[1].notice_id, b.id);
+    assert_eq!(logged[1].counterparty, county("610621"));
+    // The stored hash is the leaf of that time, counterparty and content.
+    let expected = liaison_core::tlog::Leaf {
+        kind: liaison_core::tlog::LeafKind::SentNotice,
+        logged_at_ms: 1_002,
+        counterparty: county("610621"),
+        content: [2; 32],
+    }
+    .hash();
+    assert_eq!(store.leaf_hashes(3).unwrap()[1], expected);
+    assert_eq!(
+        store.leaves_logged_between(1_002, 1_003).unwrap(),
+        Some((0, 1))
+    );
+    assert_eq!(
+        store.leaves_logged_between(1_003, 9_999).unwrap(),
+        Some((2, 2))
+    );
+    assert_eq!(store.leaves_logged_between(0, 1_002).unwrap(), None);
 }

@@ -39,13 +39,16 @@ impl Verifier<'_> {
             };
             let stated = receipt.reply_due_at_ms;
             let received = receipt.received_at_ms;
-            let recomputed = if self.broken_rules.contains(&h.kind) {
+            // The rules of the county that signed the receipt: the city's word for it when the
+            // directory gives one, else the bundle's.
+            let (policy, broken, source) = self.policy_of(receipt.recipient);
+            let recomputed = if broken.contains(&h.kind) {
                 Err(format!(
                     "the bundle's rule for {} is invalid (see the policy failure)",
                     h.kind
                 ))
             } else {
-                self.policy
+                policy
                     .due_at(h.kind, h.urgent, received, &self.calendar)
                     .map_err(|e| e.to_string())
             };
@@ -61,7 +64,7 @@ impl Verifier<'_> {
                             leaf,
                             &label,
                             format!(
-                                "{signer} states that a reply to notice {} is due {}, but the bundle's policy and calendars give {}",
+                                "{signer} states that a reply to notice {} is due {}, but {source} and calendars give {}",
                                 h.id,
                                 due_text(stated),
                                 due_text(*due)
@@ -123,6 +126,42 @@ impl Verifier<'_> {
             });
         }
         self.deadlines = lines;
+    }
+
+    /// The deadline rules of `county`, the kinds among them that cannot be used, and where they
+    /// come from, for messages: the city's directory (when verifying against one that sets the
+    /// county's rules), the bundle's `peer_policies`, or the bundle's `policy`.
+    fn policy_of(
+        &self,
+        county: crate::CountyCode,
+    ) -> (
+        crate::DuePolicy,
+        std::collections::BTreeSet<crate::NoticeKind>,
+        String,
+    ) {
+        if let Some(policy) = self
+            .directory
+            .and_then(|d| d.federation.county(county))
+            .and_then(|c| c.policy.as_ref())
+        {
+            return (
+                policy.clone(),
+                Default::default(),
+                format!("the city's directory's rules for {county}"),
+            );
+        }
+        if let Some((policy, broken)) = self.peer_policies.get(&county) {
+            return (
+                policy.clone(),
+                broken.clone(),
+                format!("the bundle's rules for {county} (peer_policies)"),
+            );
+        }
+        (
+            self.policy.clone(),
+            self.broken_rules.clone(),
+            "the bundle's policy".to_owned(),
+        )
     }
 
     /// The time of the earliest reply in the bundle to the notice at item `n`: a notice the other
@@ -319,6 +358,49 @@ mod tests {
         );
         // The report still judges by the recomputed due time.
         assert_eq!(report.deadlines[0].due_at_ms, Some(due));
+    }
+
+    #[test]
+    fn a_peer_receipt_is_judged_by_the_peers_own_rules_when_the_bundle_carries_them() {
+        let mut seven = crate::DuePolicy::default();
+        let days = crate::Period::CalendarDays(7);
+        seven
+            .set_rule(
+                crate::NoticeKind::ContactLetter,
+                Some(crate::ReplyRule {
+                    normal: days,
+                    urgent: days,
+                }),
+            )
+            .unwrap();
+        let due = seven
+            .due_at(
+                crate::NoticeKind::ContactLetter,
+                false,
+                fixture::contact_received_at(),
+                &crate::HolidayCalendar::builtin(),
+            )
+            .unwrap();
+        assert_ne!(due, Some(contact_due_at()));
+        let mut bundle = unanswered(due).bundle(None);
+        let report = verify_bundle(&bundle);
+        assert_eq!(leaf_problems(&report, CONTACT_RECEIPT).len(), 1);
+
+        bundle.peer_policies = vec![crate::audit::CountyPolicy {
+            county: PEER.into(),
+            policy: crate::audit::BundlePolicy::from(&seven),
+        }];
+        let report = verify_bundle(&bundle);
+        assert!(report.ok, "{}", report.to_text());
+        assert_eq!(report.deadlines[0].due_at_ms, due);
+
+        // The node's own rules are `policy`, never an entry of `peer_policies`.
+        bundle.peer_policies[0].county = fixture::NODE.into();
+        let report = verify_bundle(&bundle);
+        assert_eq!(
+            fixture::problems(&report, "peer_policies[0].county"),
+            ["is the node itself, whose rules are `policy`"]
+        );
     }
 
     #[test]

@@ -12,15 +12,15 @@ use time::PrimitiveDateTime;
 use time::macros::datetime;
 
 use crate::audit::{
-    BUNDLE_FORMAT, Bundle, BundleItem, BundleKey, BundleNode, BundlePolicy, BundleRule,
-    EarlierCheckpoint,
+    BUNDLE_FORMAT, Bundle, BundleItem, BundleKey, BundleNode, BundlePolicy, EarlierCheckpoint,
+    OmittedLeaf,
 };
 use crate::body::{ContactLetter, NoticeBody, ReplyLetter};
 use crate::checkpoint::{Checkpoint, NoteSigner, origin_for, sign_checkpoint};
 use crate::clock::CST;
 use crate::merkle::{Hash, consistency_proof, inclusion_proof, root};
 use crate::notice::Outgoing;
-use crate::tlog::LeafKind;
+use crate::tlog::{Leaf as TlogLeaf, LeafKind};
 use crate::{
     CountyCode, DuePolicy, HolidayCalendar, NodeKey, NoticeId, Outcome, Receipt, SignedNotice,
     SignedReceipt,
@@ -122,9 +122,10 @@ pub(super) fn node_checkpoint(key: &NodeKey, leaves: &[Hash]) -> String {
 /// A leaf of the log: kind, signed bytes, signature, and payload with its salt.
 pub(super) type Leaf = (LeafKind, Vec<u8>, Vec<u8>, Option<(Vec<u8>, [u8; 32])>);
 
-/// The leaves of the log and their hashes.
+/// The leaves of the log, when each was logged and its counterparty, and their hashes.
 pub(super) struct Log {
     pub(super) leaves: Vec<Leaf>,
+    pub(super) logged: Vec<(i64, CountyCode)>,
     pub(super) hashes: Vec<Hash>,
 }
 
@@ -132,12 +133,26 @@ impl Log {
     pub(super) fn new() -> Self {
         Self {
             leaves: Vec::new(),
+            logged: Vec::new(),
             hashes: Vec::new(),
         }
     }
 
+    /// The time a leaf is logged at: `at`, or the previous leaf's time if that is later.
+    fn log_time(&self, at: i64) -> i64 {
+        self.logged.last().map_or(at, |(last, _)| at.max(*last))
+    }
+
+    /// Logs a notice: a sent one at its issued-at time, a received one 3 s after it.
     pub(super) fn notice(&mut self, kind: LeafKind, notice: &SignedNotice) {
-        self.hashes.push(notice.leaf_hash(kind));
+        let issued_at = notice.header.issued_at_ms;
+        let logged_at_ms = self.log_time(match kind {
+            LeafKind::SentNotice => issued_at,
+            _ => issued_at + 3_000,
+        });
+        let leaf = notice.leaf(kind, logged_at_ms);
+        self.hashes.push(leaf.hash());
+        self.logged.push((logged_at_ms, leaf.counterparty));
         self.leaves.push((
             kind,
             notice.header_bytes.clone(),
@@ -146,8 +161,25 @@ impl Log {
         ));
     }
 
+    /// Logs a receipt: an issued one at its receipt time, a received one 1 s after it.
     pub(super) fn receipt(&mut self, kind: LeafKind, receipt: &SignedReceipt) {
-        self.hashes.push(receipt.leaf_hash(kind));
+        let r = &receipt.receipt;
+        let logged_at_ms = self.log_time(match kind {
+            LeafKind::IssuedReceipt => r.received_at_ms,
+            _ => r.received_at_ms + 1_000,
+        });
+        let counterparty = match kind {
+            LeafKind::IssuedReceipt => r.sender.expect("a receipt for a readable notice"),
+            _ => r.recipient,
+        };
+        let leaf = TlogLeaf {
+            kind,
+            logged_at_ms,
+            counterparty,
+            content: receipt.content_hash(),
+        };
+        self.hashes.push(leaf.hash());
+        self.logged.push((logged_at_ms, counterparty));
         self.leaves.push((
             kind,
             receipt.receipt_bytes.clone(),
@@ -167,6 +199,8 @@ impl Log {
             .map(|(i, (kind, signed, signature, payload))| BundleItem {
                 leaf_index: i as u64,
                 kind: kind.name().into(),
+                logged_at_ms: self.logged[i].0,
+                counterparty: self.logged[i].1.to_string(),
                 signed: STANDARD.encode(signed),
                 signature: STANDARD.encode(signature),
                 payload: payload.as_ref().map(|(p, _)| STANDARD.encode(p)),
@@ -204,17 +238,8 @@ impl Log {
             peer: None,
             redacted: false,
             keys,
-            policy: BundlePolicy {
-                holiday_extension: policy.holiday_extension(),
-                rules: policy
-                    .rules()
-                    .map(|(kind, rule)| BundleRule {
-                        kind: kind.name().into(),
-                        normal: rule.normal,
-                        urgent: rule.urgent,
-                    })
-                    .collect(),
-            },
+            policy: BundlePolicy::from(&policy),
+            peer_policies: Vec::new(),
             calendars: HolidayCalendar::builtin()
                 .texts()
                 .map(|(_, text)| text.to_owned())
@@ -225,6 +250,8 @@ impl Log {
             last_leaf: size.saturating_sub(1),
             items,
             omitted: Vec::new(),
+            leaf_before: None,
+            leaf_after: None,
             claims: String::new(),
             claims_signature: String::new(),
         };
@@ -348,6 +375,20 @@ pub(super) fn leaf_problems(report: &AuditReport, leaf: u64) -> Vec<String> {
         .filter(|f| f.item.starts_with(&prefix) || f.item == format!("leaf {leaf}"))
         .map(|f| f.problem.clone())
         .collect()
+}
+
+/// An item as a leaf shown by its parts (omitted, or just outside the range).
+pub(super) fn as_omitted(item: &BundleItem) -> OmittedLeaf {
+    let signed = STANDARD.decode(&item.signed).unwrap();
+    let signature = STANDARD.decode(&item.signature).unwrap();
+    OmittedLeaf {
+        leaf_index: item.leaf_index,
+        kind: item.kind.clone(),
+        logged_at_ms: item.logged_at_ms,
+        counterparty: item.counterparty.clone(),
+        content_hash: hex::encode(crate::tlog::content_hash(&signed, &signature)),
+        inclusion_proof: item.inclusion_proof.clone(),
+    }
 }
 
 /// Decodes a base64 field, changes its bytes and encodes it again.

@@ -1,15 +1,15 @@
 //! The bundle's own fields: its format, node and period, its keys, its policy and its calendars.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ed25519_dalek::VerifyingKey;
 
-use crate::audit::{BUNDLE_FORMAT, BundleKey};
+use crate::audit::{BUNDLE_FORMAT, BundleKey, BundlePolicy};
 use crate::checkpoint::origin_for;
 use crate::clock::format_cst;
 use crate::deadline::ReplyRule;
 use crate::notice::KeyId;
-use crate::{CountyCode, NoticeKind};
+use crate::{CountyCode, DuePolicy, NoticeKind};
 
 use super::{Key, Verifier, cut, quote, window};
 
@@ -143,11 +143,48 @@ impl Verifier<'_> {
     }
 
     pub(super) fn load_policy(&mut self) {
-        let policy = &self.bundle.policy;
-        self.policy.set_holiday_extension(policy.holiday_extension);
+        let (policy, broken) = self.read_policy(&self.bundle.policy, "policy");
+        self.policy = policy;
+        self.broken_rules = broken;
+        for (i, entry) in self.bundle.peer_policies.iter().enumerate() {
+            let at = format!("peer_policies[{i}]");
+            let county = match CountyCode::parse(&entry.county) {
+                Ok(county) => county,
+                Err(e) => {
+                    self.fail_bundle(format!("{at}.county"), e.to_string());
+                    continue;
+                }
+            };
+            if Some(county) == self.node {
+                self.fail_bundle(
+                    format!("{at}.county"),
+                    "is the node itself, whose rules are `policy`",
+                );
+                continue;
+            }
+            let read = self.read_policy(&entry.policy, &format!("{at}.policy"));
+            if self.peer_policies.insert(county, read).is_some() {
+                self.fail_bundle(
+                    format!("{at}.county"),
+                    format!("a second entry for {county}"),
+                );
+            }
+        }
+    }
+
+    /// The policy a bundle's rules give, and the kinds whose rule is invalid; every problem is a
+    /// failure named under `at` (`policy`, `peer_policies[i].policy`).
+    fn read_policy(
+        &mut self,
+        policy: &BundlePolicy,
+        at: &str,
+    ) -> (DuePolicy, BTreeSet<NoticeKind>) {
+        let mut out = DuePolicy::default();
+        let mut broken = BTreeSet::new();
+        out.set_holiday_extension(policy.holiday_extension);
         let mut given: BTreeMap<NoticeKind, (usize, ReplyRule)> = BTreeMap::new();
         for (i, rule) in policy.rules.iter().enumerate() {
-            let item = format!("policy.rules[{i}]");
+            let item = format!("{at}.rules[{i}]");
             let kind = match rule.kind.parse::<NoticeKind>() {
                 Ok(kind) => kind,
                 Err(_) => {
@@ -165,9 +202,9 @@ impl Verifier<'_> {
             if let Some((first, _)) = given.insert(kind, (i, reply_rule)) {
                 self.fail_bundle(
                     item,
-                    format!("a second rule for {kind}; policy.rules[{first}] is the first"),
+                    format!("a second rule for {kind}; {at}.rules[{first}] is the first"),
                 );
-                self.broken_rules.insert(kind);
+                broken.insert(kind);
             }
         }
         for kind in NoticeKind::ALL {
@@ -175,14 +212,15 @@ impl Verifier<'_> {
                 Some((i, rule)) => (Some(*i), Some(*rule)),
                 None => (None, None),
             };
-            if let Err(e) = self.policy.set_rule(kind, rule) {
-                let item = index.map_or("policy".to_owned(), |i| format!("policy.rules[{i}]"));
+            if let Err(e) = out.set_rule(kind, rule) {
+                let item = index.map_or(at.to_owned(), |i| format!("{at}.rules[{i}]"));
                 self.fail_bundle(item, e.to_string());
-                self.broken_rules.insert(kind);
+                broken.insert(kind);
                 // Cannot fail: removing a rule is always allowed.
-                let _ = self.policy.set_rule(kind, None);
+                let _ = out.set_rule(kind, None);
             }
         }
+        (out, broken)
     }
 
     pub(super) fn load_calendars(&mut self) {

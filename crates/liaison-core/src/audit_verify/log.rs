@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 
 use crate::CountyCode;
+use crate::audit::OmittedLeaf;
 use crate::checkpoint::{
     Checkpoint, CheckpointError, NoteError, NoteVerifierKey, open_signed_checkpoint,
 };
-use crate::merkle::{Hash, MerkleError, leaf_hash, verify_consistency, verify_inclusion};
-use crate::tlog::{notice_leaf, receipt_leaf};
+use crate::merkle::{Hash, MerkleError, verify_consistency, verify_inclusion};
+use crate::tlog::{Leaf, LeafKind, content_hash};
 
-use super::{Key, Verifier, quote};
+use super::{Content, Key, Verifier, quote};
 
 /// Missing leaves are named one by one up to this many in a row; a longer gap is one failure.
 const MAX_GAP_NAMED: u64 = 10;
@@ -208,12 +209,50 @@ impl Verifier<'_> {
             );
             return;
         }
-        let data = if kind.is_notice() {
-            notice_leaf(kind, signed, signature)
-        } else {
-            receipt_leaf(kind, signed, signature)
+        let content = content_hash(signed, signature);
+        // The county the leaf names must be the one its signed bytes name.
+        let named = match (&item.content, kind) {
+            (Content::Notice(h), LeafKind::SentNotice) => Some(h.recipient),
+            (Content::Notice(h), _) => Some(h.sender),
+            (Content::Receipt(r), LeafKind::IssuedReceipt) => r.sender,
+            (Content::Receipt(r), _) => Some(r.recipient),
+            (Content::Unreadable, _) => None,
         };
-        let hash = leaf_hash(&data);
+        let given = &self.bundle.items[i];
+        let logged_at_ms = given.logged_at_ms;
+        let Ok(counterparty) = CountyCode::parse(&given.counterparty) else {
+            self.fail_leaf(
+                leaf,
+                label,
+                format!(
+                    "counterparty {} is not a county code",
+                    quote(&given.counterparty)
+                ),
+            );
+            return;
+        };
+        if let Some(named) = named
+            && named != counterparty
+        {
+            let whom = match kind {
+                LeafKind::SentNotice => "the notice's recipient",
+                LeafKind::ReceivedNotice => "the notice's sender",
+                LeafKind::IssuedReceipt => "the sender of the notice it answers",
+                LeafKind::ReceivedReceipt => "the county that signed it",
+            };
+            self.fail_leaf(
+                leaf,
+                label.clone(),
+                format!("counterparty {counterparty} is not {whom}, {named}"),
+            );
+        }
+        let hash = Leaf {
+            kind,
+            logged_at_ms,
+            counterparty,
+            content,
+        }
+        .hash();
         let proof = &self.bundle.items.get(i).map(|b| &b.inclusion_proof);
         if let Some(proof) = proof {
             self.check_inclusion(leaf, &label, &hash, proof);
@@ -248,27 +287,78 @@ impl Verifier<'_> {
         for o in omitted {
             let leaf = o.leaf_index;
             let label = format!("leaf {leaf} (omitted)");
-            if self.peer.is_none() {
-                self.fail_leaf(
+            match self.peer {
+                None => self.fail_leaf(
                     leaf,
                     &label,
                     "the bundle names no peer, so it must give every leaf of its range in full",
-                );
+                ),
+                Some(peer) if o.counterparty == peer => self.fail_leaf(
+                    leaf,
+                    &label,
+                    format!(
+                        "it concerns {peer}, the bundle's peer: a bundle for one peer must give \
+                         every leaf of that peer in full"
+                    ),
+                ),
+                Some(_) => {}
             }
-            let hash = match parse_hash(&o.leaf_hash) {
-                Some(hash) => hash,
-                None => {
-                    self.fail_leaf(
-                        leaf,
-                        &label,
-                        format!("leaf_hash {} is not 32 bytes of hex", quote(&o.leaf_hash)),
-                    );
-                    continue;
-                }
-            };
-            self.check_inclusion(leaf, &label, &hash, &o.inclusion_proof);
+            self.check_shown_leaf(o, &label);
         }
     }
+
+    /// Checks a leaf given by its parts (an omitted leaf, or one just outside the range): the
+    /// parts make a leaf, and that leaf is in the checkpoint's tree at its index.
+    pub(super) fn check_shown_leaf(&mut self, o: &OmittedLeaf, label: &str) -> Option<Leaf> {
+        let leaf = o.leaf_index;
+        match parse_leaf(o) {
+            Ok(parsed) => {
+                self.check_inclusion(leaf, label, &parsed.hash(), &o.inclusion_proof);
+                Some(parsed)
+            }
+            Err(problem) => {
+                self.fail_leaf(leaf, label, problem);
+                None
+            }
+        }
+    }
+}
+
+/// The leaf an omitted leaf's parts describe, or what is wrong with them.
+fn parse_leaf(o: &OmittedLeaf) -> Result<Leaf, String> {
+    let kind = LeafKind::ALL
+        .into_iter()
+        .find(|k| k.name() == o.kind)
+        .ok_or_else(|| {
+            format!(
+                "kind {} is not sent_notice, received_notice, issued_receipt or received_receipt",
+                quote(&o.kind)
+            )
+        })?;
+    let counterparty = CountyCode::parse(&o.counterparty).map_err(|_| {
+        format!(
+            "counterparty {} is not a county code",
+            quote(&o.counterparty)
+        )
+    })?;
+    let content = parse_hash(&o.content_hash).ok_or_else(|| {
+        format!(
+            "content_hash {} is not 32 bytes of hex",
+            quote(&o.content_hash)
+        )
+    })?;
+    if o.logged_at_ms < 0 {
+        return Err(format!(
+            "logged_at_ms {} is before 1970: a leaf's time is never negative",
+            o.logged_at_ms
+        ));
+    }
+    Ok(Leaf {
+        kind,
+        logged_at_ms: o.logged_at_ms,
+        counterparty,
+        content,
+    })
 }
 
 /// Opens a checkpoint of `county`'s log with whichever of its keys signed it: the checkpoint and
@@ -579,13 +669,7 @@ mod tests {
     }
 
     fn omitted(leaf: u64) -> OmittedLeaf {
-        let log = fixture::log();
-        let mut bundle = fixture::bundle();
-        OmittedLeaf {
-            leaf_index: leaf,
-            leaf_hash: hex::encode(log.hashes[leaf as usize]),
-            inclusion_proof: bundle.items.remove(leaf as usize).inclusion_proof,
-        }
+        fixture::as_omitted(&fixture::bundle().items[leaf as usize])
     }
 
     #[test]
@@ -599,25 +683,84 @@ mod tests {
             ["the bundle names no peer, so it must give every leaf of its range in full"]
         );
 
-        bundle.omitted[0].leaf_hash = hex::encode([7u8; 32]);
+        bundle.omitted[0].content_hash = hex::encode([7u8; 32]);
         let report = verify_bundle(&bundle);
         assert_eq!(problems(&report, "leaf 2 (omitted)").len(), 2);
     }
 
     #[test]
-    fn an_omitted_leaf_hash_that_is_not_a_hash_is_refused() {
+    fn an_omitted_leaf_whose_parts_are_not_a_leaf_is_refused() {
+        let mut bundle = fixture::bundle();
+        bundle.peer = Some("610621".into());
+        bundle.items.remove(2);
+        let bad = [
+            (
+                OmittedLeaf {
+                    content_hash: "abc".into(),
+                    ..omitted(2)
+                },
+                "content_hash \"abc\" is not 32 bytes of hex",
+            ),
+            (
+                OmittedLeaf {
+                    kind: "notice".into(),
+                    ..omitted(2)
+                },
+                "kind \"notice\" is not sent_notice, received_notice, issued_receipt or received_receipt",
+            ),
+            (
+                OmittedLeaf {
+                    counterparty: "6106".into(),
+                    ..omitted(2)
+                },
+                "counterparty \"6106\" is not a county code",
+            ),
+        ];
+        for (leaf, problem) in bad {
+            bundle.omitted = vec![leaf];
+            let report = verify_bundle(&bundle);
+            assert_eq!(problems(&report, "leaf 2 (omitted)"), [problem]);
+        }
+    }
+
+    #[test]
+    fn an_omitted_leaf_of_the_bundles_peer_is_refused() {
         let mut bundle = fixture::bundle();
         bundle.peer = Some(fixture::PEER.into());
-        bundle.items.remove(2);
-        bundle.omitted.push(OmittedLeaf {
-            leaf_hash: "abc".into(),
-            ..omitted(2)
-        });
+        let hidden = bundle.items.remove(2);
+        bundle.omitted.push(fixture::as_omitted(&hidden));
         let report = verify_bundle(&bundle);
         assert_eq!(
             problems(&report, "leaf 2 (omitted)"),
-            ["leaf_hash \"abc\" is not 32 bytes of hex"]
+            [
+                "it concerns 610603, the bundle's peer: a bundle for one peer must give every leaf of that peer in full"
+            ]
         );
+        // Naming another county in its place breaks its inclusion in the log.
+        bundle.omitted[0].counterparty = "610621".into();
+        let report = verify_bundle(&bundle);
+        assert_eq!(
+            problems(&report, "leaf 2 (omitted)"),
+            [
+                "its inclusion proof does not lead to the checkpoint's root: the node's log does not hold these bytes at leaf 2"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_item_that_names_another_counterparty_or_time_than_logged_is_refused() {
+        let mut bundle = fixture::bundle();
+        bundle.items[0].counterparty = "610621".into();
+        let report = verify_bundle(&bundle);
+        let found = fixture::leaf_problems(&report, 0);
+        assert!(
+            found.contains(&"counterparty 610621 is not the notice's recipient, 610603".to_owned()),
+            "{found:?}"
+        );
+        let mut bundle = fixture::bundle();
+        bundle.items[1].logged_at_ms += 1;
+        let report = verify_bundle(&bundle);
+        assert_eq!(fixture::leaf_problems(&report, 1).len(), 1);
     }
 
     #[test]

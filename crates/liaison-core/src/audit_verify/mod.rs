@@ -30,6 +30,7 @@ use crate::tlog::LeafKind;
 use crate::{CountyCode, NoticeKind};
 
 mod claims;
+mod complete;
 mod cosigned;
 mod deadlines;
 mod inputs;
@@ -76,6 +77,7 @@ fn run(mut v: Verifier<'_>) -> AuditReport {
     v.decode_items();
     v.check_items();
     v.check_omitted();
+    v.check_completeness();
     v.check_links();
     v.check_deadlines();
     v.into_report()
@@ -158,6 +160,8 @@ struct Verifier<'a> {
     policy: DuePolicy,
     /// Kinds whose rule in the bundle is invalid: their deadlines cannot be recomputed.
     broken_rules: BTreeSet<NoticeKind>,
+    /// Other counties' rules from `peer_policies`, with their invalid kinds.
+    peer_policies: BTreeMap<CountyCode, (DuePolicy, BTreeSet<NoticeKind>)>,
     calendar: HolidayCalendar,
     checkpoint: Option<Checkpoint>,
     /// (size, root) of every checkpoint proven consistent with the bundle's, the bundle's included.
@@ -189,6 +193,7 @@ impl<'a> Verifier<'a> {
             checkpoint_uses: Vec::new(),
             policy: DuePolicy::default(),
             broken_rules: BTreeSet::new(),
+            peer_policies: BTreeMap::new(),
             calendar: HolidayCalendar::new(),
             checkpoint: None,
             proven: Vec::new(),

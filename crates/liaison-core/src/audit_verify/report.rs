@@ -485,7 +485,9 @@ mod tests {
         let text = verify_bundle(&bundle).to_text();
         assert!(
             text.contains(
-                "FAILED: 1 problem\n  leaf 0 (items[0]): outside the bundle's leaf range 1 to 3\n"
+                "FAILED: 2 problems\n  leaf_before: missing: first_leaf is 1, so the bundle must \
+                 show leaf 0 to prove that no leaf of the period was logged before its range\n  \
+                 leaf 0 (items[0]): outside the bundle's leaf range 1 to 3\n"
             ),
             "{text}"
         );

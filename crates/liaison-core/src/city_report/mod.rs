@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::audit::Bundle;
 use crate::audit_verify::{AuditReport, DeadlineOutcome, Direction, Failure};
 use crate::checkpoint::Checkpoint;
+use crate::clock::format_cst;
 use crate::directory::Federation;
 use crate::notice::Header;
 use crate::receipt::{Outcome, SignedReceipt};
@@ -54,6 +55,8 @@ pub enum DiscrepancyKind {
     DifferentOutcome,
     /// Two checkpoints of one county's log with the same size and different roots.
     InconsistentLog,
+    /// A county's bundle covers less than the report's period, or only one peer.
+    PeriodNotCovered,
 }
 
 impl DiscrepancyKind {
@@ -65,6 +68,7 @@ impl DiscrepancyKind {
             Self::DifferentDueTime => "different_due_time",
             Self::DifferentOutcome => "different_outcome",
             Self::InconsistentLog => "inconsistent_log",
+            Self::PeriodNotCovered => "period_not_covered",
         }
     }
 
@@ -76,6 +80,7 @@ impl DiscrepancyKind {
             Self::DifferentDueTime => "期限不一致",
             Self::DifferentOutcome => "结果不一致",
             Self::InconsistentLog => "日志不一致",
+            Self::PeriodNotCovered => "期间不全",
         }
     }
 }
@@ -194,6 +199,7 @@ pub fn city_report(inputs: &[CountyBundle<'_>], from_ms: i64, to_ms: i64) -> Cit
         holdings.push(read_holding(input));
     }
     let mut discrepancies = Vec::new();
+    check_periods(&holdings, from_ms, to_ms, &mut discrepancies);
     match_notices(&holdings, from_ms, to_ms, &mut discrepancies);
     check_logs(&holdings, &mut discrepancies);
     discrepancies.sort();
@@ -265,6 +271,39 @@ fn read_holding<'a>(input: &'a CountyBundle<'a>) -> Holding<'a> {
         county: input.bundle.node.county.clone(),
         input,
         notices,
+    }
+}
+
+/// A bundle that covers less than `[from_ms, to_ms)`, or only one peer, cannot give the county's
+/// figures for the period: it is named.
+fn check_periods(holdings: &[Holding<'_>], from_ms: i64, to_ms: i64, out: &mut Vec<Discrepancy>) {
+    for h in holdings {
+        let b = h.input.bundle;
+        let short = b.from_ms > from_ms || b.to_ms < to_ms;
+        if short || b.peer.is_some() {
+            let mut detail = format!(
+                "{}'s bundle covers {} to {}",
+                h.county,
+                format_cst(b.from_ms),
+                format_cst(b.to_ms)
+            );
+            if let Some(peer) = &b.peer {
+                detail.push_str(&format!(" and only its notices with {peer}"));
+            }
+            detail.push_str(&format!(
+                ", not the whole period {} to {}: its figures and the notices it should hold outside \
+                 what it covers cannot be checked",
+                format_cst(from_ms),
+                format_cst(to_ms)
+            ));
+            out.push(Discrepancy {
+                kind: DiscrepancyKind::PeriodNotCovered,
+                county: h.county.clone(),
+                peer: b.peer.clone(),
+                notice_id: None,
+                detail,
+            });
+        }
     }
 }
 

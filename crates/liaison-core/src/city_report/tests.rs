@@ -108,6 +108,7 @@ impl Side {
                 holiday_extension: true,
                 rules: Vec::new(),
             },
+            peer_policies: Vec::new(),
             calendars: Vec::new(),
             checkpoint: checkpoint(county, 100, 1),
             earlier_checkpoints: Vec::new(),
@@ -115,6 +116,8 @@ impl Side {
             last_leaf: 0,
             items: Vec::new(),
             omitted: Vec::new(),
+            leaf_before: None,
+            leaf_after: None,
             claims: String::new(),
             claims_signature: String::new(),
         };
@@ -146,6 +149,8 @@ impl Side {
         self.bundle.items.push(BundleItem {
             leaf_index: self.bundle.items.len() as u64,
             kind: kind.name().into(),
+            logged_at_ms: T0,
+            counterparty: String::new(),
             signed: STANDARD.encode(signed),
             signature: STANDARD.encode(signature),
             payload: None,
@@ -286,11 +291,32 @@ fn a_notice_one_county_holds_and_the_other_does_not_is_missing_from_the_other() 
 fn a_missing_notice_is_not_named_when_the_other_bundle_does_not_cover_its_time() {
     let (a, mut b, _) = honest();
     b.bundle.items.drain(0..2);
+    // The bundle that covers less than the period is named for that, not for the notice.
+    let short = |report: &CityReport| {
+        assert!(report.left_out.is_empty());
+        report
+            .discrepancies
+            .iter()
+            .map(|d| (d.kind, d.county.clone(), d.notice_id.clone()))
+            .collect::<Vec<_>>()
+    };
     b.bundle.from_ms = T0 + DAY + 1;
-    assert!(run(&[&a, &b]).clean());
+    assert_eq!(
+        short(&run(&[&a, &b])),
+        [(DiscrepancyKind::PeriodNotCovered, B.to_owned(), None)]
+    );
     b.bundle.from_ms = T0;
     b.bundle.peer = Some("610621".into());
-    assert!(run(&[&a, &b]).clean());
+    let report = run(&[&a, &b]);
+    assert_eq!(
+        short(&report),
+        [(DiscrepancyKind::PeriodNotCovered, B.to_owned(), None)]
+    );
+    assert!(
+        report.discrepancies[0]
+            .detail
+            .contains("only its notices with 610621")
+    );
     // Without the other county's bundle there is nothing to match against.
     assert!(run(&[&a]).clean());
 }
@@ -417,6 +443,7 @@ fn directory(valid_from_ms: i64, valid_until_ms: Option<i64>) -> Federation {
         name: c.into(),
         endpoint: String::new(),
         tls_ca: String::new(),
+        policy: None,
         keys: vec![crate::trust::PeerKey {
             key: key(c).verifying_key(),
             valid_from_ms,

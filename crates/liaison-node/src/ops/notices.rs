@@ -94,7 +94,7 @@ impl Ops {
         // gave no due time: shown as unknown, never as "no reply required".
         let due_unknown = delivered
             && r.reply_due_at_ms().is_none()
-            && self.state.config.deadlines.policy.rule(r.kind).is_some();
+            && self.state.policy().rule(r.kind).is_some();
         Ok(NoticeView {
             id: r.id,
             direction: Direction::Outbound,

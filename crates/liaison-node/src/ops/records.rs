@@ -54,7 +54,7 @@ impl Ops {
         for record in store.all_inbound()? {
             report.add_inbound(&record);
         }
-        let policy = &self.state.config.deadlines.policy;
+        let policy = self.state.policy();
         for record in store.all_outbound()? {
             report.add_outbound(&record, policy.rule(record.kind).is_some());
         }
