@@ -154,6 +154,15 @@ async fn exported_bundle_verifies_offline_and_so_does_a_redacted_one() {
     let full = export(baota.client(), false).await.unwrap();
     let report = verify_bundle(&full);
     assert!(report.ok, "{}", report.to_text());
+    // The checkpoint in every receipt the node issued is proven consistent by the bundle itself.
+    assert!(
+        !report
+            .notes
+            .iter()
+            .any(|n| n.contains("not among the earlier checkpoints")),
+        "{}",
+        report.to_text()
+    );
     assert!(
         full.items
             .iter()

@@ -19,7 +19,8 @@ use liaison_store::{LoggedLeaf, StoreError};
 
 use crate::NodeState;
 
-/// At most this many earlier checkpoints go into a bundle, spread over its range.
+/// At most this many earlier checkpoints are sampled over a bundle's range (besides the one in each
+/// receipt the bundle shows the node issued).
 const MAX_EARLIER_CHECKPOINTS: usize = 64;
 
 /// Why a bundle could not be made.
@@ -262,7 +263,14 @@ pub(crate) fn export(state: &Arc<NodeState>, req: &ExportRequest) -> Result<Bund
         .into_iter()
         .filter(|(size, _)| *size > 0 && *size < head.size)
         .collect();
-    // The last checkpoint before the range, and those inside it, sampled evenly.
+    // The last checkpoint before the range, and those inside it, sampled evenly; and the one in
+    // every receipt the bundle shows this node issued (of size: its notice's leaf + 1), so that
+    // every checkpoint of this log that a peer holds from the period is proven consistent here.
+    let issued: BTreeSet<u64> = items
+        .iter()
+        .filter(|i| i.kind == LeafKind::ReceivedNotice.name())
+        .map(|i| i.leaf_index + 1)
+        .collect();
     let before = earlier
         .iter()
         .rposition(|(size, _)| *size <= first_leaf)
@@ -272,8 +280,16 @@ pub(crate) fn export(state: &Arc<NodeState>, req: &ExportRequest) -> Result<Bund
         .filter(|(size, _)| *size <= last_leaf + 1 || *size == earlier[before].0)
         .collect();
     let step = candidates.len().div_ceil(MAX_EARLIER_CHECKPOINTS).max(1);
+    let sampled: BTreeSet<u64> = candidates
+        .iter()
+        .step_by(step)
+        .map(|(size, _)| *size)
+        .collect();
     let mut earlier_checkpoints = Vec::new();
-    for (size, note) in candidates.into_iter().step_by(step) {
+    for (size, note) in earlier
+        .iter()
+        .filter(|(size, _)| sampled.contains(size) || issued.contains(size))
+    {
         let proof = consistency_proof(&tree, *size, head.size).map_err(proof_error)?;
         earlier_checkpoints.push(EarlierCheckpoint {
             checkpoint: note.clone(),
