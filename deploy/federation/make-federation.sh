@@ -158,7 +158,34 @@ for code in $(echo $codes); do
     rm -f "\$pidfile"
 done
 EOF
-chmod 0755 "$out/start-all.sh" "$out/stop-all.sh"
+cat >"$out/city-report.sh" <<EOF
+#!/bin/sh
+# The city's quarterly bulletin (市局季度通报) over the whole sample federation: every running node
+# exports its redacted audit bundle for QUARTER into bundles/QUARTER/<code>.json (a county with no
+# notice in the quarter has no bundle and is named), then liaison city report checks every bundle
+# against the city's signed directory, matches them and prints the bulletin; its other options
+# (--csv, --json, --html FILE) are passed on. Exits as liaison city report does (5: a discrepancy).
+# Usage: city-report.sh QUARTER [city report options], e.g. city-report.sh 2026Q4 --html bulletin.html
+set -eu
+here=\$(cd "\$(dirname "\$0")" && pwd)
+bin=\${LIAISON:-'$quoted_bin'}
+[ \$# -ge 1 ] || { echo "usage: city-report.sh QUARTER [--csv | --json | --html FILE]" >&2; exit 2; }
+quarter=\$1
+shift
+bundles="\$here/bundles/\$quarter"
+mkdir -p "\$bundles"
+city_key=\$(sed -n 's/^city_key[[:space:]]*=[[:space:]]*"\(.*\)"/\1/p' "\$here/$first/node.toml")
+for code in $(echo $codes); do
+    rm -f "\$bundles/\$code.json"
+    if ! "\$bin" audit export --config "\$here/\$code/node.toml" --quarter "\$quarter" \\
+        --redact-payloads --out "\$bundles/\$code.json" >/dev/null; then
+        echo "\$code: no bundle for \$quarter (see the message above)" >&2
+    fi
+done
+exec "\$bin" city report --quarter "\$quarter" --directory "\$here/directory.note" \\
+    --city-key "\$city_key" "\$@" "\$bundles"/*.json
+EOF
+chmod 0755 "$out/start-all.sh" "$out/stop-all.sh" "$out/city-report.sh"
 
 cat <<EOF
 
@@ -168,7 +195,7 @@ Done. $out holds:
   directory.toml       the directory's draft; directory.note, the signed version the nodes read
   <code>/node.toml     one node per county; data goes to <code>/data
   <code>/signing.pem   its Ed25519 signing key;  <code>/tls.crt, tls.key  its TLS identity
-  start-all.sh, stop-all.sh
+  start-all.sh, stop-all.sh, city-report.sh
 
 What to do next:
   1. Start every node on this machine (each needs its two ports free):
@@ -180,7 +207,9 @@ What to do next:
      "recipient" if your counties file leaves 610627 out):
        $bin send --config $out/$first/node.toml $repo/deploy/examples/notices/contact_letter.json
        $bin outbox --config $out/$first/node.toml
-  4. Stop them all:  $out/stop-all.sh
+  4. The city's quarterly bulletin over every county (each node exports its redacted bundle):
+       $out/city-report.sh $(date +%Y)Q$(( ($(date +%m | sed 's/^0//') + 2) / 3 ))
+  5. Stop them all:  $out/stop-all.sh
 
 To run one county on its own server instead, copy its directory and directory.note there, change
 listen.exchange in its node.toml and, in directory.toml, every county's endpoint to the real
