@@ -201,6 +201,23 @@ async fn a_county_that_cuts_a_received_notice_from_its_bundle_is_left_out_and_a_
         "{:?}",
         report.left_out
     );
+    // The notices the other counties exchanged with it cannot be checked, and are named: the
+    // bulletin it cut among them.
+    let bulletin = {
+        let mut baota = fed.operator(BAOTA).await;
+        let outbox = baota.outbox().await;
+        outbox
+            .iter()
+            .find(|n| n.kind == NoticeKind::Bulletin.to_wire() as i32)
+            .expect("the bulletin")
+            .notice_id
+            .clone()
+    };
+    assert!(
+        report.left_out[0].unchecked_notices.contains(&bulletin),
+        "{:?}",
+        report.left_out
+    );
 
     // Ending its period when the bulletin came, and showing the bulletin's leaf as the one after
     // its range, makes a bundle that verifies: the city then names the county whose bundle does

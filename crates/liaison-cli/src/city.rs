@@ -92,6 +92,7 @@ pub fn build(
                 source,
                 county: "?".into(),
                 problems: vec![e.to_string()],
+                unchecked_notices: Vec::new(),
             }),
         }
     }
@@ -260,6 +261,13 @@ pub fn text(report: &CityReport) -> String {
             let _ = writeln!(s, "  {} (county {}):", l.source, l.county);
             for p in &l.problems {
                 let _ = writeln!(s, "    {p}");
+            }
+            if !l.unchecked_notices.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "    notices other counties exchanged with it, unchecked 未核对: {}",
+                    l.unchecked_notices.join(", ")
+                );
             }
         }
     }
@@ -436,9 +444,25 @@ pub fn html(report: &CityReport) -> String {
         let rows: Vec<Vec<String>> = report
             .left_out
             .iter()
-            .map(|l| vec![l.source.clone(), l.county.clone(), l.problems.join("\n")])
+            .map(|l| {
+                vec![
+                    l.source.clone(),
+                    l.county.clone(),
+                    l.problems.join("\n"),
+                    l.unchecked_notices.join("\n"),
+                ]
+            })
             .collect();
-        html_table(&mut s, &["FILE 文件", "COUNTY 县区", "WHY 原因"], &rows);
+        html_table(
+            &mut s,
+            &[
+                "FILE 文件",
+                "COUNTY 县区",
+                "WHY 原因",
+                "UNCHECKED 未核对通报",
+            ],
+            &rows,
+        );
     }
     s.push_str("</body>\n</html>\n");
     s
@@ -457,6 +481,7 @@ mod tests {
                 source: "<b>.json".into(),
                 county: "610621".into(),
                 problems: vec!["leaf 1: bad & wrong".into()],
+                unchecked_notices: vec!["019c-unchecked".into()],
             }],
             discrepancies: vec![Discrepancy {
                 kind: DiscrepancyKind::MissingNotice,
@@ -514,6 +539,7 @@ mod tests {
     fn the_table_names_the_bundles_left_out_and_the_discrepancies() {
         let t = text(&sample());
         assert!(t.contains("<b>.json (county 610621):"));
+        assert!(t.contains("unchecked 未核对: 019c-unchecked"));
         assert!(t.contains("通报缺失 missing_notice"));
         assert!(t.contains("100.0%"));
         assert!(t.contains("个案信息通报 case_notice"));

@@ -39,6 +39,9 @@ pub struct LeftOut {
     pub county: String,
     /// Why: the verifier's failures, `item: problem`.
     pub problems: Vec<String>,
+    /// The notices of the period that the counties whose bundles count exchanged with this
+    /// county: none of them can be checked against its records.
+    pub unchecked_notices: Vec<String>,
 }
 
 /// What kind of discrepancy was found.
@@ -185,6 +188,7 @@ pub fn city_report(inputs: &[CountyBundle<'_>], from_ms: i64, to_ms: i64) -> Cit
                     .iter()
                     .map(|f| format!("{}: {}", f.item, f.problem))
                     .collect(),
+                unchecked_notices: Vec::new(),
             });
             continue;
         }
@@ -193,10 +197,14 @@ pub fn city_report(inputs: &[CountyBundle<'_>], from_ms: i64, to_ms: i64) -> Cit
                 source: input.source.clone(),
                 county,
                 problems: vec!["another bundle of the same county was given first".into()],
+                unchecked_notices: Vec::new(),
             });
             continue;
         }
         holdings.push(read_holding(input));
+    }
+    for l in &mut left_out {
+        l.unchecked_notices = exchanged_with(&holdings, &l.county, from_ms, to_ms);
     }
     let mut discrepancies = Vec::new();
     check_periods(&holdings, from_ms, to_ms, &mut discrepancies);
@@ -272,6 +280,22 @@ fn read_holding<'a>(input: &'a CountyBundle<'a>) -> Holding<'a> {
         input,
         notices,
     }
+}
+
+/// The ids of the notices of `[from_ms, to_ms)` that the counted counties hold with `county`.
+fn exchanged_with(holdings: &[Holding<'_>], county: &str, from_ms: i64, to_ms: i64) -> Vec<String> {
+    let mut ids: BTreeSet<String> = BTreeSet::new();
+    for h in holdings.iter().filter(|h| h.county != county) {
+        for (id, held) in &h.notices {
+            let in_period = held
+                .received_at_ms
+                .is_some_and(|at| (from_ms..to_ms).contains(&at));
+            if in_period && (held.sender == county || held.recipient == county) {
+                ids.insert(id.clone());
+            }
+        }
+    }
+    ids.into_iter().collect()
 }
 
 /// A bundle that covers less than `[from_ms, to_ms)`, or only one peer, cannot give the county's
