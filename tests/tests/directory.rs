@@ -404,6 +404,54 @@ async fn the_city_changes_signs_and_publishes_a_version_with_the_cli_and_every_n
         "{stderr}"
     );
 
+    // The city gives 安塞区 7 days for contact letters; a rule for a kind nothing answers is
+    // refused and changes nothing.
+    let (code, _, stderr) = liaison(args(&[
+        "directory",
+        "deadline",
+        "--draft",
+        &draft,
+        "--county",
+        ANSAI,
+        "--kind",
+        "contact_letter",
+        "--days",
+        "7",
+    ]))
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = liaison(args(&[
+        "directory",
+        "deadline",
+        "--draft",
+        &draft,
+        "--county",
+        ANSAI,
+        "--kind",
+        "bulletin",
+        "--days",
+        "7",
+    ]))
+    .await;
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("deadlines.rules.bulletin") && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+    let federation = DirectoryDoc::parse(&std::fs::read_to_string(&city.draft).unwrap())
+        .unwrap()
+        .check()
+        .unwrap();
+    let ansai_rules = federation
+        .county(liaison_core::CountyCode::parse(ANSAI).unwrap())
+        .and_then(|c| c.policy.clone())
+        .expect("安塞区's rules");
+    assert_eq!(
+        ansai_rules.rule(NoticeKind::ContactLetter).unwrap().normal,
+        liaison_core::Period::CalendarDays(7)
+    );
+    assert_eq!(ansai_rules.rule(NoticeKind::Bulletin), None);
+
     let key = city.key.display().to_string();
     let (code, stdout, stderr) = liaison(args(&[
         "directory",

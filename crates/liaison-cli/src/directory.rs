@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use liaison_core::NodeKey;
 use liaison_core::checkpoint::NoteVerifierKey;
+use liaison_core::deadline::RuleDoc;
 use liaison_core::directory::{
     AgreementDoc, ContactDoc, CountyDoc, DirectoryDoc, KeyDoc, SignedDirectory, city_verifier_key,
     format_instant, sign_directory,
@@ -86,6 +87,32 @@ pub enum DirectoryCommand {
         /// When it stops (RFC 3339); default: now.
         #[arg(long)]
         at: Option<String>,
+    },
+    /// Set the reply-deadline rule (回复时限) of one kind for a county, which its node then applies
+    /// in place of its own `[deadlines]`; `--holiday-extension` alone sets only that.
+    Deadline {
+        #[command(flatten)]
+        draft: DraftArg,
+        #[arg(long)]
+        county: String,
+        /// The kind of notice the rule is for (snake-case, e.g. contact_letter).
+        #[arg(long, requires = "rule")]
+        kind: Option<String>,
+        /// Days to reply.
+        #[arg(long, group = "rule")]
+        days: Option<u32>,
+        /// Days to reply to an urgent notice; default: --days.
+        #[arg(long, requires = "days")]
+        urgent_days: Option<u32>,
+        /// Count working days (工作日) instead of calendar days.
+        #[arg(long, requires = "days")]
+        working_days: bool,
+        /// No reply is required for this kind.
+        #[arg(long, group = "rule")]
+        no_reply: bool,
+        /// Whether a calendar-day period ending on a rest day moves to the next working day.
+        #[arg(long)]
+        holiday_extension: Option<bool>,
     },
     /// Add, or replace, the agreement (协议书) between two counties.
     Agree {
@@ -290,6 +317,46 @@ pub async fn directory(cmd: DirectoryCommand) -> Result<(), Failure> {
             });
             write_draft(&file, &doc)?;
             println!("announced a new key of {code} in {}", file.display());
+            Ok(())
+        }
+        DirectoryCommand::Deadline {
+            draft,
+            county: code,
+            kind,
+            days,
+            urgent_days,
+            working_days,
+            no_reply,
+            holiday_extension,
+        } => {
+            let file = draft.draft;
+            let mut doc = read_draft(&file)?;
+            let entry = county(&mut doc, &file, &code)?;
+            let policy = entry.deadlines.get_or_insert_with(Default::default);
+            if let Some(on) = holiday_extension {
+                policy.holiday_extension = Some(on);
+            }
+            if let Some(kind) = &kind {
+                policy.rules.insert(
+                    kind.clone(),
+                    RuleDoc {
+                        required: !no_reply,
+                        days,
+                        urgent_days,
+                        working_days,
+                    },
+                );
+            } else if holiday_extension.is_none() {
+                return Err(bad_input(
+                    "give --kind with --days or --no-reply, or --holiday-extension".to_owned(),
+                ));
+            }
+            write_draft(&file, &doc)?;
+            println!(
+                "set the deadline rules of {code} in {}; its node applies them once a signed \
+                 version reaches it",
+                file.display()
+            );
             Ok(())
         }
         DirectoryCommand::RetireKey {
