@@ -161,8 +161,8 @@ EOF
 cat >"$out/city-report.sh" <<EOF
 #!/bin/sh
 # The city's quarterly bulletin (市局季度通报) over the whole sample federation: every running node
-# exports its redacted audit bundle for QUARTER into bundles/QUARTER/<code>.json (a county with no
-# notice in the quarter has no bundle and is named), then liaison city report checks every bundle
+# exports its redacted audit bundle for QUARTER into bundles/QUARTER/<code>.json (empty, and proven
+# so, for a county with no notice in it), then liaison city report checks every bundle
 # against the city's signed directory, matches them and prints the bulletin; its other options
 # (--csv, --json, --html FILE) are passed on. Exits as liaison city report does (5: a discrepancy).
 # Usage: city-report.sh QUARTER [city report options], e.g. city-report.sh 2026Q4 --html bulletin.html

@@ -186,6 +186,39 @@ async fn exported_bundle_verifies_offline_and_so_does_a_redacted_one() {
     );
     let report = verify_bundle(&redacted);
     assert!(report.ok, "{}", report.to_text());
+
+    // A period after everything the node logged: an empty bundle that proves it empty with the
+    // last leaf before it; a period before everything: nothing to show it with.
+    let last_logged = full.items.iter().map(|i| i.logged_at_ms).max().unwrap();
+    let later = pb::AuditExportRequest {
+        from_ms: last_logged + 1,
+        to_ms: i64::MAX,
+        peer: String::new(),
+        redact_payloads: true,
+    };
+    let response = baota
+        .client()
+        .export_audit(later)
+        .await
+        .unwrap()
+        .into_inner();
+    let empty: Bundle = serde_json::from_str(&response.bundle_json).unwrap();
+    assert!(empty.items.is_empty());
+    assert_eq!(empty.first_leaf, empty.last_leaf + 1);
+    assert!(empty.leaf_before.is_some() && empty.leaf_after.is_none());
+    let report = verify_bundle(&empty);
+    assert!(report.ok, "{}", report.to_text());
+    let earlier = pb::AuditExportRequest {
+        from_ms: 0,
+        to_ms: 1,
+        peer: String::new(),
+        redact_payloads: true,
+    };
+    let refused = baota.client().export_audit(earlier).await.unwrap_err();
+    assert!(
+        refused.message().contains("no notices in this period"),
+        "{refused:?}"
+    );
     fed.shutdown().await;
 }
 

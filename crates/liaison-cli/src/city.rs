@@ -10,7 +10,7 @@ use liaison_core::audit::Bundle;
 use liaison_core::audit_verify::{AuditReport, DeadlineOutcome, parse_bundle, verify_bundle};
 use liaison_core::checkpoint::NoteVerifierKey;
 use liaison_core::city_report::{
-    CityReport, CountyBundle, CountyFigures, LeftOut, city_report, keys_against_directory,
+    CityReport, CountyBundle, CountyFigures, LeftOut, city_report_of, keys_against_directory,
 };
 use liaison_core::clock::format_cst;
 use liaison_core::directory::{Federation, SignedDirectory};
@@ -104,7 +104,11 @@ pub fn build(
             report,
         })
         .collect();
-    let mut report = city_report(&inputs, from_ms, to_ms);
+    // Every county of the city's directory owes a bundle.
+    let expected: Vec<String> = directory
+        .map(|f| f.counties.iter().map(|c| c.code.to_string()).collect())
+        .unwrap_or_default();
+    let mut report = city_report_of(&inputs, from_ms, to_ms, &expected);
     report.left_out.extend(unreadable);
     Ok(report)
 }

@@ -146,8 +146,11 @@ fn counterpart(kind: LeafKind) -> LeafKind {
 
 /// Widens `[first, last]` until every notice in it has its receipt in it and every receipt its
 /// notice, so that the verifier can match each receipt to its envelope.
+/// Only leaves of the first `size` (the tree the bundle's checkpoint signs) count: a receipt
+/// logged later is not in it.
 fn close_range(
     state: &NodeState,
+    size: u64,
     mut first: u64,
     mut last: u64,
 ) -> Result<(u64, u64), ExportError> {
@@ -160,6 +163,7 @@ fn close_range(
             if let Some(other) = state
                 .store
                 .leaf_index(counterpart(leaf.kind), &leaf.notice_id)?
+                .filter(|other| *other < size)
             {
                 first = first.min(other);
                 last = last.max(other);
@@ -174,6 +178,9 @@ fn close_range(
 /// Makes the bundle; signs and records a checkpoint of the log as it is now.
 pub(crate) fn export(state: &Arc<NodeState>, req: &ExportRequest) -> Result<Bundle, ExportError> {
     let store = &state.store;
+    // The tree the bundle covers is the log as it is now; what is logged while the bundle is made
+    // is left to the next one.
+    let head = store.log_head()?;
     let chosen = select(state, req)?;
     let mut indices = Vec::new();
     for (outbound, id, _) in &chosen {
@@ -188,15 +195,26 @@ pub(crate) fn export(state: &Arc<NodeState>, req: &ExportRequest) -> Result<Bund
     }
     // Every leaf logged in the period too: the leaves just outside the range then prove that
     // nothing of the period was left out.
-    if let Some((first, last)) = store.leaves_logged_between(req.from_ms, req.to_ms)? {
-        indices.extend([first, last]);
+    if let Some((first, last)) = store.leaves_logged_between(req.from_ms, req.to_ms)?
+        && first < head.size
+    {
+        indices.extend([first, last.min(head.size - 1)]);
     }
-    let (Some(&first), Some(&last)) = (indices.iter().min(), indices.iter().max()) else {
-        return Err(ExportError::Nothing("no notices in this period".into()));
+    indices.retain(|index| *index < head.size);
+    let (first_leaf, last_leaf) = match (indices.iter().min(), indices.iter().max()) {
+        (Some(&first), Some(&last)) => close_range(state, head.size, first, last)?,
+        // Nothing in the period: an empty range where the period would be, between a leaf logged
+        // before it and (if any) one logged after it, which show that nothing lies between.
+        _ => match store.first_leaf_logged_from(req.from_ms)?.min(head.size) {
+            0 => {
+                return Err(ExportError::Nothing(
+                    "no notices in this period, and the log holds nothing from before it".into(),
+                ));
+            }
+            at => (at, at - 1),
+        },
     };
-    let (first_leaf, last_leaf) = close_range(state, first, last)?;
 
-    let head = store.log_head()?;
     let checkpoint = state
         .sign_checkpoint(head)
         .map_err(|e| ExportError::Log(e.to_string()))?;

@@ -181,6 +181,22 @@ impl Store {
             .optional()?)
     }
 
+    /// The index of the first leaf logged at or after `at_ms`; the log's size if there is none.
+    pub fn first_leaf_logged_from(&self, at_ms: i64) -> Result<u64> {
+        let conn = self.reader()?;
+        let found: Option<u64> = conn
+            .prepare_cached(
+                "SELECT idx FROM log_leaf WHERE logged_at_ms >= ?1 \
+                 ORDER BY logged_at_ms, idx LIMIT 1",
+            )?
+            .query_row([at_ms], |r| r.get(0))
+            .optional()?;
+        match found {
+            Some(index) => Ok(index),
+            None => Ok(read_log_head(&conn)?.size),
+        }
+    }
+
     /// The first and last index of the leaves logged in `[from_ms, to_ms)`, if any.
     pub fn leaves_logged_between(&self, from_ms: i64, to_ms: i64) -> Result<Option<(u64, u64)>> {
         let conn = self.reader()?;

@@ -11,7 +11,9 @@ impl Verifier<'_> {
     pub(super) fn check_completeness(&mut self) {
         let b = self.bundle;
         let (first, last) = (b.first_leaf, b.last_leaf);
-        if first > last {
+        // An empty range (first = last + 1) still needs its two neighbours; any other inverted
+        // range is a failure of its own (see the range check).
+        if first > last && last.checked_add(1) != Some(first) {
             return;
         }
         let mut times: Vec<(u64, i64, String)> = Vec::new();
@@ -224,6 +226,35 @@ mod tests {
                 .iter()
                 .any(|p| p.contains("so a bundle's times never go backwards")),
             "{found:?}"
+        );
+    }
+
+    #[test]
+    fn an_empty_range_between_two_neighbours_outside_the_period_verifies() {
+        // A period after the whole log: nothing in it, the last leaf before it.
+        let mut bundle = fixture::bundle();
+        let last = bundle.items.last().unwrap().clone();
+        bundle.from_ms = last.logged_at_ms + 1;
+        bundle.to_ms = last.logged_at_ms + 86_400_000;
+        bundle.items.clear();
+        bundle.first_leaf = 4;
+        bundle.last_leaf = 3;
+        bundle.leaf_before = Some(as_omitted(&last));
+        bundle.sign_claims(&node_key());
+        let report = verify_bundle(&bundle);
+        assert!(report.ok, "{}", report.to_text());
+        assert!(report.to_text().contains("none in the period"));
+
+        // The same empty range claimed for a period that holds that leaf is refused.
+        bundle.from_ms = last.logged_at_ms;
+        bundle.sign_claims(&node_key());
+        let report = verify_bundle(&bundle);
+        assert!(
+            problems(&report, "leaf_before")
+                .iter()
+                .any(|p| p.contains("inside the period")),
+            "{}",
+            report.to_text()
         );
     }
 }

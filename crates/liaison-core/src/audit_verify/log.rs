@@ -110,19 +110,30 @@ impl Verifier<'_> {
     pub(super) fn check_range(&mut self) {
         let b = self.bundle;
         let (first, last) = (b.first_leaf, b.last_leaf);
-        if first > last {
+        // An empty range (`first_leaf` = `last_leaf` + 1) says the period holds no leaf.
+        let empty = last.checked_add(1) == Some(first);
+        if first > last && !empty {
             self.fail_bundle(
                 "bundle",
                 format!("first_leaf {first} is after last_leaf {last}"),
             );
         }
-        if let Some(size) = self.checkpoint.as_ref().map(|c| c.size)
-            && last >= size
-        {
-            self.fail_bundle(
-                "bundle",
-                format!("last_leaf {last} is not inside the checkpoint's tree of {size} leaves"),
-            );
+        if let Some(size) = self.checkpoint.as_ref().map(|c| c.size) {
+            if !empty && last >= size {
+                self.fail_bundle(
+                    "bundle",
+                    format!(
+                        "last_leaf {last} is not inside the checkpoint's tree of {size} leaves"
+                    ),
+                );
+            } else if empty && first > size {
+                self.fail_bundle(
+                    "bundle",
+                    format!(
+                        "the empty range at first_leaf {first} is not inside the checkpoint's tree of {size} leaves"
+                    ),
+                );
+            }
         }
         let mut seen: BTreeMap<u64, String> = BTreeMap::new();
         let places = b
@@ -547,11 +558,12 @@ mod tests {
     #[test]
     fn a_range_that_ends_before_it_starts_is_refused() {
         let mut bundle = fixture::bundle();
-        bundle.first_leaf = 4;
+        bundle.first_leaf = 3;
+        bundle.last_leaf = 1;
         let failures = range_failures(&bundle);
         assert_eq!(
             failures[0],
-            pair("bundle", "first_leaf 4 is after last_leaf 3")
+            pair("bundle", "first_leaf 3 is after last_leaf 1")
         );
     }
 

@@ -274,11 +274,19 @@ impl AuditReport {
                 let _ = writeln!(out, "Checkpoint:  did not open");
             }
         }
-        let _ = writeln!(
-            out,
-            "Leaves:      {} to {}",
-            self.first_leaf, self.last_leaf
-        );
+        if self.last_leaf.checked_add(1) == Some(self.first_leaf) {
+            let _ = writeln!(
+                out,
+                "Leaves:      none in the period (an empty range before leaf {})",
+                self.first_leaf
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "Leaves:      {} to {}",
+                self.first_leaf, self.last_leaf
+            );
+        }
         match &self.directory {
             Some(d) => {
                 let _ = writeln!(

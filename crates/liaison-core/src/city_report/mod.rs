@@ -173,7 +173,28 @@ struct Holding<'a> {
 /// Verifies nothing itself: takes bundles with their verifier reports, leaves out those that do
 /// not verify, matches the rest and computes the figures for `[from_ms, to_ms)`.
 pub fn city_report(inputs: &[CountyBundle<'_>], from_ms: i64, to_ms: i64) -> CityReport {
+    city_report_of(inputs, from_ms, to_ms, &[])
+}
+
+/// [`city_report`], where every county of `expected` (the counties of the city's directory) must
+/// have given a bundle: one that did not is left out too ("no bundle was given").
+pub fn city_report_of(
+    inputs: &[CountyBundle<'_>],
+    from_ms: i64,
+    to_ms: i64,
+    expected: &[String],
+) -> CityReport {
     let mut left_out = Vec::new();
+    for county in expected {
+        if !inputs.iter().any(|i| &i.bundle.node.county == county) {
+            left_out.push(LeftOut {
+                source: "-".into(),
+                county: county.clone(),
+                problems: vec!["no bundle was given for this county".into()],
+                unchecked_notices: Vec::new(),
+            });
+        }
+    }
     let mut holdings: Vec<Holding<'_>> = Vec::new();
     let mut seen = BTreeSet::new();
     for input in inputs {

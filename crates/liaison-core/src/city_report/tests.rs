@@ -486,3 +486,19 @@ fn a_bundle_signed_with_keys_the_directory_gives_passes_and_one_outside_their_wi
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].item, "keys[0]");
 }
+
+#[test]
+fn a_county_of_the_directory_without_a_bundle_is_named_with_the_notices_others_hold_with_it() {
+    let (a, _, x) = honest();
+    let inputs = [a.input("a.json")];
+    let report = city_report_of(&inputs, T0, T0 + 90 * DAY, &[A.to_owned(), B.to_owned()]);
+    assert_eq!(report.left_out.len(), 1);
+    let missing = &report.left_out[0];
+    assert_eq!(missing.county, B);
+    assert_eq!(missing.problems, ["no bundle was given for this county"]);
+    let ids: Vec<String> = x.iter().map(|e| e.notice.header.id.to_string()).collect();
+    for id in &ids {
+        assert!(missing.unchecked_notices.contains(id), "{missing:?}");
+    }
+    assert!(!report.clean());
+}
