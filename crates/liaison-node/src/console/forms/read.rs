@@ -158,7 +158,8 @@ pub(crate) fn read_form(
                 // The core reports a blank required text in its own words.
                 (true, true) => Some(Value::String(String::new())),
                 (true, false) => None,
-                (false, _) => Some(Value::String(raw.to_owned())),
+                // Browsers send every line break of a text area as CR LF; the clerk typed one.
+                (false, _) => Some(Value::String(raw.replace("\r\n", "\n"))),
             },
             Input::Date => {
                 if raw.is_empty() {
@@ -423,7 +424,7 @@ mod tests {
                 "case_type": "birth",
                 "person": {"name": "王丽", "id_number": "610602199203154529"},
                 "event_date": "2024-05-02",
-                "details": "第三孩。\r\n请核实。"
+                "details": "第三孩。\n请核实。"
             }
         });
         assert_eq!(
