@@ -286,7 +286,7 @@ fn read_json(text: &str, peers: &[Peer]) -> Result<Draft, String> {
     let mut text = text.to_owned();
     if let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str(&text)
         && let Some(serde_json::Value::String(named)) = map.get("recipient")
-        && liaison_core::CountyCode::parse(named).is_err()
+        && !named.trim().chars().all(|c| c.is_ascii_digit())
     {
         let code = resolve_county(peers, named).map_err(|p| p.zh)?;
         map.insert("recipient".into(), code.as_str().into());
@@ -483,5 +483,38 @@ pub(super) fn after_sign_in(headers: &HeaderMap, operator: bool) -> String {
     match super::forms::saved::kept_id(headers) {
         Some(id) if operator => format!("/console/write?draft={id}"),
         _ => "/console/outbox".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_draft_may_name_its_recipient_by_name() {
+        let peers = vec![(
+            liaison_core::CountyCode::parse("610603").unwrap(),
+            "安塞区".to_owned(),
+        )];
+        let draft = |to: &str| {
+            format!(
+                r#"{{"recipient": "{to}", "body": {{"kind": "contact_letter", "subject": "核实", "text": "请核实。"}}}}"#
+            )
+        };
+        let by_name = read_json(&draft("安塞区"), &peers).unwrap();
+        assert_eq!(by_name, read_json(&draft("610603"), &peers).unwrap());
+        assert_eq!(
+            by_name.recipient.map(|c| c.to_string()).as_deref(),
+            Some("610603")
+        );
+        assert_eq!(
+            read_json(&draft("宝塔区"), &peers).unwrap_err(),
+            "没有名为“宝塔区”的对方县区;可选:安塞区"
+        );
+        assert!(
+            read_json(&draft("610600"), &peers)
+                .unwrap_err()
+                .starts_with("recipient: \"610600\" is a province or prefecture code")
+        );
     }
 }

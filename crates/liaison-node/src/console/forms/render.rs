@@ -444,6 +444,9 @@ pub(crate) fn letter(compose: &Compose<'_>, me: &str, draft: &Draft) -> Markup {
                     (row("答复", "Answers", format!("{} {}", o.kind.chinese(), o.id)))
                 }
             }
+            @if spec::parts(kind).is_empty() {
+                pre { (liaison_core::draft::body_to_json(&draft.body)) }
+            }
             @for part in spec::parts(kind) {
                 @match part {
                     Part::Field(f) => {
