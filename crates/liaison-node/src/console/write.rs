@@ -82,6 +82,11 @@ fn writing_page(who: &Authed, status: StatusCode, reply: bool, body: maud::Marku
     allow_form_script(who.page(status, page_title(reply), body))
 }
 
+/// The page that shows the letter before it is signed.
+fn confirmation_page(who: &Authed, status: StatusCode, body: maud::Markup) -> Response {
+    who.page(status, "核对函件 Check the letter", body)
+}
+
 /// The write page for an operator: an empty form of `kind`, a reply to `reply_to`, a rejected or
 /// cancelled notice to send again (`again`), or a form kept while the session had ended.
 pub(super) async fn write_form(
@@ -395,7 +400,7 @@ pub(super) async fn write(
             ..compose
         };
         let body = render::confirm_page(&compose, who.csrf_field(), &me(&ops), draft, &form, error);
-        writing_page(&who, status, reply, body)
+        confirmation_page(&who, status, body)
     };
     if step == Step::Check {
         return confirm(&draft, None, StatusCode::OK);

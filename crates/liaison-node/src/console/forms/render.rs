@@ -15,7 +15,7 @@ pub(crate) const FORM_STYLE: &str = "\
 .notice-form fieldset{border:1px solid #ccc;background:#fff;margin:.8em 0;padding:.6em 1em}\
 .notice-form legend{font-weight:bold}\
 .notice-form .field{margin:.6em 0}\
-.notice-form label.for{display:block;font-weight:bold}\
+.notice-form .for{display:block;font-weight:bold}\
 .notice-form .en{font-weight:normal;color:#555;font-size:.9em}\
 .notice-form input[type=text],.notice-form input[type=number],.notice-form select{font-size:1em;padding:.25em;max-width:100%;width:22em}\
 .notice-form textarea{width:100%;max-width:40em;min-height:6em;font-family:inherit;font-size:1em}\
@@ -29,7 +29,7 @@ pub(crate) const FORM_STYLE: &str = "\
 .warn{padding:.6em;border:2px solid #c80;background:#fff4cc;margin:.5em 0}\
 .letter{background:#fff;border:1px solid #999;padding:1em 1.5em;max-width:48em}\
 .letter h2{text-align:center;margin:.2em 0 .8em}\
-.letter dl{border:none;padding:0}.letter dd{white-space:pre-wrap;margin:0}\
+.letter dl{border:none;padding:0;grid-template-columns:11em auto;margin:.3em 0}.letter dd{white-space:pre-wrap;margin:0}\
 .letter h3{margin:.8em 0 .3em;font-size:1em}\
 .actions{margin:1em 0;display:flex;gap:1em;flex-wrap:wrap}\
 .actions button{font-size:1.05em;padding:.4em 1em}";
@@ -126,7 +126,8 @@ fn one_field(
             }
         },
         Input::YesNo(yes, no) => html! {
-            span.choices id=(id) role="radiogroup" aria-invalid=[invalid_attr] aria-describedby=[error_id.as_deref()] {
+            span.choices id=(id) role="radiogroup" aria-labelledby={ "l-" (id) } aria-invalid=[invalid_attr]
+                aria-describedby=[error_id.as_deref()] {
                 label { input type="radio" name=(name) value="yes" checked[value == "yes"]; " " (yes) }
                 label { input type="radio" name=(name) value="no" checked[value == "no"]; " " (no) }
             }
@@ -144,6 +145,13 @@ fn one_field(
         div.field {
             @if field.input == Input::Tick {
                 label.for for=(id) { (control) " " (field.zh) " " span.en { (field.en) } }
+            } @else if let Input::YesNo(..) = field.input {
+                // A group of radio buttons is named by its heading, not by a label of one control.
+                span.for id={ "l-" (id) } {
+                    (field.zh) " " span.en { (field.en) }
+                    @if matches!(required, Required::Yes) { " " abbr.req title="必填 required" { "*" } }
+                }
+                (control)
             } @else {
                 (label(&id, field.zh, field.en, required))
                 (control)

@@ -130,7 +130,7 @@ pub(crate) fn person_fields(path: &str) -> [(String, Field); 3] {
             "Identity number",
             Input::IdNumber,
             true,
-            "18位,最后一位可为X。例:610602199203154529",
+            "18位:6位地区码、8位出生日期、3位顺序码、1位校验位(数字或X)",
         ),
         field(
             "birth_date",
