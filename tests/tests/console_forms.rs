@@ -574,7 +574,43 @@ async fn a_second_reply_to_an_answered_notice_is_sent_only_once_confirmed() {
     };
     let page = reply("第一次复函。").await;
     assert!(!page.contains("second-reply-warning"), "not answered yet");
-    let first = check_confirm_and_send(&browser).await;
+    browser.click("#check").await;
+    browser.wait_for_text("id=\"letter\"").await;
+    let confirmed = browser
+        .execute(
+            "const d = new URLSearchParams(new FormData(document.querySelector('form.notice-form')));\
+             d.append('step', 'send'); return d.toString();",
+        )
+        .await;
+    browser.click("#send").await;
+    let page = browser.wait_for_text("Signed and put in the outbox").await;
+    let first = shown_notice_id(&page);
+    // The first reply's form posted again is not taken for a second reply: it leads to the first.
+    let cookie = format!(
+        "liaison_console={}",
+        browser.cookie("liaison_console").await
+    );
+    let again = http(
+        fed.node(BAOTA).admin_addr(),
+        "POST",
+        "/console/write",
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        confirmed.as_str().unwrap().as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.status, 303, "{}", again.body);
+    assert!(
+        again
+            .headers
+            .iter()
+            .any(|(n, v)| n == "location" && v.contains(&format!("{first}?done=already_sent"))),
+        "{:?}",
+        again.headers
+    );
 
     let page = reply("补充复函。").await;
     assert!(page.contains("second-reply-warning"), "{page}");

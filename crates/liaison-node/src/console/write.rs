@@ -341,6 +341,18 @@ pub(super) async fn write(
             "表单已失效,请重新打开写通报页面 The form has no submission token: open the write page again.",
         );
     }
+    // A form is sent once: pressed again, reloaded or resubmitted, it leads to what it sent.
+    match ops.sent_with_client_key(&client_key(&token)) {
+        Ok(Some(sent)) => {
+            let id = sent.id.to_string();
+            return Redirect::to(&format!("/console/notice/{}?done=already_sent", url(&id)))
+                .into_response();
+        }
+        Ok(None) => {}
+        Err(e) => {
+            return who.error_page(super::http_status(&e), page_title(false), &e.to_string());
+        }
+    }
     let original = match field("in_reply_to") {
         "" => None,
         id => match original(&ops, id) {
@@ -377,12 +389,13 @@ pub(super) async fn write(
         let body = match json {
             Some(text) => {
                 let error: Vec<String> = problems.iter().map(|p| p.zh.clone()).collect();
+                let error = error.join("\n");
                 render::json_form(
                     &compose,
                     who.csrf_field(),
                     text,
                     &example(kind, &compose),
-                    Some(&error.join("\n")),
+                    (!error.is_empty()).then_some(error.as_str()),
                 )
             }
             None => render::notice_form(&compose, who.csrf_field(), &form, problems, None),
