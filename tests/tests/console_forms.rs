@@ -1,9 +1,10 @@
 //! Writing notices on the console's forms in real headless Chromium: every kind is written on
-//! its form (no JSON typed) and delivered; every problem is shown at once, in Chinese, beside its
-//! field, with what was typed kept; the letter is shown for confirmation before it is signed; a
-//! second press or a resubmitted form sends one notice; a second reply and a cancel must be
-//! confirmed; a cancelled notice can be sent again; a form posted after the session ended comes
-//! back after signing in, and only then.
+//! its form (no JSON typed) and delivered, and every received kind that needs an answer is
+//! answered on its reply form; JSON is an advanced view that starts empty; every problem is shown
+//! at once, in Chinese, beside its field, with what was typed kept; the letter is shown for
+//! confirmation before it is signed; a second press or a resubmitted form sends one notice; a
+//! second reply and a cancel must be confirmed; a cancelled notice can be sent again; a form
+//! posted after the session ended comes back after signing in, and only then.
 
 use liaison_proto::v1 as pb;
 use liaison_tests::browser::{Browser, http};
@@ -784,6 +785,118 @@ async fn a_form_posted_after_the_session_ended_comes_back_only_after_signing_in(
             .any(|l| l.contains("\"action\":\"send\"") && l.contains(&id)),
         "{log}"
     );
+    browser.quit().await;
+    fed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_received_notice_is_answered_on_the_form_of_the_reply_it_needs() {
+    use Entry::*;
+    let fed = federation().await;
+    let baota = fed.operator(BAOTA).await;
+    let mut ansai = fed.operator(ANSAI).await;
+    let (browser, base) = signed_in(&fed).await;
+    let answers: Vec<(&str, &str, Vec<Entry>, serde_json::Value)> = vec![
+        (
+            "certificate_query",
+            "证件查询答复",
+            vec![
+                Pick("found", "yes"),
+                Type("certificate_number", "宝计生字2023第0157号"),
+                Date("issued_on", "2023-04-11"),
+                Type("answer", "该证由我局签发,现仍有效。"),
+            ],
+            serde_json::json!({
+                "kind": "certificate_answer", "found": true,
+                "certificate_number": "宝计生字2023第0157号", "issued_on": "2023-04-11",
+                "answer": "该证由我局签发,现仍有效。",
+            }),
+        ),
+        (
+            "fee_consultation",
+            "协商答复",
+            vec![
+                Choose("opinion", "disagree"),
+                Type("comments", "已在我县征收。"),
+            ],
+            serde_json::json!({
+                "kind": "fee_reply", "opinion": "disagree", "comments": "已在我县征收。",
+                "accept_delegation": false
+            }),
+        ),
+        (
+            "approval_request",
+            "审批结果通报",
+            vec![
+                Type("applicant.name", "王丽"),
+                Type("applicant.id_number", WOMAN_ID),
+                Pick("approved", "yes"),
+                Date("decision_date", "2024-03-20"),
+                Type("certificate_number", "安计生字2024第12号"),
+            ],
+            serde_json::json!({
+                "kind": "approval_result",
+                "applicant": {"name": "王丽", "id_number": WOMAN_ID},
+                "approved": true, "decision_date": "2024-03-20",
+                "certificate_number": "安计生字2024第12号"
+            }),
+        ),
+    ];
+    for (original_kind, reply_title, entries, expected) in answers {
+        let original = ansai
+            .send(&drafts::draft(original_kind, Some(BAOTA)))
+            .await
+            .notice_id;
+        baota
+            .wait_for_inbox(original_kind, |inbox| {
+                inbox.iter().any(|n| n.notice_id == original)
+            })
+            .await;
+        browser
+            .goto(&format!("{base}/console/notice/{original}"))
+            .await;
+        browser.wait_for_text("id=\"reply\"").await;
+        browser.click("#reply").await;
+        let page = browser.wait_for_text("id=\"check\"").await;
+        assert!(page.contains(reply_title), "{original_kind}: {page}");
+        assert_eq!(filled_controls(&browser).await, Vec::<String>::new());
+        enter(&browser, &entries).await;
+        let id = check_confirm_and_send(&browser).await;
+        let body = delivered_body(&baota, &mut ansai, &id).await;
+        assert_eq!(body, expected, "the answer to the {original_kind}");
+        assert_eq!(ansai.info(&original).await.replies, vec![id]);
+    }
+    browser.quit().await;
+    fed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_view_is_offered_as_advanced_starts_empty_and_is_confirmed_like_a_form() {
+    let fed = federation().await;
+    let mut baota = fed.operator(BAOTA).await;
+    let mut ansai = fed.operator(ANSAI).await;
+    let (browser, base) = signed_in(&fed).await;
+    browser.goto(&format!("{base}/console/write")).await;
+    let page = browser.wait_for_text("id=\"check\"").await;
+    assert!(!page.contains("draft_json"), "JSON is not the default");
+    browser.click("#json-view").await;
+    browser.wait_for_text("name=\"draft_json\"").await;
+    assert_eq!(
+        browser.value("textarea[name=draft_json]").await,
+        "",
+        "the example is a placeholder, not a draft"
+    );
+    let draft = r#"{"recipient": "安塞区", "body": {"kind": "bulletin", "topic": "other", "title": "JSON 写的通报", "text": "正文。"}}"#;
+    browser.type_into("textarea[name=draft_json]", draft).await;
+    browser.click("#check").await;
+    let page = browser.wait_for_text("id=\"letter\"").await;
+    assert!(letter(&page).contains("JSON 写的通报"));
+    assert!(baota.outbox().await.is_empty());
+    browser.click("#send").await;
+    let page = browser.wait_for_text("Signed and put in the outbox").await;
+    let id = shown_notice_id(&page);
+    let body = delivered_body(&baota, &mut ansai, &id).await;
+    assert_eq!(body["title"], "JSON 写的通报");
     browser.quit().await;
     fed.shutdown().await;
 }
