@@ -282,6 +282,15 @@ async fn every_kind_of_notice_is_written_on_its_empty_form_and_delivered() {
         .await;
     let page = browser.wait_for_text("id=\"check\"").await;
     assert!(page.contains("复函内容"), "{page}");
+    // The notice answered is shown as a letter beside the reply.
+    let shown = page
+        .split("id=\"original-letter\"")
+        .nth(1)
+        .expect("the notice answered is shown");
+    assert!(
+        shown.contains("刘红梅") && shown.contains("个案类别"),
+        "{shown}"
+    );
     assert_eq!(filled_controls(&browser).await, Vec::<String>::new());
     enter(&browser, &[Type("text", "经核实,情况属实。")]).await;
     let id = check_confirm_and_send(&browser).await;
@@ -859,6 +868,7 @@ async fn each_received_notice_is_answered_on_the_form_of_the_reply_it_needs() {
         browser.click("#reply").await;
         let page = browser.wait_for_text("id=\"check\"").await;
         assert!(page.contains(reply_title), "{original_kind}: {page}");
+        assert!(page.contains("id=\"original-letter\""), "{page}");
         assert_eq!(filled_controls(&browser).await, Vec::<String>::new());
         enter(&browser, &entries).await;
         let id = check_confirm_and_send(&browser).await;

@@ -41,7 +41,7 @@ fn me(ops: &Ops) -> String {
     }
 }
 
-/// The received notice `id`, for answering it.
+/// The received notice `id`, with what it says, for answering it.
 fn original(ops: &Ops, id: &str) -> Result<Original, String> {
     let found = NoticeId::parse(id.trim())
         .ok()
@@ -51,7 +51,13 @@ fn original(ops: &Ops, id: &str) -> Result<Original, String> {
             id: n.id,
             sender: n.peer,
             kind: n.kind,
+            urgent: n.urgent,
             replies: n.replies,
+            body: ops
+                .show(&n.id)
+                .ok()
+                .and_then(|d| d.body_json)
+                .and_then(|json| serde_json::from_str(&json).ok()),
         }),
         None => Err(format!(
             "收件箱中没有通报 {id} — in_reply_to: no notice {id} in the inbox"
@@ -181,16 +187,20 @@ pub(super) async fn write_form(
         peers: &peers,
         token: &token,
     };
+    if let Some(o) = original.as_ref().filter(|o| o.body.is_some()) {
+        access(&state, &who.account.name, "view_payload", &o.id.to_string());
+    }
     let body = if param(&q, "view") == "json" || !spec::has_form(kind) {
         render::json_form(
             &compose,
+            &me(&ops),
             who.csrf_field(),
             "",
             &example(kind, &compose),
             None,
         )
     } else {
-        render::notice_form(&compose, who.csrf_field(), &values, &[], note)
+        render::notice_form(&compose, &me(&ops), who.csrf_field(), &values, &[], note)
     };
     let mut response = writing_page(&who, StatusCode::OK, original.is_some(), body);
     if forget {
@@ -388,17 +398,26 @@ pub(super) async fn write(
     let show_form = |problems: &[Problem], status| {
         let body = match json {
             Some(text) => {
+                if let Some(o) = original.as_ref().filter(|o| o.body.is_some()) {
+                    access(&state, &who.account.name, "view_payload", &o.id.to_string());
+                }
                 let error: Vec<String> = problems.iter().map(|p| p.zh.clone()).collect();
                 let error = error.join("\n");
                 render::json_form(
                     &compose,
+                    &me(&ops),
                     who.csrf_field(),
                     text,
                     &example(kind, &compose),
                     (!error.is_empty()).then_some(error.as_str()),
                 )
             }
-            None => render::notice_form(&compose, who.csrf_field(), &form, problems, None),
+            None => {
+                if let Some(o) = original.as_ref().filter(|o| o.body.is_some()) {
+                    access(&state, &who.account.name, "view_payload", &o.id.to_string());
+                }
+                render::notice_form(&compose, &me(&ops), who.csrf_field(), &form, problems, None)
+            }
         };
         writing_page(&who, status, reply, body)
     };

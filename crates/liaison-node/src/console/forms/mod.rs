@@ -33,8 +33,11 @@ pub(crate) struct Original {
     pub(crate) id: NoticeId,
     pub(crate) sender: CountyCode,
     pub(crate) kind: NoticeKind,
+    pub(crate) urgent: bool,
     /// Replies already sent to it.
     pub(crate) replies: Vec<NoticeId>,
+    /// What it says; `None` if it cannot be read.
+    pub(crate) body: Option<liaison_core::NoticeBody>,
 }
 
 /// What a page of writing is about: the kind, the notice answered, the counties to choose from,

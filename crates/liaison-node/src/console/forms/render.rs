@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use liaison_core::draft::Draft;
-use liaison_core::{CountyCode, NoticeKind};
+use liaison_core::{CountyCode, NoticeBody, NoticeKind};
 use maud::{Markup, PreEscaped, html};
 
 use super::read::{Peer, Problem, lookup};
@@ -203,6 +203,24 @@ fn carried(compose: &Compose<'_>, csrf: &Markup) -> Markup {
     }
 }
 
+/// The notice answered, as a letter, for reading while the reply is written.
+fn original_letter(original: &Original, peers: &[Peer], me: &str) -> Markup {
+    let head = LetterHead {
+        from: county_name(peers, original.sender),
+        to: me.to_owned(),
+        urgent: original.urgent,
+        answers: None,
+    };
+    html! {
+        @if let Some(body) = &original.body {
+            details open id="original" {
+                summary { "原通报 The notice being answered" }
+                (letter("original-letter", &head, body))
+            }
+        }
+    }
+}
+
 /// What is answered, and the warning when it has been answered before.
 fn reply_header(original: &Original, peers: &[Peer]) -> Markup {
     html! {
@@ -269,6 +287,7 @@ fn problem_summary(problems: &[Problem], kind: NoticeKind) -> Markup {
 /// The form of a notice: kind choice (for a new notice), addressee, urgency and the body's fields.
 pub(crate) fn notice_form(
     compose: &Compose<'_>,
+    me: &str,
     csrf: Markup,
     values: &HashMap<String, String>,
     problems: &[Problem],
@@ -281,6 +300,7 @@ pub(crate) fn notice_form(
         @if let Some(note) = note { p.msg { (note) } }
         @if let Some(original) = compose.reply {
             (reply_header(original, compose.peers))
+            (original_letter(original, compose.peers, me))
         } @else {
             nav.kinds aria-label="通报种类 Kind of notice" {
                 "种类 Kind: "
@@ -338,6 +358,7 @@ pub(crate) fn notice_form(
 /// The JSON view of writing, for those who write drafts as in docs/notices.md.
 pub(crate) fn json_form(
     compose: &Compose<'_>,
+    me: &str,
     csrf: Markup,
     draft_json: &str,
     example: &str,
@@ -345,7 +366,10 @@ pub(crate) fn json_form(
 ) -> Markup {
     html! {
         style { (PreEscaped(FORM_STYLE)) }
-        @if let Some(original) = compose.reply { (reply_header(original, compose.peers)) }
+        @if let Some(original) = compose.reply {
+            (reply_header(original, compose.peers))
+            (original_letter(original, compose.peers, me))
+        }
         @if let Some(e) = error { p.err id="problems" role="alert" { (e) } }
         form.notice-form method="post" action="/console/write" {
             (carried(compose, &csrf))
@@ -390,7 +414,7 @@ pub(crate) fn confirm_page(
         p.msg { "请核对以下函件。确认后将签名并发送,发送后不能修改。 Check the letter below: once confirmed it is signed and sent, and cannot be changed." }
         @if let Some(e) = error { p.err id="problems" role="alert" { (e) } }
         @if let Some(original) = compose.reply { (reply_header(original, compose.peers)) }
-        (letter(compose, me, draft))
+        (outgoing_letter(compose, me, draft))
         form.notice-form method="post" action="/console/write" {
             (carried(compose, &csrf))
             @for (k, v) in hidden {
@@ -428,32 +452,52 @@ fn shown(field: &Field, value: &serde_json::Value) -> String {
     }
 }
 
-/// The letter: sender, addressee, kind, urgency, and each field of the body with its label.
-pub(crate) fn letter(compose: &Compose<'_>, me: &str, draft: &Draft) -> Markup {
-    let kind = draft.body.kind();
+/// The head of a letter: who sends it to whom, how urgent it is, and what it answers.
+#[derive(Debug, Clone)]
+pub(crate) struct LetterHead {
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) urgent: bool,
+    pub(crate) answers: Option<(NoticeKind, liaison_core::NoticeId)>,
+}
+
+/// The letter of `draft` as this node would send it.
+fn outgoing_letter(compose: &Compose<'_>, me: &str, draft: &Draft) -> Markup {
     let to = match (compose.reply, draft.recipient) {
         (Some(o), _) => county_name(compose.peers, o.sender),
         (None, Some(r)) => county_name(compose.peers, r),
         (None, None) => String::new(),
     };
-    let body = serde_json::to_value(&draft.body).unwrap_or_default();
+    let head = LetterHead {
+        from: me.to_owned(),
+        to,
+        urgent: draft.urgent,
+        answers: compose.reply.map(|o| (o.kind, o.id)),
+    };
+    letter("letter", &head, &draft.body)
+}
+
+/// A letter: sender, addressee, kind, urgency, and each field of the body with its label.
+pub(crate) fn letter(id: &str, head: &LetterHead, notice_body: &NoticeBody) -> Markup {
+    let kind = notice_body.kind();
+    let body = serde_json::to_value(notice_body).unwrap_or_default();
     let row = |zh: &str, en: &str, value: String| {
         html! { dt { (zh) " " span.en { (en) } } dd { (value) } }
     };
     html! {
-        article.letter id="letter" {
+        article.letter id=(id) {
             h2 { (kind.chinese()) }
             dl {
-                (row("发函单位", "From", me.to_owned()))
-                (row("收函单位", "To", to))
+                (row("发函单位", "From", head.from.clone()))
+                (row("收函单位", "To", head.to.clone()))
                 (row("种类", "Kind", format!("{} {}", kind.chinese(), kind.name())))
-                (row("紧急程度", "Urgency", (if draft.urgent { "紧急 urgent (5日内复函)" } else { "普通 normal" }).to_owned()))
-                @if let Some(o) = compose.reply {
-                    (row("答复", "Answers", format!("{} {}", o.kind.chinese(), o.id)))
+                (row("紧急程度", "Urgency", (if head.urgent { "紧急 urgent (5日内复函)" } else { "普通 normal" }).to_owned()))
+                @if let Some((kind, id)) = head.answers {
+                    (row("答复", "Answers", format!("{} {}", kind.chinese(), id)))
                 }
             }
             @if spec::parts(kind).is_empty() {
-                pre { (liaison_core::draft::body_to_json(&draft.body)) }
+                pre { (liaison_core::draft::body_to_json(notice_body)) }
             }
             @for part in spec::parts(kind) {
                 @match part {
