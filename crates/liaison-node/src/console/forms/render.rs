@@ -523,3 +523,109 @@ pub(crate) fn letter(id: &str, head: &LetterHead, notice_body: &NoticeBody) -> M
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use liaison_core::CountyCode;
+
+    use super::super::read::{Envelope, Problem, read_form};
+    use super::*;
+
+    fn peers() -> Vec<Peer> {
+        vec![(CountyCode::parse("610603").unwrap(), "安塞区".to_owned())]
+    }
+
+    fn values(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_form_keeps_what_was_typed_escaped_and_puts_each_problem_beside_its_field() {
+        let peers = peers();
+        let token = "t".repeat(64);
+        let compose = Compose {
+            kind: NoticeKind::ContactLetter,
+            reply: None,
+            peers: &peers,
+            token: &token,
+        };
+        let typed = values(&[
+            ("recipient", "安塞"),
+            ("subject", "<b>核实</b>"),
+            ("person.name", "王丽"),
+        ]);
+        let problems = vec![
+            Problem::new("recipient", "没有名为“安塞”的对方县区", "not a peer"),
+            Problem::new("person.id_number", "必填", "is required"),
+        ];
+        let page = notice_form(&compose, "宝塔区", html! {}, &typed, &problems, None).into_string();
+        assert!(page.contains("value=\"&lt;b&gt;核实&lt;/b&gt;\""), "{page}");
+        assert!(page.contains("有 2 处需要修改"), "{page}");
+        let beside = |name: &str| {
+            let at = page.find(&format!("name=\"{name}\"")).unwrap();
+            let error = page
+                .find(&format!("data-field=\"{name}\""))
+                .unwrap_or_else(|| panic!("no error for {name}"));
+            let next_field = page[at..]
+                .find("class=\"field\"")
+                .map_or(usize::MAX, |i| at + i);
+            error > at && error < next_field
+        };
+        assert!(beside("recipient") && beside("person.id_number"), "{page}");
+        assert!(
+            page.contains("id=\"f-person-id_number\"") && page.contains("aria-invalid=\"true\""),
+            "{page}"
+        );
+        // Nothing is invented: an empty choice is asked for, not preset.
+        assert!(!page.contains("checked"), "{page}");
+    }
+
+    #[test]
+    fn the_letter_shows_labels_and_choices_in_words_and_leaves_out_what_was_not_given() {
+        let peers = peers();
+        let form = values(&[
+            ("recipient", "安塞区"),
+            ("person.name", "王丽"),
+            ("person.id_number", "610602199203154529"),
+            ("check_date", "2024-04-20"),
+            ("method", "implant"),
+            ("pregnant", "yes"),
+        ]);
+        let draft = read_form(
+            NoticeKind::ContraceptionReport,
+            &form,
+            Envelope {
+                peers: Some(&peers),
+            },
+        )
+        .unwrap();
+        let token = "t".repeat(64);
+        let compose = Compose {
+            kind: NoticeKind::ContraceptionReport,
+            reply: None,
+            peers: &peers,
+            token: &token,
+        };
+        let page = outgoing_letter(&compose, "宝塔区 (610602)", &draft).into_string();
+        for text in [
+            "避孕节育情况报告单",
+            "宝塔区 (610602)",
+            "安塞区",
+            "皮下埋植 implant",
+            "已怀孕 pregnant",
+            "受检人",
+            "610602199203154529",
+        ] {
+            assert!(page.contains(text), "no {text} in {page}");
+        }
+        assert!(
+            !page.contains("出生日期") && !page.contains("其他查验情况"),
+            "{page}"
+        );
+    }
+}
