@@ -307,7 +307,23 @@ fn read_json(text: &str, peers: &[Peer]) -> Result<Draft, String> {
         map.insert("recipient".into(), code.as_str().into());
         text = serde_json::Value::Object(map).to_string();
     }
-    parse_draft_json(&text).map_err(|e| e.to_string())
+    parse_draft_json(&text).map_err(|first| {
+        // A draft that reads but breaks the body's rules is told every broken rule at once.
+        let violations = serde_json::from_str::<Draft>(&text)
+            .map(|d| d.body.violations())
+            .unwrap_or_default();
+        if violations.is_empty() {
+            return first.to_string();
+        }
+        let lines: Vec<String> = violations
+            .iter()
+            .map(|e| {
+                let zh = e.problem_zh.as_deref().unwrap_or("");
+                format!("body.{}: {zh} ({})", e.path, e.problem)
+            })
+            .collect();
+        lines.join("\n")
+    })
 }
 
 /// What a POST to the write page asks for.
@@ -552,6 +568,22 @@ mod tests {
             read_json(&draft("610600"), &peers)
                 .unwrap_err()
                 .starts_with("recipient: \"610600\" is a province or prefecture code")
+        );
+    }
+
+    #[test]
+    fn a_json_draft_that_breaks_body_rules_hears_every_one_in_chinese() {
+        let peers = vec![(
+            liaison_core::CountyCode::parse("610603").unwrap(),
+            "安塞区".to_owned(),
+        )];
+        let broken = r#"{"recipient": "610603", "body": {"kind": "contact_letter", "subject": " ", "text": "请核实。",
+            "person": {"name": "王丽", "id_number": "610602199203154529", "birth_date": "1992-03-16"}}}"#;
+        assert_eq!(
+            read_json(broken, &peers).unwrap_err(),
+            "body.subject: 必填 (is required and must not be blank)\n\
+             body.person.birth_date: 填的是 1992-03-16,但身份号码中的出生日期是 1992-03-15 \
+             (is 1992-03-16 but the identity number says 1992-03-15)"
         );
     }
 }
