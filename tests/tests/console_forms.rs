@@ -668,7 +668,41 @@ async fn cancel_is_confirmed_first_and_a_cancelled_notice_is_sent_again_from_its
         "asking is not cancelling"
     );
     browser.click("#keep").await;
-    browser.wait_for_text("id=\"notice-id\"").await;
+    let page = browser.wait_for_text("id=\"notice-id\"").await;
+    assert_ne!(
+        baota.info(&stuck).await.status(),
+        pb::NoticeStatus::Cancelled
+    );
+    // A cancel posted without the confirmation, even with the session's token, only asks.
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let cookie = format!(
+        "liaison_console={}",
+        browser.cookie("liaison_console").await
+    );
+    let unconfirmed = http(
+        fed.node(BAOTA).admin_addr(),
+        "POST",
+        &format!("/console/notice/{stuck}/cancel"),
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        format!("csrf={csrf}").as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(unconfirmed.status, 303);
+    assert!(
+        unconfirmed
+            .headers
+            .iter()
+            .any(|(n, v)| n == "location" && v == &format!("/console/notice/{stuck}/cancel"))
+    );
     assert_ne!(
         baota.info(&stuck).await.status(),
         pb::NoticeStatus::Cancelled
