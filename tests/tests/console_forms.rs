@@ -180,6 +180,24 @@ async fn every_kind_of_notice_is_written_on_its_empty_form_and_delivered() {
             }),
         ),
         (
+            "approval_request",
+            vec![
+                Type("applicant.name", "王丽"),
+                Type("applicant.id_number", WOMAN_ID),
+                Type("spouse.name", "李强"),
+                Type("spouse.id_number", MAN_ID),
+                Choose("certificate_type", "second_child_permit"),
+                Date("application_date", "2024-03-01"),
+            ],
+            vec!["二孩准生证", "申请人", "配偶", "2024-03-01"],
+            serde_json::json!({
+                "kind": "approval_request",
+                "applicant": {"name": "王丽", "id_number": WOMAN_ID},
+                "spouse": {"name": "李强", "id_number": MAN_ID},
+                "certificate_type": "second_child_permit", "application_date": "2024-03-01"
+            }),
+        ),
+        (
             "approval_result",
             vec![
                 Type("applicant.name", "王丽"),

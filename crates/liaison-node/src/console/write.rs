@@ -144,6 +144,7 @@ pub(super) async fn write_form(
     if !again.is_empty() {
         match again_values(&ops, again, &peers) {
             Ok((kind, in_reply_to, filled)) => {
+                access(&state, &who.account.name, "view_payload", again);
                 asked_kind = Some(kind);
                 reply_to = in_reply_to;
                 values = filled;
