@@ -393,6 +393,16 @@ impl Browser {
         .await
     }
 
+    /// Sets the browser window's outer size in CSS pixels, e.g. 390 wide for a phone.
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            &self.at("/window/rect"),
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
+
     /// Forgets cookie `name`, as when a session ends.
     pub async fn delete_cookie(&self, name: &str) {
         self.call("DELETE", &self.at(&format!("/cookie/{name}")), None)

@@ -962,3 +962,63 @@ async fn the_json_view_is_offered_as_advanced_starts_empty_and_is_confirmed_like
     browser.quit().await;
     fed.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_form_the_reply_form_and_the_letter_fit_a_phone_without_sideways_scrolling() {
+    use Entry::*;
+    let fed = federation().await;
+    let mut ansai = fed.operator(ANSAI).await;
+    let baota = fed.operator(BAOTA).await;
+    let incoming = ansai
+        .send(&drafts::draft("case_notice", Some(BAOTA)))
+        .await
+        .notice_id;
+    baota
+        .wait_for_inbox("the case notice from 安塞区", |inbox| {
+            inbox.iter().any(|n| n.notice_id == incoming)
+        })
+        .await;
+    let (browser, base) = signed_in(&fed).await;
+    browser.resize(390, 844).await;
+    let overflow = async || -> i64 {
+        let sizes = browser
+            .execute(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+            )
+            .await;
+        sizes[0].as_i64().unwrap() - sizes[1].as_i64().unwrap()
+    };
+    for path in [
+        "/console/write?kind=case_notice".to_owned(),
+        "/console/write?kind=fee_consultation".to_owned(),
+        format!("/console/write?reply_to={incoming}"),
+    ] {
+        browser.goto(&format!("{base}{path}")).await;
+        browser.wait_for_text("id=\"check\"").await;
+        assert!(overflow().await <= 0, "{path} is wider than the phone");
+    }
+    browser
+        .goto(&format!("{base}/console/write?kind=case_notice"))
+        .await;
+    browser.wait_for_text("id=\"check\"").await;
+    browser.fill("[name='recipient']", "安塞区").await;
+    enter(
+        &browser,
+        &[
+            Choose("case_type", "birth"),
+            Type("person.name", "王丽"),
+            Type("person.id_number", WOMAN_ID),
+            Date("event_date", "2024-05-02"),
+            Type(
+                "residence_address",
+                "延安市宝塔区南关街道办事处二道街社区居民委员会十二号院三单元",
+            ),
+        ],
+    )
+    .await;
+    browser.click("#check").await;
+    browser.wait_for_text("id=\"letter\"").await;
+    assert!(overflow().await <= 0, "the letter is wider than the phone");
+    browser.quit().await;
+    fed.shutdown().await;
+}

@@ -12,13 +12,13 @@ use super::{Compose, Original};
 
 /// The forms' own style, added to the console's.
 pub(crate) const FORM_STYLE: &str = "\
-.notice-form fieldset{border:1px solid #ccc;background:#fff;margin:.8em 0;padding:.6em 1em}\
+.notice-form fieldset{border:1px solid #ccc;background:#fff;margin:.8em 0;padding:.6em 1em;min-width:0}\
 .notice-form legend{font-weight:bold}\
 .notice-form .field{margin:.6em 0}\
 .notice-form .for{display:block;font-weight:bold}\
 .notice-form .en{font-weight:normal;color:#555;font-size:.9em}\
-.notice-form input[type=text],.notice-form input[type=number],.notice-form select{font-size:1em;padding:.25em;max-width:100%;width:22em}\
-.notice-form textarea{width:100%;max-width:40em;min-height:6em;font-family:inherit;font-size:1em}\
+.notice-form input[type=text],.notice-form input[type=number],.notice-form select{font-size:1em;padding:.25em;box-sizing:border-box;width:100%;max-width:22em}\
+.notice-form textarea{box-sizing:border-box;width:100%;max-width:40em;min-height:6em;font-family:inherit;font-size:1em}\
 .notice-form .req{color:#b00;text-decoration:none;font-weight:bold}\
 .notice-form .help{color:#555;font-size:.85em;margin:.15em 0}\
 .notice-form .field-error{color:#a00;background:#fde2e2;border-left:3px solid #c33;padding:.2em .5em;margin:.2em 0}\
@@ -29,7 +29,9 @@ pub(crate) const FORM_STYLE: &str = "\
 .warn{padding:.6em;border:2px solid #c80;background:#fff4cc;margin:.5em 0}\
 .letter{background:#fff;border:1px solid #999;padding:1em 1.5em;max-width:48em}\
 .letter h2{text-align:center;margin:.2em 0 .8em}\
-.letter dl{border:none;padding:0;grid-template-columns:11em auto;margin:.3em 0}.letter dd{white-space:pre-wrap;margin:0}\
+.letter dl{border:none;padding:0;grid-template-columns:minmax(5em,11em) minmax(0,1fr);margin:.3em 0}\
+.letter dd{white-space:pre-wrap;margin:0}.letter,.warn,.reply-to,#problems{overflow-wrap:anywhere}\
+@media (max-width:480px){.letter{padding:.6em}.letter dl{grid-template-columns:minmax(0,1fr)}.letter dd{margin-bottom:.3em}}\
 .letter h3{margin:.8em 0 .3em;font-size:1em}\
 .actions{margin:1em 0;display:flex;gap:1em;flex-wrap:wrap}\
 .actions button{font-size:1.05em;padding:.4em 1em}";
@@ -224,7 +226,7 @@ fn original_letter(original: &Original, peers: &[Peer], me: &str) -> Markup {
 /// What is answered, and the warning when it has been answered before.
 fn reply_header(original: &Original, peers: &[Peer]) -> Markup {
     html! {
-        p {
+        p.reply-to {
             "复函 Reply to "
             a.notice href={ "/console/notice/" (original.id) } { (original.id) }
             " (" (original.kind.chinese()) ", 来自 from " (county_name(peers, original.sender)) ")"
