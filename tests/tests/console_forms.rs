@@ -792,11 +792,13 @@ async fn a_form_posted_after_the_session_ended_comes_back_only_after_signing_in(
         !page.contains("赵敏") && !page.contains(WOMAN_ID),
         "nothing typed is shown before signing in"
     );
-    let kept = browser.cookie("liaison_kept_form").await;
+    let admin = fed.node(BAOTA).admin_addr();
+    let kept = browser
+        .cookie(&format!("liaison_kept_form_{}", admin.port()))
+        .await;
     assert_eq!(kept.len(), 64, "the kept form is named by a random id");
 
     // Without this node's sign-in the kept form is not given out.
-    let admin = fed.node(BAOTA).admin_addr();
     let stranger = http(
         admin,
         "GET",

@@ -207,7 +207,7 @@ pub(super) async fn write_form(
     if forget {
         response
             .headers_mut()
-            .insert(header::SET_COOKIE, forget_cookie());
+            .insert(header::SET_COOKIE, forget_cookie(&headers));
     }
     response
 }
@@ -528,7 +528,7 @@ fn keep_for_sign_in(
     );
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, kept_cookie(&id));
+        .insert(header::SET_COOKIE, kept_cookie(headers, &id));
     response
 }
 

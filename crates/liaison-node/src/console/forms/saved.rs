@@ -12,7 +12,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 pub(crate) const KEEP_FOR: Duration = Duration::from_secs(2 * 60 * 60);
 /// The most forms kept at once; the oldest goes first.
 pub(crate) const MAX_KEPT: usize = 64;
-/// The cookie that tells the browser's next sign-in which form to give back.
+/// The cookie that tells the browser's next sign-in which form to give back; the console's port
+/// is added, because browsers share cookies between ports and two nodes may run on one machine.
 const COOKIE: &str = "liaison_kept_form";
 
 /// A form's fields by name.
@@ -63,31 +64,49 @@ impl KeptForms {
     }
 }
 
+/// The name of the kept-form cookie of the console that `headers` were sent to.
+pub(crate) fn cookie_name(headers: &HeaderMap) -> String {
+    let port = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|host| host.rsplit_once(':'))
+        .map(|(_, port)| port)
+        .filter(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
+    match port {
+        Some(port) => format!("{COOKIE}_{port}"),
+        None => COOKIE.to_owned(),
+    }
+}
+
 /// The cookie that names the kept form `id` for the next sign-in.
-pub(crate) fn kept_cookie(id: &str) -> HeaderValue {
+pub(crate) fn kept_cookie(headers: &HeaderMap, id: &str) -> HeaderValue {
+    let name = cookie_name(headers);
     HeaderValue::from_str(&format!(
-        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/console; Max-Age={}",
+        "{name}={id}; HttpOnly; SameSite=Strict; Path=/console; Max-Age={}",
         KEEP_FOR.as_secs()
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("liaison_kept_form=; Path=/console; Max-Age=0"))
 }
 
 /// The cookie that forgets the kept form.
-pub(crate) fn forget_cookie() -> HeaderValue {
-    HeaderValue::from_static(
-        "liaison_kept_form=; HttpOnly; SameSite=Strict; Path=/console; Max-Age=0",
-    )
+pub(crate) fn forget_cookie(headers: &HeaderMap) -> HeaderValue {
+    let name = cookie_name(headers);
+    HeaderValue::from_str(&format!(
+        "{name}=; HttpOnly; SameSite=Strict; Path=/console; Max-Age=0"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("liaison_kept_form=; Path=/console; Max-Age=0"))
 }
 
 /// The id of the kept form named by the request's cookie.
 pub(crate) fn kept_id(headers: &HeaderMap) -> Option<String> {
+    let name = cookie_name(headers);
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_owned())
         .filter(|v| is_id(v))
 }
@@ -131,6 +150,32 @@ mod tests {
         }
         assert_eq!(kept.inner.lock().unwrap().len(), MAX_KEPT);
         assert!(kept.take(&first).is_none(), "the oldest went first");
+    }
+
+    #[test]
+    fn the_kept_form_cookie_of_one_console_is_not_read_by_another_on_the_same_host() {
+        let to = |host: &'static str, cookie: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static(host));
+            h.insert(header::COOKIE, HeaderValue::from_str(cookie).unwrap());
+            h
+        };
+        let id = "a".repeat(64);
+        let first = to("127.0.0.1:7080", "");
+        let set = kept_cookie(&first, &id);
+        assert!(
+            set.to_str()
+                .unwrap()
+                .starts_with(&format!("liaison_kept_form_7080={id};")),
+            "{set:?}"
+        );
+        let cookie = format!("liaison_kept_form_7080={id}");
+        assert_eq!(kept_id(&to("127.0.0.1:7080", &cookie)), Some(id.clone()));
+        assert_eq!(kept_id(&to("127.0.0.1:7081", &cookie)), None);
+        assert_eq!(
+            kept_id(&to("127.0.0.1:7080", "liaison_kept_form_7080=short")),
+            None
+        );
     }
 
     #[test]
