@@ -27,11 +27,6 @@ use crate::ops::Ops;
 
 const NOT_FOR_AUDITORS: &str = "审计员不能写通报 Auditors may not write notices.";
 
-/// The peer counties of the directory, with their names.
-fn peers(ops: &Ops) -> Vec<Peer> {
-    ops.directory()
-}
-
 /// This node's county as the letter names it.
 fn me(ops: &Ops) -> String {
     let county = ops.county();
@@ -108,7 +103,7 @@ pub(super) async fn write_form(
         return forbidden(NOT_FOR_AUDITORS);
     }
     let ops = who.ops(&state);
-    let peers = peers(&ops);
+    let peers: Vec<Peer> = ops.directory();
     let Some(token) = random_id() else {
         return who.error_page(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -353,7 +348,7 @@ pub(super) async fn write(
         return forbidden(NOT_FOR_AUDITORS);
     }
     let ops = who.ops(&state);
-    let peers = peers(&ops);
+    let peers: Vec<Peer> = ops.directory();
     let field = |name: &str| form.get(name).map(|v| v.trim()).unwrap_or("");
     let step = match field("step") {
         "send" => Step::Send,
