@@ -352,6 +352,72 @@ impl Browser {
         .await;
     }
 
+    /// Empties the first form control matching `css`, then types `text` into it.
+    pub async fn fill(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        self.call(
+            "POST",
+            &self.at(&format!("/element/{element}/clear")),
+            Some(json!({})),
+        )
+        .await;
+        self.call(
+            "POST",
+            &self.at(&format!("/element/{element}/value")),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    /// The current value of the first form control matching `css`.
+    pub async fn value(&self, css: &str) -> String {
+        let element = self.find(css).await;
+        let value = self
+            .call(
+                "GET",
+                &self.at(&format!("/element/{element}/property/value")),
+                None,
+            )
+            .await;
+        value.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Runs `script` (a function body; `return` gives its value) in the page, as WebDriver does:
+    /// the page's Content-Security-Policy does not apply to it.
+    pub async fn execute(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            &self.at("/execute/sync"),
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
+    /// Sets the browser window's outer size in CSS pixels, e.g. 390 wide for a phone.
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            &self.at("/window/rect"),
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
+
+    /// Forgets cookie `name`, as when a session ends.
+    pub async fn delete_cookie(&self, name: &str) {
+        self.call("DELETE", &self.at(&format!("/cookie/{name}")), None)
+            .await;
+    }
+
+    /// Signs in to the console at `base` and waits for the page a sign-in leads to.
+    pub async fn sign_in(&self, base: &str, name: &str, password: &str) {
+        self.goto(&format!("{base}/console/login")).await;
+        self.type_into("input[name=name]", name).await;
+        self.type_into("input[name=password]", password).await;
+        self.click("button[type=submit]").await;
+        self.wait_for_text("/console/logout").await;
+    }
+
     /// The value of cookie `name` (HttpOnly cookies included).
     pub async fn cookie(&self, name: &str) -> String {
         let value = self

@@ -13,6 +13,7 @@
 
 pub mod binary;
 pub mod browser;
+pub mod console;
 pub mod cst;
 pub mod drafts;
 pub mod federation;

@@ -5,36 +5,14 @@
 
 use liaison_proto::v1 as pb;
 use liaison_tests::browser::{Browser, http};
-use liaison_tests::federation::with_console_accounts;
-use liaison_tests::{ANSAI, BAOTA, Federation, THREE_COUNTIES, YANCHANG, drafts, eventually};
+use liaison_tests::console::{base, federation};
+use liaison_tests::{ANSAI, BAOTA, YANCHANG, drafts, eventually};
 
 /// The personal name in the example case notice: it must never reach an auditor.
 const PERSONAL_NAME: &str = "刘红梅";
 
-async fn federation() -> Federation {
-    Federation::builder(&THREE_COUNTIES)
-        .edit_config(BAOTA, |config| {
-            with_console_accounts(
-                config,
-                &[
-                    ("wang", "operator", "operator-pass-1"),
-                    ("li", "auditor", "auditor-pass-1"),
-                ],
-            )
-        })
-        .start()
-        .await
-}
-
-fn base(fed: &Federation) -> String {
-    format!("http://{}", fed.node(BAOTA).admin_addr())
-}
-
 async fn sign_in(browser: &Browser, base: &str, name: &str, password: &str) {
-    browser.goto(&format!("{base}/console/login")).await;
-    browser.type_into("input[name=name]", name).await;
-    browser.type_into("input[name=password]", password).await;
-    browser.click("button[type=submit]").await;
+    browser.sign_in(base, name, password).await;
     // Signing in leads to the outbox.
     browser.wait_for_url("/console/outbox").await;
 }
@@ -136,7 +114,7 @@ async fn operator_finds_a_notice_by_filter_opens_it_retries_one_and_replies_to_o
     browser.click("#retry").await;
     browser.wait_for_text("Retry requested").await;
 
-    // Reply to the case notice from 安塞区 with the pre-filled draft.
+    // Reply to the case notice from 安塞区 on the reply form, then confirm the letter.
     browser
         .goto(&format!("{base}/console/inbox?peer={ANSAI}"))
         .await;
@@ -145,6 +123,9 @@ async fn operator_finds_a_notice_by_filter_opens_it_retries_one_and_replies_to_o
         .await;
     browser.wait_for_text("id=\"reply\"").await;
     browser.click("#reply").await;
+    browser.wait_for_text("id=\"check\"").await;
+    browser.type_into("textarea[name=text]", "已核实。").await;
+    browser.click("#check").await;
     browser.wait_for_text("id=\"send\"").await;
     browser.click("#send").await;
     let page = browser.wait_for_text("Signed and put in the outbox").await;

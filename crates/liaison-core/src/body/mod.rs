@@ -47,6 +47,8 @@ pub struct FieldError {
     pub path: String,
     /// What is wrong, in words an operator can act on.
     pub problem: String,
+    /// The same in Chinese, for the console's forms; `None` where only English is written.
+    pub problem_zh: Option<String>,
 }
 
 impl FieldError {
@@ -55,6 +57,15 @@ impl FieldError {
         Self {
             path: path.into(),
             problem: problem.into(),
+            problem_zh: None,
+        }
+    }
+
+    /// The same error with its problem also said in Chinese.
+    pub fn zh(self, problem_zh: impl Into<String>) -> Self {
+        Self {
+            problem_zh: Some(problem_zh.into()),
+            ..self
         }
     }
 
@@ -70,6 +81,7 @@ impl FieldError {
         Self {
             path,
             problem: self.problem,
+            problem_zh: self.problem_zh,
         }
     }
 }

@@ -1,4 +1,7 @@
 //! The rules of docs/notices.md that a body's types alone do not enforce.
+//!
+//! Every rule is checked and every violation reported, so that a form can show all of them beside
+//! their fields at once; each error carries its problem in Chinese as well.
 
 use time::Date;
 
@@ -10,23 +13,42 @@ use super::{
 };
 
 impl NoticeBody {
-    /// Checks the rules of docs/notices.md that the types alone do not enforce; the first violation wins.
+    /// Checks the rules of docs/notices.md that the types alone do not enforce; the first
+    /// violation, in field order, wins.
     pub fn validate(&self) -> Result<(), FieldError> {
-        match self {
-            Self::CaseNotice(b) => b.validate(),
-            Self::CertificateQuery(b) => b.validate(),
-            Self::CertificateAnswer(b) => b.validate(),
-            Self::FeeConsultation(b) => b.validate(),
-            Self::FeeReply(b) => b.validate(),
-            Self::ApprovalRequest(b) => b.validate(),
-            Self::ApprovalResult(b) => b.validate(),
-            Self::ContraceptionReport(b) => b.validate(),
-            Self::Bulletin(b) => b.validate(),
-            Self::ContactLetter(b) => b.validate(),
-            Self::ReplyLetter(b) => b.validate(),
-            Self::Reminder(b) => b.validate(),
+        match self.violations().into_iter().next() {
+            Some(first) => Err(first),
+            None => Ok(()),
         }
     }
+
+    /// Every violation of the rules that [`Self::validate`] checks, in field order.
+    pub fn violations(&self) -> Vec<FieldError> {
+        let mut found = Vec::new();
+        let out = &mut found;
+        match self {
+            Self::CaseNotice(b) => b.check(out),
+            Self::CertificateQuery(b) => b.check(out),
+            Self::CertificateAnswer(b) => b.check(out),
+            Self::FeeConsultation(b) => b.check(out),
+            Self::FeeReply(b) => b.check(out),
+            Self::ApprovalRequest(b) => b.check(out),
+            Self::ApprovalResult(b) => b.check(out),
+            Self::ContraceptionReport(b) => b.check(out),
+            Self::Bulletin(b) => b.check(out),
+            Self::ContactLetter(b) => b.check(out),
+            Self::ReplyLetter(b) => b.check(out),
+            Self::Reminder(b) => b.check(out),
+        }
+        found
+    }
+}
+
+/// The violations found so far.
+type Found = Vec<FieldError>;
+
+fn note(out: &mut Found, checked: Result<(), FieldError>) {
+    out.extend(checked.err());
 }
 
 /// The length class of a text field; see the limits at the top of this module.
@@ -55,20 +77,22 @@ impl Text {
 
 fn check_text(path: &str, value: &str, class: Text) -> Result<(), FieldError> {
     let count = value.chars().count();
-    if count > class.max_chars() {
+    let max = class.max_chars();
+    if count > max {
         return Err(FieldError::new(
             path,
-            format!(
-                "has {count} characters; at most {} are allowed",
-                class.max_chars()
-            ),
-        ));
+            format!("has {count} characters; at most {max} are allowed"),
+        )
+        .zh(format!("共{count}字,最多{max}字")));
     }
     if let Some(c) = value.chars().find(|&c| !class.allows(c)) {
-        let what = if matches!(class, Text::Long) {
-            "other than line breaks and tabs"
+        let (what, zh) = if matches!(class, Text::Long) {
+            (
+                "other than line breaks and tabs",
+                "除换行和制表符外不能含控制字符",
+            )
         } else {
-            "in a single-line field"
+            ("in a single-line field", "单行内容不能含换行等控制字符")
         };
         return Err(FieldError::new(
             path,
@@ -76,14 +100,15 @@ fn check_text(path: &str, value: &str, class: Text) -> Result<(), FieldError> {
                 "contains the control character U+{:04X}, {what}",
                 u32::from(c)
             ),
-        ));
+        )
+        .zh(format!("{zh}(U+{:04X})", u32::from(c))));
     }
     Ok(())
 }
 
 fn required_text(path: &str, value: &str, class: Text) -> Result<(), FieldError> {
     if value.trim().is_empty() {
-        return Err(FieldError::new(path, "is required and must not be blank"));
+        return Err(FieldError::new(path, "is required and must not be blank").zh("必填"));
     }
     check_text(path, value, class)
 }
@@ -95,38 +120,42 @@ fn optional_text(path: &str, value: &Option<String>, class: Text) -> Result<(), 
         Some(text) if text.trim().is_empty() => Err(FieldError::new(
             path,
             "must not be blank; leave it out instead",
-        )),
+        )
+        .zh("不能只填空白;不填请留空")),
         Some(text) => check_text(path, text, class),
     }
 }
 
 fn check_date(path: &str, date: Date) -> Result<(), FieldError> {
     if date < EARLIEST_DATE || date > LATEST_DATE {
-        return Err(FieldError::new(
-            path,
-            format!("{} is {}", calendar_date::format(date), OUTSIDE_DATE_RANGE),
-        ));
+        let date = calendar_date::format(date);
+        return Err(
+            FieldError::new(path, format!("{date} is {OUTSIDE_DATE_RANGE}"))
+                .zh(format!("{date} {OUTSIDE_DATE_RANGE_ZH}")),
+        );
     }
     Ok(())
 }
 
 const OUTSIDE_DATE_RANGE: &str = "outside the accepted range 1900-01-01 to 2199-12-31";
+const OUTSIDE_DATE_RANGE_ZH: &str = "超出可接受的范围 1900-01-01 至 2199-12-31";
 
 fn optional_date(path: &str, date: Option<Date>) -> Result<(), FieldError> {
     date.map_or(Ok(()), |d| check_date(path, d))
 }
 
+/// `condition` and `condition_zh` say, in English and Chinese, when the field must be left out.
 fn absent_unless<T>(
     path: &str,
     value: &Option<T>,
     allowed: bool,
-    condition: &str,
+    (condition, condition_zh): (&str, &str),
 ) -> Result<(), FieldError> {
     if value.is_some() && !allowed {
-        return Err(FieldError::new(
-            path,
-            format!("must be left out when {condition}"),
-        ));
+        return Err(
+            FieldError::new(path, format!("must be left out when {condition}"))
+                .zh(format!("{condition_zh}时不应填写")),
+        );
     }
     Ok(())
 }
@@ -140,196 +169,245 @@ fn different_people(
         Some(spouse) if spouse.id_number == first.id_number => Err(FieldError::new(
             "spouse.id_number",
             format!("is the same as {first_path}.id_number"),
-        )),
+        )
+        .zh("与本人的身份号码相同")),
         _ => Ok(()),
     }
 }
 
 impl Person {
-    fn validate(&self) -> Result<(), FieldError> {
-        required_text("name", &self.name, Text::Name)?;
+    fn check(&self, out: &mut Found) {
+        note(out, required_text("name", &self.name, Text::Name));
         let id_birth_date = self.id_number.birth_date();
         if id_birth_date < EARLIEST_DATE || id_birth_date > LATEST_DATE {
             let date = calendar_date::format(id_birth_date);
-            return Err(FieldError::new(
-                "id_number",
-                format!("holds birth date {date}, {OUTSIDE_DATE_RANGE}"),
-            ));
+            out.push(
+                FieldError::new(
+                    "id_number",
+                    format!("holds birth date {date}, {OUTSIDE_DATE_RANGE}"),
+                )
+                .zh(format!("其中的出生日期 {date} {OUTSIDE_DATE_RANGE_ZH}")),
+            );
+            // The birth date cannot agree with a number the rules refuse.
+            return;
         }
         if let Some(birth_date) = self.birth_date {
-            check_date("birth_date", birth_date)?;
-            if birth_date != self.id_number.birth_date() {
-                return Err(FieldError::new(
-                    "birth_date",
-                    format!(
-                        "is {} but the identity number says {}",
-                        calendar_date::format(birth_date),
-                        calendar_date::format(self.id_number.birth_date())
-                    ),
-                ));
+            let range = check_date("birth_date", birth_date);
+            let in_range = range.is_ok();
+            note(out, range);
+            if in_range && birth_date != id_birth_date {
+                let (given, said) = (
+                    calendar_date::format(birth_date),
+                    calendar_date::format(id_birth_date),
+                );
+                out.push(
+                    FieldError::new(
+                        "birth_date",
+                        format!("is {given} but the identity number says {said}"),
+                    )
+                    .zh(format!("填的是 {given},但身份号码中的出生日期是 {said}")),
+                );
             }
         }
-        Ok(())
     }
 }
 
-fn person(path: &str, person: &Person) -> Result<(), FieldError> {
-    person.validate().map_err(|e| e.under(path))
+fn person(path: &str, person: &Person, out: &mut Found) {
+    let mut found = Vec::new();
+    person.check(&mut found);
+    out.extend(found.into_iter().map(|e| e.under(path)));
 }
 
-fn optional_person(path: &str, value: &Option<Person>) -> Result<(), FieldError> {
-    value.as_ref().map_or(Ok(()), |p| person(path, p))
+fn optional_person(path: &str, value: &Option<Person>, out: &mut Found) {
+    if let Some(p) = value {
+        person(path, p, out);
+    }
 }
 
 impl CaseNotice {
-    fn validate(&self) -> Result<(), FieldError> {
-        person("person", &self.person)?;
-        optional_person("spouse", &self.spouse)?;
-        different_people("person", &self.person, &self.spouse)?;
-        check_date("event_date", self.event_date)?;
-        optional_text("residence_address", &self.residence_address, Text::Short)?;
-        optional_text(
-            "registration_address",
-            &self.registration_address,
-            Text::Short,
-        )?;
-        optional_text("details", &self.details, Text::Long)
+    fn check(&self, out: &mut Found) {
+        person("person", &self.person, out);
+        optional_person("spouse", &self.spouse, out);
+        note(out, different_people("person", &self.person, &self.spouse));
+        note(out, check_date("event_date", self.event_date));
+        note(
+            out,
+            optional_text("residence_address", &self.residence_address, Text::Short),
+        );
+        note(
+            out,
+            optional_text(
+                "registration_address",
+                &self.registration_address,
+                Text::Short,
+            ),
+        );
+        note(out, optional_text("details", &self.details, Text::Long));
     }
 }
 
 impl CertificateQuery {
-    fn validate(&self) -> Result<(), FieldError> {
-        person("person", &self.person)?;
-        optional_text("certificate_number", &self.certificate_number, Text::Short)?;
-        optional_text("question", &self.question, Text::Long)
+    fn check(&self, out: &mut Found) {
+        person("person", &self.person, out);
+        note(
+            out,
+            optional_text("certificate_number", &self.certificate_number, Text::Short),
+        );
+        note(out, optional_text("question", &self.question, Text::Long));
     }
 }
 
 impl CertificateAnswer {
-    fn validate(&self) -> Result<(), FieldError> {
-        let not_found = "found is false";
-        absent_unless(
-            "certificate_number",
-            &self.certificate_number,
-            self.found,
-            not_found,
-        )?;
-        absent_unless("issued_on", &self.issued_on, self.found, not_found)?;
-        absent_unless("valid_until", &self.valid_until, self.found, not_found)?;
-        optional_text("certificate_number", &self.certificate_number, Text::Short)?;
-        optional_date("issued_on", self.issued_on)?;
-        optional_date("valid_until", self.valid_until)?;
+    fn check(&self, out: &mut Found) {
+        let not_found = ("found is false", "未查到证件");
+        let before = out.len();
+        for (path, present) in [
+            ("certificate_number", self.certificate_number.is_some()),
+            ("issued_on", self.issued_on.is_some()),
+            ("valid_until", self.valid_until.is_some()),
+        ] {
+            note(
+                out,
+                absent_unless(path, &present.then_some(()), self.found, not_found),
+            );
+        }
+        if out.len() > before {
+            // What must be left out is not worth checking further.
+            note(out, required_text("answer", &self.answer, Text::Long));
+            return;
+        }
+        note(
+            out,
+            optional_text("certificate_number", &self.certificate_number, Text::Short),
+        );
+        note(out, optional_date("issued_on", self.issued_on));
+        note(out, optional_date("valid_until", self.valid_until));
         if let (Some(issued), Some(until)) = (self.issued_on, self.valid_until)
             && until < issued
         {
-            return Err(FieldError::new(
-                "valid_until",
-                format!(
-                    "is {}, before issued_on {}",
-                    calendar_date::format(until),
-                    calendar_date::format(issued)
-                ),
-            ));
+            let (until, issued) = (calendar_date::format(until), calendar_date::format(issued));
+            out.push(
+                FieldError::new(
+                    "valid_until",
+                    format!("is {until}, before issued_on {issued}"),
+                )
+                .zh(format!("{until} 早于发证日期 {issued}")),
+            );
         }
-        required_text("answer", &self.answer, Text::Long)
+        note(out, required_text("answer", &self.answer, Text::Long));
     }
 }
 
 impl FeeConsultation {
-    fn validate(&self) -> Result<(), FieldError> {
-        person("person", &self.person)?;
-        check_date("birth_date", self.birth_date)?;
+    fn check(&self, out: &mut Found) {
+        person("person", &self.person, out);
+        note(out, check_date("birth_date", self.birth_date));
         if self.proposed_amount_yuan <= 0 {
-            return Err(FieldError::new(
-                "proposed_amount_yuan",
-                "must be more than 0 yuan",
-            ));
+            out.push(
+                FieldError::new("proposed_amount_yuan", "must be more than 0 yuan")
+                    .zh("必须大于0元"),
+            );
+        } else if self.proposed_amount_yuan > MAX_FEE_YUAN {
+            out.push(
+                FieldError::new(
+                    "proposed_amount_yuan",
+                    format!("must be at most {MAX_FEE_YUAN} yuan"),
+                )
+                .zh(format!("最多{MAX_FEE_YUAN}元")),
+            );
         }
-        if self.proposed_amount_yuan > MAX_FEE_YUAN {
-            return Err(FieldError::new(
-                "proposed_amount_yuan",
-                format!("must be at most {MAX_FEE_YUAN} yuan"),
-            ));
-        }
-        required_text("reasons", &self.reasons, Text::Long)
+        note(out, required_text("reasons", &self.reasons, Text::Long));
     }
 }
 
 impl FeeReply {
-    fn validate(&self) -> Result<(), FieldError> {
+    fn check(&self, out: &mut Found) {
         if self.opinion == FeeOpinion::Disagree && self.comments.is_none() {
-            return Err(FieldError::new(
-                "comments",
-                "is required when the opinion is disagree",
-            ));
+            out.push(
+                FieldError::new("comments", "is required when the opinion is disagree")
+                    .zh("不同意时必须填写意见"),
+            );
         }
-        optional_text("comments", &self.comments, Text::Long)
+        note(out, optional_text("comments", &self.comments, Text::Long));
     }
 }
 
 impl ApprovalRequest {
-    fn validate(&self) -> Result<(), FieldError> {
-        person("applicant", &self.applicant)?;
-        optional_person("spouse", &self.spouse)?;
-        different_people("applicant", &self.applicant, &self.spouse)?;
-        check_date("application_date", self.application_date)?;
-        optional_text("details", &self.details, Text::Long)
+    fn check(&self, out: &mut Found) {
+        person("applicant", &self.applicant, out);
+        optional_person("spouse", &self.spouse, out);
+        note(
+            out,
+            different_people("applicant", &self.applicant, &self.spouse),
+        );
+        note(out, check_date("application_date", self.application_date));
+        note(out, optional_text("details", &self.details, Text::Long));
     }
 }
 
 impl ApprovalResult {
-    fn validate(&self) -> Result<(), FieldError> {
-        person("applicant", &self.applicant)?;
-        check_date("decision_date", self.decision_date)?;
-        absent_unless(
-            "certificate_number",
-            &self.certificate_number,
-            self.approved,
-            "approved is false",
-        )?;
-        optional_text("certificate_number", &self.certificate_number, Text::Short)?;
-        if !self.approved && self.reasons.is_none() {
-            return Err(FieldError::new(
-                "reasons",
-                "is required when approved is false",
-            ));
+    fn check(&self, out: &mut Found) {
+        person("applicant", &self.applicant, out);
+        note(out, check_date("decision_date", self.decision_date));
+        let refused = ("approved is false", "不批准");
+        let before = out.len();
+        note(
+            out,
+            absent_unless(
+                "certificate_number",
+                &self.certificate_number,
+                self.approved,
+                refused,
+            ),
+        );
+        if out.len() == before {
+            note(
+                out,
+                optional_text("certificate_number", &self.certificate_number, Text::Short),
+            );
         }
-        optional_text("reasons", &self.reasons, Text::Long)
+        if !self.approved && self.reasons.is_none() {
+            out.push(
+                FieldError::new("reasons", "is required when approved is false")
+                    .zh("不批准时必须填写理由"),
+            );
+        }
+        note(out, optional_text("reasons", &self.reasons, Text::Long));
     }
 }
 
 impl ContraceptionReport {
-    fn validate(&self) -> Result<(), FieldError> {
-        person("person", &self.person)?;
-        check_date("check_date", self.check_date)?;
-        optional_text("findings", &self.findings, Text::Long)
+    fn check(&self, out: &mut Found) {
+        person("person", &self.person, out);
+        note(out, check_date("check_date", self.check_date));
+        note(out, optional_text("findings", &self.findings, Text::Long));
     }
 }
 
 impl Bulletin {
-    fn validate(&self) -> Result<(), FieldError> {
-        required_text("title", &self.title, Text::Short)?;
-        required_text("text", &self.text, Text::Long)
+    fn check(&self, out: &mut Found) {
+        note(out, required_text("title", &self.title, Text::Short));
+        note(out, required_text("text", &self.text, Text::Long));
     }
 }
 
 impl ContactLetter {
-    fn validate(&self) -> Result<(), FieldError> {
-        required_text("subject", &self.subject, Text::Short)?;
-        required_text("text", &self.text, Text::Long)?;
-        optional_person("person", &self.person)
+    fn check(&self, out: &mut Found) {
+        note(out, required_text("subject", &self.subject, Text::Short));
+        note(out, required_text("text", &self.text, Text::Long));
+        optional_person("person", &self.person, out);
     }
 }
 
 impl ReplyLetter {
-    fn validate(&self) -> Result<(), FieldError> {
-        required_text("text", &self.text, Text::Long)
+    fn check(&self, out: &mut Found) {
+        note(out, required_text("text", &self.text, Text::Long));
     }
 }
 
 impl Reminder {
-    fn validate(&self) -> Result<(), FieldError> {
-        optional_text("text", &self.text, Text::Long)
+    fn check(&self, out: &mut Found) {
+        note(out, optional_text("text", &self.text, Text::Long));
     }
 }
 
@@ -359,6 +437,48 @@ mod tests {
             })),
             "person.birth_date: is 1992-03-16 but the identity number says 1992-03-15"
         );
+    }
+
+    #[test]
+    fn every_violation_is_reported_with_its_path_and_in_chinese() {
+        let NoticeBody::CaseNotice(notice) = full_samples().remove(0) else {
+            unreachable!()
+        };
+        let body = NoticeBody::CaseNotice(CaseNotice {
+            person: Person {
+                name: " ".to_owned(),
+                birth_date: Some(date!(1992 - 03 - 16)),
+                ..woman()
+            },
+            spouse: Some(Person {
+                name: "王".repeat(NAME_MAX_CHARS + 1),
+                ..woman()
+            }),
+            residence_address: text("南关街\n12号"),
+            details: text(" "),
+            ..notice
+        });
+        let found: Vec<String> = body.violations().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            found,
+            [
+                "person.name: is required and must not be blank",
+                "person.birth_date: is 1992-03-16 but the identity number says 1992-03-15",
+                "spouse.name: has 65 characters; at most 64 are allowed",
+                "spouse.id_number: is the same as person.id_number",
+                "residence_address: contains the control character U+000A, in a single-line field",
+                "details: must not be blank; leave it out instead",
+            ]
+        );
+        assert!(
+            body.violations().iter().all(|e| e.problem_zh.is_some()),
+            "{:?}",
+            body.violations()
+        );
+        assert_eq!(body.validate().unwrap_err().to_string(), found[0]);
+        for sample in full_samples().into_iter().chain(minimal_samples()) {
+            assert_eq!(sample.violations(), [], "{:?}", sample.kind());
+        }
     }
 
     #[test]
@@ -458,7 +578,11 @@ mod tests {
             birth_date: None,
         };
         assert_eq!(
-            person.validate().unwrap_err().to_string(),
+            {
+                let mut found = Vec::new();
+                person.check(&mut found);
+                found[0].to_string()
+            },
             "id_number: holds birth date 1899-12-31, outside the accepted range 1900-01-01 to 2199-12-31"
         );
     }

@@ -108,7 +108,8 @@ pub(super) async fn login(
         return forbidden("no randomness for a session");
     };
     access(&state, &account.name, "sign_in", "");
-    let mut response = Redirect::to("/console/outbox").into_response();
+    let next = super::write::after_sign_in(&headers, account.role == crate::ops::Role::Operator);
+    let mut response = Redirect::to(&next).into_response();
     response
         .headers_mut()
         .insert(header::SET_COOKIE, session_cookie(&new_id));

@@ -11,7 +11,9 @@
 //! This file holds the router and the guards every page shares; each page has its own file.
 
 mod access;
+mod cancel;
 mod due;
+mod forms;
 mod layout;
 mod listing;
 mod login;
@@ -55,10 +57,17 @@ pub(crate) fn router(state: Arc<NodeState>) -> Router {
         .route("/console/inbox", get(listing::inbox))
         .route("/console/notice/{id}", get(notice::notice))
         .route("/console/notice/{id}/retry", post(notice::retry))
-        .route("/console/notice/{id}/cancel", post(notice::cancel))
+        .route(
+            "/console/notice/{id}/cancel",
+            get(cancel::confirm_cancel).post(notice::cancel),
+        )
         .route("/console/write", get(write::write_form).post(write::write))
+        .route("/console/forms.js", get(forms::script::forms_js))
         .route("/console/due", get(due::due))
         .route("/console/peers", get(peers::peers))
+        .layer(axum::Extension(
+            Arc::new(forms::saved::KeptForms::default()),
+        ))
         .with_state(state)
 }
 

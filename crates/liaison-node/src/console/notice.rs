@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use liaison_core::{Delivery, NoticeStatus};
+use liaison_core::{Delivery, NoticeStatus, OutboundStatus};
 use maud::{Markup, Render};
 
 use super::access::access;
@@ -41,6 +41,9 @@ pub(super) async fn notice(
         "cancel" => Some(Note::Done("已撤销 The notice was cancelled.")),
         "sent" => Some(Note::Done(
             "已签名并放入发件箱 Signed and put in the outbox.",
+        )),
+        "already_sent" => Some(Note::Done(
+            "这份表单已经发送过,未再次发送;以下是当时发出的通报。 This form was sent before and was not sent again: here is the notice it sent.",
         )),
         _ => None,
     };
@@ -181,10 +184,10 @@ fn notice_body(who: &Authed, detail: &NoticeDetail, note: Option<Note>) -> Marku
                     button id="retry" type="submit" { "立即重发 Retry now" }
                 }
                 " "
-                form method="post" action={ "/console/notice/" (n.id) "/cancel" } style="display:inline" {
-                    (who.csrf_field())
-                    button id="cancel" type="submit" { "撤销 Cancel" }
-                }
+                a id="cancel" href={ "/console/notice/" (n.id) "/cancel" } { "撤销 Cancel…" }
+            }
+            @if matches!(n.status, NoticeStatus::Outbound(OutboundStatus::Rejected | OutboundStatus::Cancelled)) {
+                p { a id="send-again" href={ "/console/write?again=" (n.id) } { "再次发送 Send again as a new notice" } }
             }
             @if !outbound {
                 p { a id="reply" href={ "/console/write?reply_to=" (n.id) } { "复函 Reply to this notice" } }
@@ -207,6 +210,10 @@ async fn act(
     };
     if !who.operator() {
         return forbidden("审计员不能操作 Auditors may not retry or cancel notices.");
+    }
+    // A cancel is done only from its confirmation page.
+    if cancel && form.get("confirmed").map(String::as_str) != Some("yes") {
+        return Redirect::to(&format!("/console/notice/{}/cancel", url(&id))).into_response();
     }
     let ops = who.ops(&state);
     let action = if cancel { "cancel" } else { "retry" };

@@ -278,6 +278,16 @@ impl Ops {
         })
     }
 
+    /// The notice an earlier send queued under `client_key`, if any.
+    pub(crate) fn sent_with_client_key(&self, client_key: &str) -> Result<Option<NoticeView>> {
+        self.operator_only("look up notices by client key")?;
+        self.state
+            .store
+            .outbound_by_client_key(client_key)?
+            .map(|r| self.outbound_view(&r))
+            .transpose()
+    }
+
     /// The newest sent notices that pass `filter`.
     pub(crate) fn list_outbox(&self, filter: &ListFilter) -> Result<Vec<NoticeView>> {
         self.state
