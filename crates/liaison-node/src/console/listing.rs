@@ -13,7 +13,9 @@ use liaison_core::{
 };
 use maud::Markup;
 
-use super::layout::{due_time, error_note, kind_label, link, state_label, status_label, time, url};
+use super::layout::{
+    due_time, error_note, error_text, kind_label, link, state_label, status_label, time, url,
+};
 use super::{Params, authed, directory_peers, param, to_login};
 use crate::NodeState;
 use crate::ops::{Direction, IdRange, NoticeView, PageQuery};
@@ -222,7 +224,9 @@ fn notice_rows(notices: &[NoticeView], outbound: bool) -> Markup {
                             td { (status_label(n.status)) }
                             td {
                                 (delivery.map_or(0, |d| d.attempts())) " "
-                                (delivery.and_then(|d| d.last_error()).unwrap_or_default())
+                                @if let Some(e) = delivery.and_then(|d| d.last_error()) {
+                                    (error_text(e))
+                                }
                             }
                         } @else {
                             td { (time(n.receipt_at_ms.unwrap_or(0))) }

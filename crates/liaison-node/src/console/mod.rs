@@ -21,6 +21,7 @@ mod sessions;
 mod write;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -33,13 +34,16 @@ use maud::Markup;
 use crate::NodeState;
 use crate::ops::{Ops, OpsError, Role};
 use layout::{error_note, page, respond};
-use sessions::{Account, cookie_id};
+use sessions::Account;
 
 pub(crate) use sessions::Sessions;
 pub use sessions::{PasswordHashError, check_password_hash, hash_password};
 
-/// The console's routes, to be merged into the admin listener's router.
-pub(crate) fn router(state: Arc<NodeState>) -> Router {
+/// The console's routes, to be merged into the admin listener's router; `admin_addr` is the
+/// listener's bound address, the only `Host` the console answers to.
+pub(crate) fn router(state: Arc<NodeState>, admin_addr: SocketAddr) -> Router {
+    state.console.serve_at(admin_addr);
+    let host_state = state.clone();
     Router::new()
         .route(
             "/console",
@@ -59,7 +63,53 @@ pub(crate) fn router(state: Arc<NodeState>) -> Router {
         .route("/console/write", get(write::write_form).post(write::write))
         .route("/console/due", get(due::due))
         .route("/console/peers", get(peers::peers))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            check_host(host_state.clone(), request, next)
+        }))
         .with_state(state)
+}
+
+/// Refuses a request whose `Host` (or HTTP/2 `:authority`) is not the admin listener's address:
+/// a page opened under another name (DNS rebinding) must not reach the console.
+async fn check_host(
+    state: Arc<NodeState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            request
+                .headers()
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        });
+    let expected = state.console.admin_host().to_owned();
+    let refuse = |status: StatusCode, message: String| {
+        respond(
+            status,
+            page("地址不对 Wrong address", None, error_note(&message)),
+        )
+    };
+    match host {
+        None => refuse(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "请求没有 Host 头 The request names no host: open the console at http://{expected}/console/"
+            ),
+        ),
+        Some(host) if !state.console.host_allowed(&host) => refuse(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!(
+                "本控制台不以 {host} 提供服务，请用 http://{expected}/console/ 打开 \
+                 This console does not answer to {host}: open it at http://{expected}/console/"
+            ),
+        ),
+        Some(_) => next.run(request).await,
+    }
 }
 
 /// A request's query parameters.
@@ -95,6 +145,8 @@ fn to_login() -> Response {
 struct Authed {
     account: Account,
     csrf: String,
+    /// This node's county, "宝塔区 610602", for every page's header.
+    site: String,
 }
 
 impl Authed {
@@ -117,6 +169,7 @@ impl Authed {
     /// A page with the signed-in header.
     fn page(&self, status: StatusCode, title: &str, body: Markup) -> Response {
         let nav = layout::nav(
+            &self.site,
             &self.account.name,
             self.role_name(),
             self.operator(),
@@ -138,11 +191,17 @@ impl Authed {
 
 /// The signed-in session of a GET request; `None` leads to the sign-in page.
 fn authed(state: &NodeState, headers: &HeaderMap) -> Option<Authed> {
-    let session = state.console.get(&cookie_id(headers)?)?;
+    let session = state.console.get(&state.console.cookie_id(headers)?)?;
     Some(Authed {
         account: session.account?,
         csrf: session.csrf,
+        site: site(state),
     })
+}
+
+/// This node's county as the header shows it.
+fn site(state: &NodeState) -> String {
+    format!("{} {}", state.config.name, state.config.county)
 }
 
 /// The signed-in session of a POST, if its form carries the session's CSRF token.
@@ -151,7 +210,7 @@ fn authed_post(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Option<Authed> {
-    let session = state.console.get(&cookie_id(headers)?)?;
+    let session = state.console.get(&state.console.cookie_id(headers)?)?;
     let given = form.get("csrf").map(String::as_str).unwrap_or("");
     if !session.csrf_matches(given) {
         return None;
@@ -159,6 +218,7 @@ fn authed_post(
     Some(Authed {
         account: session.account?,
         csrf: session.csrf,
+        site: site(state),
     })
 }
 

@@ -12,7 +12,9 @@ use liaison_core::{Delivery, NoticeStatus};
 use maud::{Markup, Render};
 
 use super::access::access;
-use super::layout::{due_time, error_note, kind_label, link, state_label, status_label, time, url};
+use super::layout::{
+    due_time, error_note, error_text, kind_label, link, state_label, status_label, time, url,
+};
 use super::{
     Authed, Fields, Params, authed, authed_post, forbidden, param, refused_post, to_login,
 };
@@ -132,7 +134,7 @@ fn notice_body(who: &Authed, detail: &NoticeDetail, note: Option<Note>) -> Marku
                 @if let Some(last_error) = delivery.last_error() {
                     (row(
                         "最近错误 Last error",
-                        maud::html! { span id="last-error" { (last_error) } },
+                        maud::html! { span id="last-error" { (error_text(last_error)) } },
                     ))
                 }
                 @if let Some(next) = delivery.next_attempt_at_ms().filter(|&ms| ms != 0) {
