@@ -138,6 +138,7 @@ impl Store {
                     }
                     write_inbound(conn, rec, true)?;
                     put_blob(conn, Blob::InboundEnvelope, &rec.id, &item.envelope)?;
+                    crate::persons::index(conn, &rec.id, &item.envelope)?;
                     let head = append_leaf(conn, LeafKind::ReceivedNotice, &rec.id, item.leaf)?;
                     let receipt = issue(item, head);
                     put_blob(conn, Blob::InboundReceipt, &rec.id, &receipt.bytes)?;

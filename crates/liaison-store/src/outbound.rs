@@ -227,6 +227,7 @@ impl Store {
                         .execute(params![record.id.as_bytes(), key])?;
                 }
                 put_blob(conn, Blob::OutboundEnvelope, &record.id, &envelope)?;
+                crate::persons::index(conn, &record.id, &envelope)?;
                 append_leaf(conn, LeafKind::SentNotice, &record.id, leaf)?;
                 if let Some(original) = record.in_reply_to {
                     link_reply(conn, &original, &record.id)?;

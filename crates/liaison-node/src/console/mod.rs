@@ -13,6 +13,7 @@
 mod access;
 mod due;
 mod layout;
+mod letter;
 mod listing;
 mod login;
 mod notice;
@@ -57,6 +58,7 @@ pub(crate) fn router(state: Arc<NodeState>, admin_addr: SocketAddr) -> Router {
         .route("/console/logout", post(login::logout))
         .route("/console/outbox", get(listing::outbox))
         .route("/console/inbox", get(listing::inbox))
+        .route("/console/search", get(listing::search))
         .route("/console/notice/{id}", get(notice::notice))
         .route("/console/notice/{id}/retry", post(notice::retry))
         .route("/console/notice/{id}/cancel", post(notice::cancel))
