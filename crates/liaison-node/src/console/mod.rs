@@ -11,6 +11,7 @@
 //! This file holds the router and the guards every page shares; each page has its own file.
 
 mod access;
+mod bulletin;
 mod due;
 mod layout;
 mod letter;
@@ -64,6 +65,8 @@ pub(crate) fn router(state: Arc<NodeState>, admin_addr: SocketAddr) -> Router {
         .route("/console/notice/{id}/cancel", post(notice::cancel))
         .route("/console/write", get(write::write_form).post(write::write))
         .route("/console/due", get(due::due))
+        .route("/console/bulletin", get(bulletin::bulletin))
+        .route("/console/bulletin.csv", get(bulletin::bulletin_csv))
         .route("/console/peers", get(peers::peers))
         .layer(axum::middleware::from_fn(move |request, next| {
             check_host(host_state.clone(), request, next)
