@@ -65,6 +65,7 @@ pub(crate) fn router(state: Arc<NodeState>, admin_addr: SocketAddr) -> Router {
         .route("/console/notice/{id}/cancel", post(notice::cancel))
         .route("/console/write", get(write::write_form).post(write::write))
         .route("/console/due", get(due::due))
+        .route("/console/due/{id}/remind", post(due::remind))
         .route("/console/bulletin", get(bulletin::bulletin))
         .route("/console/bulletin.csv", get(bulletin::bulletin_csv))
         .route("/console/peers", get(peers::peers))

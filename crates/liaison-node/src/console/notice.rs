@@ -219,6 +219,9 @@ fn notice_body(who: &Authed, detail: &NoticeDetail, note: Option<Note>, letters:
             @if let Some(answered) = n.answered_at_ms {
                 (row("复函时间 Answered", time(answered)))
             }
+            @if let Some(reminded) = n.reminded_at_ms {
+                (row("催办 Reminded", maud::html! { span id="reminded-at" { (time(reminded)) } }))
+            }
             @if let Some(original) = n.in_reply_to {
                 (row("答复 Answers", link(&original.to_string())))
             }
