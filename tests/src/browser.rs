@@ -397,6 +397,17 @@ impl Browser {
             .await;
     }
 
+    /// Presses and releases `key` (a WebDriver key code, e.g. `"\u{E004}"` for Tab) in the page.
+    pub async fn press(&self, key: &str) {
+        let keys = json!([{ "type": "keyDown", "value": key }, { "type": "keyUp", "value": key }]);
+        self.call(
+            "POST",
+            &self.at("/actions"),
+            Some(json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": keys }] })),
+        )
+        .await;
+    }
+
     /// Saves a PNG screenshot of the visible page to `path`, making its folder if needed.
     pub async fn screenshot(&self, path: &Path) {
         use base64::Engine as _;

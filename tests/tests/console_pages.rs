@@ -559,6 +559,72 @@ async fn every_page_fits_a_390_px_phone_without_sideways_scrolling() {
     fed.shutdown().await;
 }
 
+/// WebDriver's key codes.
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
+
+/// The controls of the current page that have no label a screen reader could read.
+async fn unlabelled_controls(browser: &Browser) -> serde_json::Value {
+    browser
+        .execute(
+            "return Array.from(document.querySelectorAll('input:not([type=hidden]),select,textarea,button'))\
+             .filter(e => e.tagName === 'BUTTON' \
+                 ? !(e.textContent.trim() || e.getAttribute('aria-label')) \
+                 : !((e.labels && e.labels.length) || e.getAttribute('aria-label')))\
+             .map(e => e.outerHTML);",
+            json!([]),
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyboard_users_can_skip_to_the_content_and_every_control_has_a_label() {
+    let fed = federation().await;
+    let notices = exchange_notices(&fed).await;
+    let browser = Browser::start().await;
+    let base = base(&fed, BAOTA);
+    browser.goto(&format!("{base}/console/login")).await;
+    assert_eq!(
+        unlabelled_controls(&browser).await,
+        json!([]),
+        "sign-in page"
+    );
+    sign_in(&browser, &base, "wang", "operator-pass-1").await;
+    for path in [
+        "/console/outbox".to_owned(),
+        "/console/inbox".to_owned(),
+        format!("/console/search?q={CASE_ID_NUMBER}"),
+        "/console/due".to_owned(),
+        "/console/bulletin".to_owned(),
+        "/console/peers".to_owned(),
+        format!("/console/notice/{}", notices.received_case),
+    ] {
+        browser.goto(&format!("{base}{path}")).await;
+        assert_eq!(unlabelled_controls(&browser).await, json!([]), "{path}");
+    }
+    // The first Tab reaches the skip link, which shows itself; Enter moves to the content.
+    browser.goto(&format!("{base}/console/outbox")).await;
+    browser.press(TAB).await;
+    let focused = browser
+        .execute(
+            "const e = document.activeElement; \
+             return [e.className, e.getBoundingClientRect().left >= 0, getComputedStyle(e).outlineStyle];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(focused, json!(["skip", true, "solid"]), "{focused}");
+    browser.press(ENTER).await;
+    let at = browser
+        .execute(
+            "return [location.hash, document.activeElement.id];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(at, json!(["#main", "main"]));
+    browser.quit().await;
+    fed.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_is_refused_after_five_failures_from_one_address_even_with_the_right_password() {
     let fed = federation().await;
