@@ -460,6 +460,10 @@ async fn operator_reminds_the_other_county_from_the_due_board_and_the_reminder_a
         page.contains("已催办 reminded"),
         "the board shows when: {page}"
     );
+    assert!(
+        page.contains(CASE_PERSON_MASKED),
+        "the board says whom it is about: {page}"
+    );
     let ansai = fed.operator(ANSAI).await;
     ansai
         .wait_for_inbox("the reminder from 宝塔区", |inbox| {
@@ -481,6 +485,7 @@ async fn operator_reminds_the_other_county_from_the_due_board_and_the_reminder_a
         board.contains("已催办 reminded") && !board.contains("button class=\"remind\""),
         "{board}"
     );
+    assert!(!board.contains(CASE_PERSON_MASKED), "{board}");
     auditor.quit().await;
     browser.quit().await;
     fed.shutdown().await;

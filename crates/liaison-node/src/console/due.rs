@@ -5,12 +5,13 @@
 //! agreement allows that kind; otherwise it is only recorded), and records its time on the
 //! notice, shown on the board and the notice page; the access log names who reminded.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use liaison_core::DeadlineStatus;
+use liaison_core::{DeadlineStatus, NoticeId};
 use maud::Markup;
 
 use super::access::access;
@@ -19,7 +20,7 @@ use super::{
     Authed, Fields, Params, authed, authed_post, forbidden, param, refused_post, to_login,
 };
 use crate::NodeState;
-use crate::ops::{self, DueList, DueQuery, NoticeView, Side};
+use crate::ops::{self, DueList, DueQuery, NoticeView, Side, Summary};
 use crate::tracker::Reminded;
 
 /// The due page, read through the application layer, with the outcome of a reminder above it.
@@ -59,17 +60,27 @@ fn due_page(
     status: StatusCode,
 ) -> Response {
     let title = "期限 Due";
-    let due = who.ops(state).due(DueQuery {
+    let ops = who.ops(state);
+    let due = ops.due(DueQuery {
         side: None,
         overdue_only: false,
         limit: 1000,
     });
     match due {
-        Ok(d) => who.page(
-            status,
-            title,
-            maud::html! { @if let Some(n) = note { (n) } (due_body(who, &d)) },
-        ),
+        Ok(d) => {
+            let views: Vec<NoticeView> = d
+                .items
+                .iter()
+                .map(|i| i.notice.clone())
+                .chain(d.deadline_errors.iter().cloned())
+                .collect();
+            let summaries = ops.summaries(&views);
+            who.page(
+                status,
+                title,
+                maud::html! { @if let Some(n) = note { (n) } (due_body(who, &d, &summaries)) },
+            )
+        }
         Err(e) => who.error_page(StatusCode::SERVICE_UNAVAILABLE, title, &e.to_string()),
     }
 }
@@ -122,7 +133,17 @@ pub(super) async fn remind(
 }
 
 /// The due page below its title: the counts, then the replies we owe and those owed to us.
-fn due_body(who: &Authed, due: &DueList) -> Markup {
+fn due_body(who: &Authed, due: &DueList, summaries: &HashMap<NoticeId, Summary>) -> Markup {
+    let summary = |n: &NoticeView| {
+        maud::html! {
+            @if let Some(s) = summaries.get(&n.id) {
+                span.summary {
+                    @if let Some(p) = &s.person { b.person { (p) } " · " }
+                    (s.subject)
+                }
+            }
+        }
+    };
     let counts = due.counts;
     let peer = |n: &NoticeView| format!("{} {}", n.peer_name, n.peer);
     maud::html! {
@@ -151,6 +172,9 @@ fn due_body(who: &Authed, due: &DueList) -> Markup {
                         th { "通报编号 Notice id" }
                         th { "对方县区 Peer county" }
                         th { "种类 Kind" }
+                        @if !summaries.is_empty() {
+                            th { "当事人 · 事由 Person · subject" }
+                        }
                         th { "紧急 Urgent" }
                         @if side == Side::Awaited {
                             th { "催办 Reminder" }
@@ -167,6 +191,9 @@ fn due_body(who: &Authed, due: &DueList) -> Markup {
                             td data-label="通报编号 Notice id" { (link(&n.id.to_string())) }
                             td data-label="对方县区 Peer county" { (peer(n)) }
                             td data-label="种类 Kind" { (kind_label(n.kind)) }
+                            @if !summaries.is_empty() {
+                                td data-label="当事人 · 事由 Person · subject" { (summary(n)) }
+                            }
                             td data-label="紧急 Urgent" { @if n.urgent { "紧急 urgent" } @else { "普通 normal" } }
                             @if side == Side::Awaited {
                                 td data-label="催办 Reminder" {
@@ -186,7 +213,7 @@ fn due_body(who: &Authed, due: &DueList) -> Markup {
                         }
                     }
                     @if items.is_empty() {
-                        tr { td colspan="8" { "没有 None" } }
+                        tr { td colspan="9" { "没有 None" } }
                     }
                 }
             }
@@ -199,6 +226,7 @@ fn due_body(who: &Authed, due: &DueList) -> Markup {
                         tr {
                             td data-label="通报编号 Notice id" { (link(&n.id.to_string())) }
                             td data-label="对方县区 Peer county" { (peer(n)) }
+                            td data-label="种类 Kind" { (kind_label(n.kind)) " " (summary(n)) }
                             td data-label="原因 Why" { (n.deadline_error.as_deref().unwrap_or_default()) }
                         }
                     }
