@@ -630,40 +630,9 @@ async fn keyboard_users_can_skip_to_the_content_and_every_control_has_a_label() 
     fed.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_is_refused_after_five_failures_from_one_address_even_with_the_right_password() {
-    let fed = federation().await;
-    let browser = Browser::start().await;
-    let base = base(&fed, BAOTA);
-    // Three wrong passwords for a known account, two for an unknown one: five from this address.
-    for (name, password) in [
-        ("wang", "wrong-1"),
-        ("wang", "wrong-2"),
-        ("wang", "wrong-3"),
-        ("nobody", "wrong-4"),
-        ("nobody", "wrong-5"),
-    ] {
-        let page = try_sign_in(&browser, &base, name, password).await;
-        assert!(page.contains("账号或密码不对"), "{page}");
-    }
-    for (name, password) in [("wang", "operator-pass-1"), ("li", "auditor-pass-1")] {
-        let page = try_sign_in(&browser, &base, name, password).await;
-        assert!(
-            page.contains("登录失败次数过多") && page.contains("后再试"),
-            "{name} is let in after five failures:\n{page}"
-        );
-        assert!(browser.url().await.ends_with("/console/login"));
-    }
-    // The refusal is a 429 with Retry-After, whatever the password.
-    let login = http(
-        fed.node(BAOTA).admin_addr(),
-        "GET",
-        "/console/login",
-        &[],
-        b"",
-    )
-    .await
-    .unwrap();
+/// A sign-in page's session cookie and CSRF token, fetched without a browser.
+async fn sign_in_form(addr: std::net::SocketAddr) -> (String, String) {
+    let login = http(addr, "GET", "/console/login", &[], b"").await.unwrap();
     let cookie = login
         .headers
         .iter()
@@ -677,26 +646,77 @@ async fn sign_in_is_refused_after_five_failures_from_one_address_even_with_the_r
         .and_then(|rest| rest.split('"').next())
         .unwrap()
         .to_owned();
+    (cookie, csrf)
+}
+
+/// Posts a sign-in without a browser; returns the status, the Retry-After seconds and the body.
+async fn post_sign_in(
+    addr: std::net::SocketAddr,
+    (cookie, csrf): &(String, String),
+    name: &str,
+    password: &str,
+) -> (u16, Option<u64>, String) {
     let response = http(
-        fed.node(BAOTA).admin_addr(),
+        addr,
         "POST",
         "/console/login",
         &[
-            ("Cookie", &cookie),
+            ("Cookie", cookie),
             ("Content-Type", "application/x-www-form-urlencoded"),
         ],
-        format!("csrf={csrf}&name=wang&password=operator-pass-1").as_bytes(),
+        format!("csrf={csrf}&name={name}&password={password}").as_bytes(),
     )
     .await
     .unwrap();
-    assert_eq!(response.status, 429, "{}", response.body);
-    let retry_after: u64 = response
+    let retry_after = response
         .headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
-        .map(|(_, v)| v.parse().unwrap())
-        .expect("Retry-After");
-    assert!((1..=30).contains(&retry_after), "{retry_after}");
+        .map(|(_, v)| v.parse().unwrap());
+    (response.status, retry_after, response.body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_is_refused_after_five_failures_for_an_account_or_twenty_from_an_address_even_with_the_right_password()
+ {
+    let fed = federation().await;
+    let addr = fed.node(BAOTA).admin_addr();
+    let browser = Browser::start().await;
+    let base = base(&fed, BAOTA);
+    // Five wrong passwords for one account.
+    for n in 1..=5 {
+        let page = try_sign_in(&browser, &base, "wang", &format!("wrong-{n}")).await;
+        assert!(page.contains("账号或密码不对"), "{page}");
+    }
+    let page = try_sign_in(&browser, &base, "wang", "operator-pass-1").await;
+    assert!(
+        page.contains("登录失败次数过多") && page.contains("后再试"),
+        "wang is let in after five failures:\n{page}"
+    );
+    assert!(browser.url().await.ends_with("/console/login"));
+    let form = sign_in_form(addr).await;
+    let (status, retry_after, _) = post_sign_in(addr, &form, "wang", "operator-pass-1").await;
+    assert_eq!(status, 429);
+    assert!(
+        retry_after.is_some_and(|s| (1..=30).contains(&s)),
+        "{retry_after:?}"
+    );
+
+    // Another account from the same address still signs in.
+    sign_in(&browser, &base, "li", "auditor-pass-1").await;
+
+    // Fifteen more failures from this address, each under a new name: twenty in all, and now
+    // every account from it waits, unknown names included.
+    for n in 0..15 {
+        let (status, _, body) = post_sign_in(addr, &form, &format!("guess{n}"), "x").await;
+        assert_eq!(status, 401, "{body}");
+    }
+    for name in ["li", "guess-new"] {
+        let (status, retry_after, body) = post_sign_in(addr, &form, name, "auditor-pass-1").await;
+        assert_eq!(status, 429, "{name}: {body}");
+        assert!(body.contains("登录失败次数过多"), "{body}");
+        assert!(retry_after.is_some());
+    }
     browser.quit().await;
     fed.shutdown().await;
 }

@@ -2,8 +2,8 @@
 //! and the sign-out form in every page's header.
 //!
 //! Failed sign-ins are counted per account name and per client address; after
-//! [`FREE_FAILURES`] of them each further attempt must wait, longer every time, and is refused
-//! unread until then. Unknown account names cost the same password check as known ones. The
+//! [`ACCOUNT_FREE_FAILURES`] under one name (or [`ADDRESS_FREE_FAILURES`] from one address) each
+//! further attempt must wait, longer every time, and is refused unread until then. Unknown account names cost the same password check as known ones. The
 //! sign-in page says when a session was lost to a restart of the node or ended by idling.
 
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use tonic::transport::server::TcpConnectInfo;
 
 use super::access::access;
 use super::layout::{error_note, page, respond};
-use super::sessions::{Account, FREE_FAILURES, Lookup};
+use super::sessions::{ACCOUNT_FREE_FAILURES, ADDRESS_FREE_FAILURES, Account, Lookup, ThrottleKey};
 use super::{Fields, authed, authed_post, forbidden, refused_post};
 use crate::NodeState;
 
@@ -121,14 +121,14 @@ pub(super) async fn login(
     let address = client
         .and_then(|Extension(c)| c.remote_addr())
         .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
-    let keys = [format!("account:{name}"), format!("address:{address}")];
+    let keys = [ThrottleKey::account(&name), ThrottleKey::address(&address)];
     let now = state.clock.now_ms();
     let wait = state.console.wait_ms(&keys, now);
     if wait > 0 {
         access(&state, &name, "sign_in_throttled", "");
         let message = format!(
-            "登录失败次数过多（连续 {FREE_FAILURES} 次以上），请 {} 后再试。\
-             Too many failed sign-ins for this account or this computer: try again in {} s.",
+            "登录失败次数过多（同一账号连续 {ACCOUNT_FREE_FAILURES} 次或同一地址 {ADDRESS_FREE_FAILURES} 次以上），请 {} 后再试。\
+             Too many failed sign-ins for this account or from this address: try again in {} s.",
             wait_words(wait),
             (wait + 999) / 1000
         );
@@ -168,7 +168,7 @@ pub(super) async fn login(
             StatusCode::UNAUTHORIZED,
         );
     };
-    state.console.succeeded(&keys);
+    state.console.succeeded(&keys[0]);
     // A new session id on sign-in, so an id known before it is worth nothing after.
     state.console.remove(&id);
     let Some((new_id, _)) = state.console.create(Some(Account {

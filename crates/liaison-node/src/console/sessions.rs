@@ -19,10 +19,14 @@ use crate::ops::Role;
 const COOKIE_PREFIX: &str = "liaison_console_";
 /// A session ends after this long without a request.
 const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
-/// Failed sign-ins (per account name, and per client address) before each further attempt must
-/// wait.
-pub(super) const FREE_FAILURES: u32 = 5;
-/// The wait after [`FREE_FAILURES`] failures; it doubles with every further failure.
+/// Failed sign-ins under one account name before each further attempt must wait.
+pub(super) const ACCOUNT_FREE_FAILURES: u32 = 5;
+/// Failed sign-ins from one client address, whatever the names, before each further attempt
+/// must wait. Higher than per account: every console user comes from the loopback address (on
+/// the server or through an SSH tunnel), and one clerk's typing errors should not lock out the
+/// others, while trying many names is still held back.
+pub(super) const ADDRESS_FREE_FAILURES: u32 = 20;
+/// The wait after the free failures; it doubles with every further failure.
 const FIRST_WAIT_MS: i64 = 30_000;
 /// The longest wait between two attempts.
 const MAX_WAIT_MS: i64 = 15 * 60_000;
@@ -133,12 +137,37 @@ pub(super) enum Lookup {
     Ended,
 }
 
-/// How long sign-in attempts must wait after `failures` failures under one key, in ms.
-pub(super) fn wait_after_ms(failures: u32) -> i64 {
-    if failures < FREE_FAILURES {
+/// What failed sign-ins are counted under: an account name or a client address, with the
+/// failures it is allowed before attempts must wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ThrottleKey {
+    key: String,
+    free: u32,
+}
+
+impl ThrottleKey {
+    pub(super) fn account(name: &str) -> Self {
+        Self {
+            key: format!("account:{name}"),
+            free: ACCOUNT_FREE_FAILURES,
+        }
+    }
+
+    pub(super) fn address(address: &str) -> Self {
+        Self {
+            key: format!("address:{address}"),
+            free: ADDRESS_FREE_FAILURES,
+        }
+    }
+}
+
+/// How long sign-in attempts must wait after `failures` failures under a key that allows `free`
+/// of them, in ms.
+pub(super) fn wait_after_ms(failures: u32, free: u32) -> i64 {
+    if failures < free {
         return 0;
     }
-    let doublings = (failures - FREE_FAILURES).min(20);
+    let doublings = (failures - free).min(20);
     FIRST_WAIT_MS
         .saturating_mul(1 << doublings)
         .min(MAX_WAIT_MS)
@@ -248,23 +277,23 @@ impl Sessions {
     }
 
     /// How many ms sign-in under any of `keys` must still wait at `now_ms` (0: it may try now).
-    pub(super) fn wait_ms(&self, keys: &[String], now_ms: i64) -> i64 {
+    pub(super) fn wait_ms(&self, keys: &[ThrottleKey], now_ms: i64) -> i64 {
         let Ok(failures) = self.failures.lock() else {
             return 0;
         };
         keys.iter()
-            .filter_map(|k| failures.get(k))
-            .map(|f| (f.last_ms + wait_after_ms(f.count) - now_ms).max(0))
+            .filter_map(|k| Some((k, failures.get(&k.key)?)))
+            .map(|(k, f)| (f.last_ms + wait_after_ms(f.count, k.free) - now_ms).max(0))
             .max()
             .unwrap_or(0)
     }
 
     /// Counts a failed sign-in under each of `keys`.
-    pub(super) fn failed(&self, keys: &[String], now_ms: i64) {
+    pub(super) fn failed(&self, keys: &[ThrottleKey], now_ms: i64) {
         if let Ok(mut failures) = self.failures.lock() {
             failures.retain(|_, f| now_ms - f.last_ms < FORGET_FAILURES_MS);
-            for key in keys {
-                let f = failures.entry(key.clone()).or_insert(Failures {
+            for k in keys {
+                let f = failures.entry(k.key.clone()).or_insert(Failures {
                     count: 0,
                     last_ms: now_ms,
                 });
@@ -274,12 +303,10 @@ impl Sessions {
         }
     }
 
-    /// Forgets the failures under `keys` after a successful sign-in.
-    pub(super) fn succeeded(&self, keys: &[String]) {
+    /// Forgets the failures under `key` after a successful sign-in.
+    pub(super) fn succeeded(&self, key: &ThrottleKey) {
         if let Ok(mut failures) = self.failures.lock() {
-            for key in keys {
-                failures.remove(key);
-            }
+            failures.remove(&key.key);
         }
     }
 
@@ -388,31 +415,52 @@ mod tests {
     }
 
     #[test]
-    fn sign_in_waits_grow_after_five_failures_up_to_fifteen_minutes() {
-        assert_eq!(wait_after_ms(0), 0);
-        assert_eq!(wait_after_ms(FREE_FAILURES - 1), 0);
-        assert_eq!(wait_after_ms(FREE_FAILURES), 30_000);
-        assert_eq!(wait_after_ms(FREE_FAILURES + 1), 60_000);
-        assert_eq!(wait_after_ms(FREE_FAILURES + 2), 120_000);
-        assert_eq!(wait_after_ms(FREE_FAILURES + 10), MAX_WAIT_MS);
-        assert_eq!(wait_after_ms(u32::MAX), MAX_WAIT_MS);
+    fn sign_in_waits_grow_after_the_free_failures_up_to_fifteen_minutes() {
+        let free = ACCOUNT_FREE_FAILURES;
+        assert_eq!(wait_after_ms(0, free), 0);
+        assert_eq!(wait_after_ms(free - 1, free), 0);
+        assert_eq!(wait_after_ms(free, free), 30_000);
+        assert_eq!(wait_after_ms(free + 1, free), 60_000);
+        assert_eq!(wait_after_ms(free + 2, free), 120_000);
+        assert_eq!(wait_after_ms(free + 10, free), MAX_WAIT_MS);
+        assert_eq!(wait_after_ms(u32::MAX, free), MAX_WAIT_MS);
+        assert_eq!(wait_after_ms(free, ADDRESS_FREE_FAILURES), 0);
     }
 
     #[test]
-    fn failures_under_one_key_throttle_it_until_the_wait_is_over_or_a_sign_in_succeeds() {
+    fn five_failures_throttle_the_account_and_twenty_the_address_until_the_wait_is_over() {
         let sessions = Sessions::default();
-        let keys = ["account:wang".to_owned(), "addr:127.0.0.1".to_owned()];
-        for i in 0..FREE_FAILURES {
-            assert_eq!(sessions.wait_ms(&keys, 1_000 + i as i64), 0);
-            sessions.failed(&keys, 1_000 + i as i64);
+        let (wang, li) = (ThrottleKey::account("wang"), ThrottleKey::account("li"));
+        let address = ThrottleKey::address("127.0.0.1");
+        let mut now = 1_000;
+        for _ in 0..ACCOUNT_FREE_FAILURES {
+            assert_eq!(sessions.wait_ms(&[wang.clone(), address.clone()], now), 0);
+            sessions.failed(&[wang.clone(), address.clone()], now);
+            now += 1;
         }
-        let last = 1_000 + FREE_FAILURES as i64 - 1;
-        assert_eq!(sessions.wait_ms(&keys, last), 30_000);
-        assert_eq!(sessions.wait_ms(&keys[1..], last + 10_000), 20_000);
-        assert_eq!(sessions.wait_ms(&["account:li".to_owned()], last), 0);
-        assert_eq!(sessions.wait_ms(&keys, last + 30_000), 0);
-        sessions.succeeded(&keys);
-        assert_eq!(sessions.wait_ms(&keys, last), 0);
+        let last = now - 1;
+        assert_eq!(
+            sessions.wait_ms(&[wang.clone(), address.clone()], last),
+            30_000
+        );
+        assert_eq!(
+            sessions.wait_ms(std::slice::from_ref(&wang), last + 10_000),
+            20_000
+        );
+        // Another account from the same address may still try.
+        assert_eq!(sessions.wait_ms(&[li.clone(), address.clone()], last), 0);
+        assert_eq!(
+            sessions.wait_ms(std::slice::from_ref(&wang), last + 30_000),
+            0
+        );
+        sessions.succeeded(&wang);
+        assert_eq!(sessions.wait_ms(std::slice::from_ref(&wang), last), 0);
+        // Many names from one address: the address waits.
+        for n in 0..ADDRESS_FREE_FAILURES - ACCOUNT_FREE_FAILURES {
+            let name = ThrottleKey::account(&format!("guess-{n}"));
+            sessions.failed(&[name, address.clone()], now);
+        }
+        assert_eq!(sessions.wait_ms(&[li, address], now), 30_000);
     }
 
     #[test]
