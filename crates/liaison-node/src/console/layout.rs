@@ -146,8 +146,8 @@ th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top
 th{background:#eee}.overdue{background:#fde2e2}.due_soon{background:#fff4cc}\
 .msg{padding:.6em;border:1px solid #2a7;background:#e6f7ee;margin:.5em 0}\
 .err{padding:.6em;border:1px solid #c33;background:#fde2e2;margin:.5em 0;white-space:pre-wrap}\
-form.filters{display:flex;flex-wrap:wrap;gap:.6em;align-items:end;margin-bottom:1em}\
-form.filters label{display:flex;flex-direction:column;font-size:.85em}\
+form.filters,form.search{display:flex;flex-wrap:wrap;gap:.6em;align-items:end;margin-bottom:1em}\
+form.filters label,form.search label{display:flex;flex-direction:column;font-size:.85em}\
 input,select,button{max-width:100%;font-size:1em}\
 textarea{width:100%;box-sizing:border-box;min-height:24em;font-family:monospace}pre{background:#fff;border:1px solid #ccc;padding:.6em;overflow:auto}\
 dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.2em 1em;background:#fff;padding:.6em;border:1px solid #ccc}dt{font-weight:bold}\

@@ -285,7 +285,7 @@ const SEARCH_LIMIT: usize = 100;
 /// The search form, showing the current text.
 fn search_form(text: &str) -> Markup {
     maud::html! {
-        form.filters method="get" action="/console/search" role="search" {
+        form.search method="get" action="/console/search" role="search" {
             label {
                 "身份号码或姓名 Identity number or name"
                 input type="search" name="q" value=(text) required
