@@ -3,7 +3,7 @@
 //! under their Chinese labels, and the reply deadline with its state. The body is shown to
 //! operators only; an auditor's letter says that it is withheld.
 
-use liaison_core::NoticeKind;
+use liaison_core::{CountyCode, NoticeKind};
 use maud::{Markup, html};
 use serde_json::Value;
 
@@ -43,19 +43,25 @@ pub(super) fn answerable(kind: NoticeKind) -> bool {
     NoticeKind::ALL.into_iter().any(|k| k.may_answer(kind))
 }
 
-/// The letter of a notice. `own` is this node's county ("宝塔区 610602"); `summary` gives the
+/// A county's bureau as a letter names it: "安塞区人口计生局（610603）".
+fn bureau(name: &str, county: CountyCode) -> String {
+    format!("{name}人口计生局（{county}）")
+}
+
+/// The letter of a notice. `own` is this node's county and its name; `summary` gives the
 /// subject (operators only); `id` is the letter's HTML id.
 pub(super) fn letter(
     detail: &NoticeDetail,
-    own: &str,
+    own: (&str, CountyCode),
     summary: Option<&Summary>,
     id: &str,
 ) -> Markup {
     let n = &detail.notice;
-    let peer = format!("{} {}", n.peer_name, n.peer);
+    let peer = bureau(&n.peer_name, n.peer);
+    let own = bureau(own.0, own.1);
     let (from, to) = match n.direction {
-        Direction::Outbound => (own.to_owned(), peer),
-        Direction::Inbound => (peer, own.to_owned()),
+        Direction::Outbound => (own, peer),
+        Direction::Inbound => (peer, own),
     };
     let body: Option<Value> = detail
         .body_json
@@ -66,8 +72,8 @@ pub(super) fn letter(
             h2 { (n.kind.chinese()) @if n.urgent { "（紧急）" } }
             dl {
                 dt { "编号" } dd { (n.id) }
-                dt { "发函单位" } dd.from { (from) " 人口计生局" }
-                dt { "收函单位" } dd.to { (to) " 人口计生局" }
+                dt { "发函单位" } dd.from { (from) }
+                dt { "收函单位" } dd.to { (to) }
                 @if let Some(s) = summary {
                     dt { "事由" }
                     dd.subject {

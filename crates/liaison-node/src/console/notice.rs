@@ -109,7 +109,8 @@ async fn notice_page(
     let views: Vec<_> = shown.iter().map(|d| d.notice.clone()).collect();
     let summaries = ops.summaries(&views);
     let letter_of = |d: &NoticeDetail, html_id: &str| {
-        letter(d, &who.site, summaries.get(&d.notice.id), html_id)
+        let own = (state.config.name.as_str(), state.config.county);
+        letter(d, own, summaries.get(&d.notice.id), html_id)
     };
     let letters = maud::html! {
         @if let Some(original) = &original {
