@@ -45,6 +45,14 @@ pub use sessions::{PasswordHashError, check_password_hash, hash_password};
 /// listener's bound address, the only `Host` the console answers to.
 pub(crate) fn router(state: Arc<NodeState>, admin_addr: SocketAddr) -> Router {
     state.console.serve_at(admin_addr);
+    // The dummy hash is made before the first sign-in, so that even the first unknown name
+    // costs no more than a known one.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let warm = state.clone();
+        runtime.spawn_blocking(move || {
+            warm.console.dummy_hash();
+        });
+    }
     let host_state = state.clone();
     Router::new()
         .route(

@@ -310,16 +310,19 @@ impl Sessions {
         }
     }
 
+    /// The dummy hash, made on first use (it costs as much as a sign-in).
+    pub(super) fn dummy_hash(&self) -> &str {
+        self.dummy_hash
+            .get_or_init(|| hash_password(&random_hex()).unwrap_or_default())
+    }
+
     /// Whether `password` is that of an account with `hash`; for an unknown account (`None`)
     /// the same work is done against a dummy hash, and the answer is no.
     pub(super) fn verify(&self, hash: Option<&str>, password: &str) -> bool {
         match hash {
             Some(hash) => verify_password(hash, password),
             None => {
-                let dummy = self
-                    .dummy_hash
-                    .get_or_init(|| hash_password(&random_hex()).unwrap_or_default());
-                let _ = verify_password(dummy, password);
+                let _ = verify_password(self.dummy_hash(), password);
                 false
             }
         }
