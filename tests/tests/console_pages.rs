@@ -476,6 +476,13 @@ async fn operator_reminds_the_other_county_from_the_due_board_and_the_reminder_a
         page.contains(CASE_PERSON_MASKED),
         "the board says whom it is about: {page}"
     );
+    assert!(
+        page.contains(&format!(
+            "href=\"/console/write?reply_to={}\"",
+            notices.received_case
+        )),
+        "a reply this county owes can be written from the board: {page}"
+    );
     let ansai = fed.operator(ANSAI).await;
     ansai
         .wait_for_inbox("the reminder from 宝塔区", |inbox| {

@@ -16,6 +16,7 @@ use maud::Markup;
 
 use super::access::access;
 use super::layout::{due_time, error_note, kind_label, link, state_label, time, url};
+use super::letter::answerable;
 use super::{
     Authed, Fields, Params, authed, authed_post, forbidden, param, refused_post, to_login,
 };
@@ -178,6 +179,8 @@ fn due_body(who: &Authed, due: &DueList, summaries: &HashMap<NoticeId, Summary>)
                         th { "紧急 Urgent" }
                         @if side == Side::Awaited {
                             th { "催办 Reminder" }
+                        } @else if who.operator() {
+                            th { "复函 Reply" }
                         }
                     }
                 }
@@ -207,6 +210,12 @@ fn due_body(who: &Authed, due: &DueList, summaries: &HashMap<NoticeId, Summary>)
                                                 @if n.reminded_at_ms.is_some() { "再次催办 Remind again" } @else { "催办 Remind" }
                                             }
                                         }
+                                    }
+                                }
+                            } @else if who.operator() {
+                                td data-label="复函 Reply" {
+                                    @if answerable(n.kind) {
+                                        a.reply href={ "/console/write?reply_to=" (n.id) } { "复函 Reply" }
                                     }
                                 }
                             }
