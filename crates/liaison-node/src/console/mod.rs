@@ -3,8 +3,9 @@
 //!
 //! Every action and listing goes through the application layer ([`crate::ops`]) that the admin
 //! service uses too, with the account's role, so validation and error messages are the same. Sessions live in
-//! memory (a restart signs everyone out); every form carries the session's CSRF token and every
-//! POST is checked for it. Auditors never see a payload: not on a page, not in a form. Operator
+//! memory (a restart signs everyone out, and the sign-in page says so); every form carries the
+//! session's CSRF token and every POST is checked for it; every request must name the admin
+//! listener's own address as its `Host`. Auditors never see a payload: not on a page, not in a form. Operator
 //! actions and payload views are written to the access log (tracing target `liaison::access` and
 //! `<data_dir>/access.log`).
 //!
