@@ -49,7 +49,8 @@ fn bureau(name: &str, county: CountyCode) -> String {
 }
 
 /// The letter of a notice. `own` is this node's county and its name; `summary` gives the
-/// subject (operators only); `id` is the letter's HTML id.
+/// subject (operators only; the person is named in full among the body's fields); `id` is the
+/// letter's HTML id.
 pub(super) fn letter(
     detail: &NoticeDetail,
     own: (&str, CountyCode),
@@ -76,10 +77,7 @@ pub(super) fn letter(
                 dt { "收函单位" } dd.to { (to) }
                 @if let Some(s) = summary {
                     dt { "事由" }
-                    dd.subject {
-                        @if let Some(p) = &s.person { (p) " · " }
-                        (s.subject)
-                    }
+                    dd.subject { (s.subject) }
                 }
                 dt { "发函时间" } dd { (time(n.issued_at_ms)) }
                 @if let Some(received) = n.receipt_at_ms {
