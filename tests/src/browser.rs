@@ -426,6 +426,67 @@ impl Browser {
         value["value"].as_str().unwrap_or_default().to_owned()
     }
 
+    /// Runs `script` (the body of a function called with `args`) in the page and returns what it
+    /// returns.
+    pub async fn execute_with(&self, script: &str, args: Value) -> Value {
+        self.call(
+            "POST",
+            &self.at("/execute/sync"),
+            Some(json!({ "script": script, "args": args })),
+        )
+        .await
+    }
+
+    /// Sends a Chrome DevTools Protocol command (e.g. `Emulation.setEmulatedMedia`) through
+    /// chromedriver and returns its result.
+    pub async fn cdp(&self, command: &str, params: Value) -> Value {
+        self.call(
+            "POST",
+            &self.at("/goog/cdp/execute"),
+            Some(json!({ "cmd": command, "params": params })),
+        )
+        .await
+    }
+
+    /// Makes the page `width` CSS pixels wide, as on a phone (mobile viewport, touch).
+    pub async fn phone_width(&self, width: u32, height: u32) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": true }),
+        )
+        .await;
+    }
+
+    /// Renders pages with the media type `media` ("print" or "screen").
+    pub async fn emulate_media(&self, media: &str) {
+        self.cdp("Emulation.setEmulatedMedia", json!({ "media": media }))
+            .await;
+    }
+
+    /// Presses and releases `key` (a WebDriver key code, e.g. `"\u{E004}"` for Tab) in the page.
+    pub async fn press(&self, key: &str) {
+        let keys = json!([{ "type": "keyDown", "value": key }, { "type": "keyUp", "value": key }]);
+        self.call(
+            "POST",
+            &self.at("/actions"),
+            Some(json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": keys }] })),
+        )
+        .await;
+    }
+
+    /// Saves a PNG screenshot of the visible page to `path`, making its folder if needed.
+    pub async fn screenshot(&self, path: &Path) {
+        use base64::Engine as _;
+        let value = self.call("GET", &self.at("/screenshot"), None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(value.as_str().unwrap_or_default())
+            .expect("a base64 screenshot");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("the screenshot folder can be made");
+        }
+        std::fs::write(path, png).expect("the screenshot can be written");
+    }
+
     /// Ends the session (closing Chromium) and stops chromedriver.
     pub async fn quit(mut self) {
         let _ = http(self.addr, "DELETE", &self.at(""), &[], b"").await;

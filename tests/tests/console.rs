@@ -228,10 +228,8 @@ async fn auditor_finds_no_payload_on_any_page_and_may_not_act() {
         );
     }
     // Even with the session's own CSRF token, an auditor's POST to an action is refused.
-    let cookie = format!(
-        "liaison_console={}",
-        browser.cookie("liaison_console").await
-    );
+    let cookie_name = format!("liaison_console_{}", fed.node(BAOTA).admin_addr().port());
+    let cookie = format!("{cookie_name}={}", browser.cookie(&cookie_name).await);
     browser.goto(&format!("{base}/console/outbox")).await;
     let source = browser.source().await;
     let csrf = source
@@ -281,9 +279,10 @@ async fn post_without_the_csrf_token_is_refused() {
     let browser = Browser::start().await;
     let base = base(&fed);
     sign_in(&browser, &base, "wang", "operator-pass-1").await;
-    let session = browser.cookie("liaison_console").await;
+    let cookie_name = format!("liaison_console_{}", fed.node(BAOTA).admin_addr().port());
+    let session = browser.cookie(&cookie_name).await;
     assert!(!session.is_empty(), "the session cookie is set");
-    let cookie = format!("liaison_console={session}");
+    let cookie = format!("{cookie_name}={session}");
     let admin = fed.node(BAOTA).admin_addr();
     for (path, body) in [
         (format!("/console/notice/{queued}/cancel"), String::new()),

@@ -461,7 +461,11 @@ impl Node {
             })
             .max_decoding_message_size(delivery::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(delivery::MAX_MESSAGE_BYTES);
-        let admin_routes = admin_routes(&state, self.admin_token, self.auditor_token)?;
+        let admin_addr = admin.local_addr().map_err(|source| NodeError::Io {
+            path: "the admin listener's address".into(),
+            source,
+        })?;
+        let admin_routes = admin_routes(&state, admin_addr, self.admin_token, self.auditor_token)?;
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_service_status(
@@ -576,6 +580,7 @@ impl Node {
 /// gRPC reflection (v1 and v1alpha) of the liaison and health protocols, and `GET /metrics`.
 fn admin_routes(
     state: &Arc<NodeState>,
+    admin_addr: std::net::SocketAddr,
     admin_token: String,
     auditor_token: String,
 ) -> Result<Routes, NodeError> {
@@ -610,7 +615,7 @@ fn admin_routes(
             "/metrics",
             axum::routing::get(move || metrics::serve(metrics_state.clone())),
         )
-        .merge(console::router(state.clone()));
+        .merge(console::router(state.clone(), admin_addr));
     Ok(Routes::from(router))
 }
 

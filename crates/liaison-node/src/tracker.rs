@@ -114,33 +114,57 @@ async fn sign_checkpoint_if_grown(state: &NodeState) -> Result<(), StoreError> {
     Ok(())
 }
 
-async fn remind(
+/// What became of a reminder (催办).
+#[derive(Debug, Clone)]
+pub(crate) enum Reminded {
+    /// A signed reminder notice was put in the outbox.
+    Sent(liaison_core::NoticeId),
+    /// Only the time was recorded: the reminder could not be sent (usually the agreement does
+    /// not allow reminders), for this reason.
+    NotSent(String),
+}
+
+/// Sends the recipient of `record` a reminder that its reply, due at `due_at_ms`, is awaited, and
+/// records the time of the attempt on the notice, sent or not.
+pub(crate) async fn remind(
     state: &NodeState,
     record: &liaison_store::OutboundRecord,
     due_at_ms: i64,
-) -> Result<(), StoreError> {
+) -> Result<Reminded, StoreError> {
+    let overdue = state.clock.now_ms() >= due_at_ms;
     let body = NoticeBody::Reminder(Reminder {
         overdue_notice_id: record.id,
-        text: Some(format!(
-            "催办：我方发出的{}（编号 {}）已于 {} 超过答复期限，请尽快复函。",
-            record.kind.chinese(),
-            record.id,
-            format_cst(due_at_ms)
-        )),
+        text: Some(if overdue {
+            format!(
+                "催办：我方发出的{}（编号 {}）已于 {} 超过答复期限，请尽快复函。",
+                record.kind.chinese(),
+                record.id,
+                format_cst(due_at_ms)
+            )
+        } else {
+            format!(
+                "催办：我方发出的{}（编号 {}）答复期限为 {}，请按期复函。",
+                record.kind.chinese(),
+                record.id,
+                format_cst(due_at_ms)
+            )
+        }),
     });
-    match state
+    let outcome = match state
         .send_notice(record.recipient, false, None, &body, None)
         .await
     {
         Ok((reminder, _)) => {
             info!(notice_id = %record.id, reminder = %reminder.id, peer = %record.recipient, "sent a reminder (催办)");
+            Reminded::Sent(reminder.id)
         }
         Err(crate::SendError::Storage(e)) => return Err(e),
         Err(e) => {
             // Usually the agreement does not allow reminders: say so once, and do not try again.
             warn!(notice_id = %record.id, peer = %record.recipient, error = %e, kind = NoticeKind::Reminder.name(), "cannot send a reminder");
+            Reminded::NotSent(e.to_string())
         }
-    }
+    };
     // The time of the attempt, sent or not: one reminder (or one warning) per overdue notice.
     let now = state.clock.now_ms();
     state
@@ -150,5 +174,5 @@ async fn remind(
             Ok(())
         })
         .await?;
-    Ok(())
+    Ok(outcome)
 }

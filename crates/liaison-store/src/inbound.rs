@@ -139,6 +139,7 @@ impl Store {
                     }
                     write_inbound(conn, rec, true)?;
                     put_blob(conn, Blob::InboundEnvelope, &rec.id, &item.envelope)?;
+                    crate::persons::index(conn, &rec.id, &item.envelope)?;
                     let logged = |kind, content| NewLeaf {
                         kind,
                         id: &rec.id,

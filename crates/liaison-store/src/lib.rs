@@ -18,7 +18,7 @@
 //! One module a table or concern: [`Store`] itself (opening, health, closing) is here;
 //! `outbound.rs` and `inbound.rs` hold the two notice tables, `blobs.rs` their envelopes and
 //! receipts, `replies.rs` the reply links, `log.rs` the log and the node's own checkpoints,
-//! `peers.rs` peers' checkpoints and alarms, `due.rs` the due index, `page.rs` listings' pages,
+//! `peers.rs` peers' checkpoints and alarms, `persons.rs` the person index for search, `due.rs` the due index, `page.rs` listings' pages,
 //! `backup.rs` backup and restore, and `rows.rs` the column readers they share.
 
 mod backup;
@@ -32,6 +32,7 @@ mod outbound;
 mod own_keys;
 mod page;
 mod peers;
+mod persons;
 mod records;
 mod replies;
 mod rows;
@@ -56,6 +57,7 @@ pub use outbound::{ChangeFn, Enqueued, OutboundUpdate, ReceivedReceipt};
 pub use own_keys::OwnKey;
 pub use page::{IdRange, ListFilter, Page};
 pub use peers::Alarm;
+pub use persons::PersonQuery;
 pub use records::{InboundRecord, OutboundRecord};
 pub use schema::SCHEMA_VERSION;
 

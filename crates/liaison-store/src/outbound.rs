@@ -252,6 +252,7 @@ impl Store {
                         .execute(params![record.id.as_bytes(), key])?;
                 }
                 put_blob(conn, Blob::OutboundEnvelope, &record.id, &envelope)?;
+                crate::persons::index(conn, &record.id, &envelope)?;
                 append_leaf(
                     conn,
                     NewLeaf {

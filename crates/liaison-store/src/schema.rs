@@ -144,10 +144,22 @@ ALTER TABLE log_leaf ADD COLUMN logged_at_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE log_leaf ADD COLUMN counterparty TEXT NOT NULL DEFAULT '';
 CREATE INDEX log_leaf_by_time ON log_leaf (logged_at_ms, idx);
 "#,
+    // 5: the person index (identity numbers and names of the people notices name), filled for
+    // the envelopes already stored by `persons::index_all` in the same transaction.
+    r#"
+CREATE TABLE person_key (
+    key TEXT NOT NULL,
+    notice BLOB NOT NULL CHECK (length(notice) = 16),
+    PRIMARY KEY (key, notice)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The first schema version whose leaves commit to their time and counterparty.
 const TIMED_LEAVES: u32 = 4;
+
+/// The migration after which the person index is filled from the stored envelopes.
+const PERSON_INDEX_MIGRATION: usize = 5;
 
 /// The schema version this code reads and writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -174,6 +186,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     for (done, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if done + 1 == PERSON_INDEX_MIGRATION {
+            crate::persons::index_all(&tx)?;
+        }
         tx.pragma_update(None, "user_version", done as u32 + 1)?;
         tx.commit()?;
     }

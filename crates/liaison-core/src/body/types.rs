@@ -331,6 +331,24 @@ pub struct Reminder {
 }
 
 impl NoticeBody {
+    /// The people the body names: the person it is about first, then a spouse.
+    pub fn persons(&self) -> Vec<&Person> {
+        match self {
+            Self::CaseNotice(b) => std::iter::once(&b.person).chain(&b.spouse).collect(),
+            Self::CertificateQuery(b) => vec![&b.person],
+            Self::FeeConsultation(b) => vec![&b.person],
+            Self::ApprovalRequest(b) => std::iter::once(&b.applicant).chain(&b.spouse).collect(),
+            Self::ApprovalResult(b) => vec![&b.applicant],
+            Self::ContraceptionReport(b) => vec![&b.person],
+            Self::ContactLetter(b) => b.person.iter().collect(),
+            Self::CertificateAnswer(_)
+            | Self::FeeReply(_)
+            | Self::Bulletin(_)
+            | Self::ReplyLetter(_)
+            | Self::Reminder(_) => Vec::new(),
+        }
+    }
+
     /// The kind of notice this body belongs to.
     pub fn kind(&self) -> NoticeKind {
         match self {

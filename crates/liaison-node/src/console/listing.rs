@@ -1,5 +1,8 @@
 //! The outbox and inbox listings: their filters (status, peer, kind, urgency, dates, notice
-//! id), one page of notices from the application layer, and the link to the next page.
+//! id), one page of notices from the application layer with a summary of each (for operators:
+//! the person's name masked and the subject), and the link to the next page; and the search of
+//! notices by a person's identity number or name (operators only). On a phone the rows become
+//! cards.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,10 +16,13 @@ use liaison_core::{
 };
 use maud::Markup;
 
-use super::layout::{due_time, error_note, kind_label, link, state_label, status_label, time, url};
+use super::access::access;
+use super::layout::{
+    due_time, error_note, error_text, kind_label, link, state_label, status_label, time, url,
+};
 use super::{Params, authed, directory_peers, param, to_login};
 use crate::NodeState;
-use crate::ops::{Direction, IdRange, NoticeView, PageQuery};
+use crate::ops::{Direction, IdRange, NoticeView, PageQuery, Summary};
 
 /// Rows per page of a listing.
 const PAGE_SIZE: usize = 50;
@@ -146,9 +152,9 @@ fn filter_form(
                     (option("normal", "普通 normal", current))
                 }
             }
-            label { "从 From (CST)" input type="date" name="from" value=(param(q, "from")); }
-            label { "到 To (CST)" input type="date" name="to" value=(param(q, "to")); }
-            label { "通报编号 Notice id" input name="id" size="38" value=(param(q, "id")); }
+            label { "从 From (北京时间)" input type="date" name="from" value=(param(q, "from")); }
+            label { "到 To (北京时间)" input type="date" name="to" value=(param(q, "to")); }
+            label { "通报编号 Notice id" input name="id" size="30" value=(param(q, "id")); }
             button type="submit" { "查找 Search" }
             " "
             a href=(path) { "清除 Clear" }
@@ -189,22 +195,47 @@ fn flag(n: &NoticeView) -> &'static str {
     }
 }
 
-/// The table of a listing's notices.
-fn notice_rows(notices: &[NoticeView], outbound: bool) -> Markup {
+/// The summary cell of a notice: the masked name and the subject, or nothing for auditors.
+fn summary_cell(summary: Option<&Summary>) -> Markup {
     maud::html! {
-        table {
+        @if let Some(s) = summary {
+            span.summary {
+                @if let Some(person) = &s.person {
+                    b.person { (person) } " · "
+                }
+                (s.subject)
+            }
+        }
+    }
+}
+
+/// The table of a listing's notices: `Some(outbound)` for the outbox or inbox, `None` for
+/// search results, which mix both and say which way each went.
+fn notice_rows(
+    notices: &[NoticeView],
+    outbound: Option<bool>,
+    summaries: &HashMap<NoticeId, Summary>,
+) -> Markup {
+    maud::html! {
+        table.list {
             thead {
                 tr {
+                    @if outbound.is_none() {
+                        th { "方向 Direction" }
+                    }
                     th { "通报编号 Notice id" }
-                    th { "对方 Peer" }
+                    th { "对方县区 Peer county" }
                     th { "种类 Kind" }
+                    @if !summaries.is_empty() {
+                        th { "当事人 · 事由 Person · subject" }
+                    }
                     th { "紧急 Urgent" }
-                    th { "发出 Issued (CST)" }
-                    @if outbound {
+                    th { "发出 Issued" }
+                    @if outbound == Some(true) {
                         th { "状态 Status" }
                         th { "尝试 Attempts / 最近错误 Last error" }
-                    } @else {
-                        th { "收到 Received (CST)" }
+                    } @else if outbound == Some(false) {
+                        th { "收到 Received" }
                     }
                     th { "复函期限 Reply due" }
                 }
@@ -213,29 +244,101 @@ fn notice_rows(notices: &[NoticeView], outbound: bool) -> Markup {
                 @for n in notices {
                     @let delivery = n.delivery.as_ref();
                     tr class=(flag(n)) {
-                        td { (link(&n.id.to_string())) }
-                        td { (n.peer) " " (n.peer_name) }
-                        td { (kind_label(n.kind)) }
-                        td { @if n.urgent { "紧急 urgent" } }
-                        td { (time(n.issued_at_ms)) }
-                        @if outbound {
-                            td { (status_label(n.status)) }
-                            td {
-                                (delivery.map_or(0, |d| d.attempts())) " "
-                                (delivery.and_then(|d| d.last_error()).unwrap_or_default())
+                        @if outbound.is_none() {
+                            td data-label="方向 Direction" {
+                                @if n.direction == Direction::Outbound { "发出 sent" } @else { "收到 received" }
                             }
-                        } @else {
-                            td { (time(n.receipt_at_ms.unwrap_or(0))) }
                         }
-                        td { (due_cell(n)) }
+                        td data-label="通报编号 Notice id" { (link(&n.id.to_string())) }
+                        td data-label="对方县区 Peer county" { (n.peer_name) " " span.muted { (n.peer) } }
+                        td data-label="种类 Kind" { (kind_label(n.kind)) }
+                        @if !summaries.is_empty() {
+                            td data-label="当事人 · 事由 Person · subject" { (summary_cell(summaries.get(&n.id))) }
+                        }
+                        td data-label="紧急 Urgent" { @if n.urgent { "紧急 urgent" } @else { "普通 normal" } }
+                        td data-label="发出 Issued" { (time(n.issued_at_ms)) }
+                        @if outbound == Some(true) {
+                            td data-label="状态 Status" { (status_label(n.status)) }
+                            td data-label="尝试 Attempts / 最近错误 Last error" {
+                                (delivery.map_or(0, |d| d.attempts())) " "
+                                @if let Some(e) = delivery.and_then(|d| d.last_error()) {
+                                    (error_text(e))
+                                }
+                            }
+                        } @else if outbound == Some(false) {
+                            td data-label="收到 Received" { (time(n.receipt_at_ms.unwrap_or(0))) }
+                        }
+                        td data-label="复函期限 Reply due" { (due_cell(n)) }
                     }
                 }
                 @if notices.is_empty() {
-                    tr { td colspan="8" { "没有通报 No notices" } }
+                    tr { td colspan="9" { "没有通报 No notices" } }
                 }
             }
         }
     }
+}
+
+/// The most notices a search shows.
+const SEARCH_LIMIT: usize = 100;
+
+/// The search form, showing the current text.
+fn search_form(text: &str) -> Markup {
+    maud::html! {
+        form.search method="get" action="/console/search" role="search" {
+            label {
+                "身份号码或姓名 Identity number or name"
+                input type="search" name="q" value=(text) required
+                    placeholder="如 610602199001011234 或 张小华";
+            }
+            button type="submit" { "查找 Search" }
+        }
+    }
+}
+
+/// The search page: notices, sent and received, about a person found by identity number or
+/// name. Operators only: it reads payloads.
+pub(super) async fn search(
+    State(state): State<Arc<NodeState>>,
+    headers: HeaderMap,
+    Query(q): Params,
+) -> Response {
+    let Some(who) = authed(&state, &headers) else {
+        return to_login();
+    };
+    let title = "按当事人查找 Search by person";
+    if !who.operator() {
+        return who.error_page(
+            StatusCode::FORBIDDEN,
+            title,
+            "审计员不能按当事人查找通报（审计员不查看内容） Auditors may not search notices by person: they never read payloads.",
+        );
+    }
+    let text = param(&q, "q");
+    if text.is_empty() {
+        return who.page(StatusCode::OK, title, search_form(""));
+    }
+    let ops = who.ops(&state);
+    let found = match ops.search_person(text, SEARCH_LIMIT).await {
+        Ok(found) => found,
+        Err(e) => {
+            let body = maud::html! {
+                (error_note(&e.to_string()))
+                (search_form(text))
+            };
+            return who.page(super::http_status(&e), title, body);
+        }
+    };
+    let ids: Vec<String> = found.iter().map(|n| n.id.to_string()).collect();
+    access(&state, &who.account.name, "search_person", &ids.join(","));
+    let summaries = ops.summaries(&found);
+    let body = maud::html! {
+        (search_form(text))
+        p { "找到 " b id="found" { (found.len()) } " 件 notices found"
+            @if found.len() == SEARCH_LIMIT { "（只列出最新的 " (SEARCH_LIMIT) " 件 only the newest are shown）" } }
+        (notice_rows(&found, None, &summaries))
+    };
+    who.page(StatusCode::OK, title, body)
 }
 
 /// The outbox (`outbound`) or inbox page: the filter form, one page of notices, the next-page link.
@@ -293,9 +396,13 @@ async fn listing(
             return who.error_page(StatusCode::SERVICE_UNAVAILABLE, title, &e.to_string());
         }
     };
+    let summaries = ops.summaries(&notices);
     let body = maud::html! {
+        @if who.operator() {
+            (search_form(""))
+        }
         (filter_form(path, &q, outbound, &peers))
-        (notice_rows(&notices, outbound))
+        (notice_rows(&notices, Some(outbound), &summaries))
         @if let Some(cursor) = next {
             (next_link(path, &q, &cursor))
         }

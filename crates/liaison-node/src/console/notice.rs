@@ -1,6 +1,7 @@
-//! The page of one notice: what it is, where it stands, its payload (never for auditors), and
-//! for operators the retry and cancel actions of a pending outbound notice and the way to
-//! reply to an inbound one.
+//! The page of one notice: the notice as a letter (函) laid out for A4 print, below the notice it
+//! answers and above its replies; where it stands (delivery, receipt, signatures); its payload
+//! (never for auditors); and for operators the retry and cancel actions of a pending outbound
+//! notice and, where a reply is allowed, the way to reply to an inbound one.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +13,10 @@ use liaison_core::{Delivery, NoticeStatus, OutboundStatus};
 use maud::{Markup, Render};
 
 use super::access::access;
-use super::layout::{due_time, error_note, kind_label, link, state_label, status_label, time, url};
+use super::layout::{
+    due_time, error_note, error_text, kind_label, link, state_label, status_label, time, url,
+};
+use super::letter::{answerable, letter};
 use super::{
     Authed, Fields, Params, authed, authed_post, forbidden, param, refused_post, to_login,
 };
@@ -67,7 +71,8 @@ async fn notice_page(
     status: StatusCode,
 ) -> Response {
     let title = "通报 Notice";
-    let shown = ops::parse_id(id).and_then(|id| who.ops(state).show(&id));
+    let ops = who.ops(state);
+    let shown = ops::parse_id(id).and_then(|id| ops.show(&id));
     let detail = match shown {
         Ok(d) => d,
         Err(e) => {
@@ -78,16 +83,62 @@ async fn notice_page(
             return who.error_page(code, title, &e.to_string());
         }
     };
-    if !detail.payload_withheld && detail.body_json.is_some() {
-        let notice_id = detail.notice.id.to_string();
-        access(state, &who.account.name, "view_payload", &notice_id);
+    // The notice it answers and its replies, where this node holds them.
+    let original = detail
+        .notice
+        .in_reply_to
+        .and_then(|original| ops.show(&original).ok());
+    let replies: Vec<NoticeDetail> = detail
+        .notice
+        .replies
+        .iter()
+        .filter_map(|reply| ops.show(reply).ok())
+        .collect();
+    let shown: Vec<&NoticeDetail> = original
+        .iter()
+        .chain(std::iter::once(&detail))
+        .chain(&replies)
+        .collect();
+    for d in &shown {
+        if !d.payload_withheld && d.body_json.is_some() {
+            access(
+                state,
+                &who.account.name,
+                "view_payload",
+                &d.notice.id.to_string(),
+            );
+        }
     }
-    who.page(status, title, notice_body(who, &detail, note))
+    let views: Vec<_> = shown.iter().map(|d| d.notice.clone()).collect();
+    let summaries = ops.summaries(&views);
+    let letter_of = |d: &NoticeDetail, html_id: &str| {
+        let own = (state.config.name.as_str(), state.config.county);
+        letter(d, own, summaries.get(&d.notice.id), html_id)
+    };
+    let letters = maud::html! {
+        @if let Some(original) = &original {
+            section.original {
+                h2.noprint { "原函 The notice this one answers" }
+                (letter_of(original, "letter-original"))
+            }
+            h2.noprint { "本函 This notice" }
+        }
+        (letter_of(&detail, "letter"))
+        @if !replies.is_empty() {
+            section.replies {
+                h2.noprint { "复函 Replies" }
+                @for reply in &replies {
+                    (letter_of(reply, &format!("letter-{}", reply.notice.id)))
+                }
+            }
+        }
+    };
+    who.page(status, title, notice_body(who, &detail, note, letters))
 }
 
-/// The notice page below its title: what the notice is, where it stands, its payload (not for
+/// The notice page below its title: the letters, where the notice stands, its payload (not for
 /// auditors), and the actions an operator may take.
-fn notice_body(who: &Authed, detail: &NoticeDetail, note: Option<Note>) -> Markup {
+fn notice_body(who: &Authed, detail: &NoticeDetail, note: Option<Note>, letters: Markup) -> Markup {
     let n = &detail.notice;
     let outbound = n.direction == Direction::Outbound;
     let pending = matches!(n.status, NoticeStatus::Outbound(s) if s.is_pending());
@@ -99,7 +150,17 @@ fn notice_body(who: &Authed, detail: &NoticeDetail, note: Option<Note>) -> Marku
             Some(Note::Error(e)) => (error_note(&e)),
             None => {}
         }
-        dl {
+        p.noprint.actions {
+            "打印：用浏览器的打印（Ctrl+P），本页按 A4 公函排版 "
+            span.muted { "Print with the browser (Ctrl+P); the page is laid out as an A4 letter." }
+            @if who.operator() && !outbound && answerable(n.kind) {
+                " "
+                a id="reply" href={ "/console/write?reply_to=" (n.id) } { "复函 Reply to this notice" }
+            }
+        }
+        (letters)
+        h2.noprint { "送达与签名 Delivery and signatures" }
+        dl.noprint.record {
             (row("通报编号 Notice id", maud::html! { span id="notice-id" { (n.id) } }))
             (row("方向 Direction", if outbound { "发出 outbound" } else { "收到 inbound" }))
             (row(
@@ -135,7 +196,7 @@ fn notice_body(who: &Authed, detail: &NoticeDetail, note: Option<Note>) -> Marku
                 @if let Some(last_error) = delivery.last_error() {
                     (row(
                         "最近错误 Last error",
-                        maud::html! { span id="last-error" { (last_error) } },
+                        maud::html! { span id="last-error" { (error_text(last_error)) } },
                     ))
                 }
                 @if let Some(next) = delivery.next_attempt_at_ms().filter(|&ms| ms != 0) {
@@ -162,6 +223,9 @@ fn notice_body(who: &Authed, detail: &NoticeDetail, note: Option<Note>) -> Marku
             @if let Some(answered) = n.answered_at_ms {
                 (row("复函时间 Answered", time(answered)))
             }
+            @if let Some(reminded) = n.reminded_at_ms {
+                (row("催办 Reminded", maud::html! { span id="reminded-at" { (time(reminded)) } }))
+            }
             @if let Some(original) = n.in_reply_to {
                 (row("答复 Answers", link(&original.to_string())))
             }
@@ -170,15 +234,16 @@ fn notice_body(who: &Authed, detail: &NoticeDetail, note: Option<Note>) -> Marku
             }
         }
         @if detail.payload_withheld {
-            h2 { "内容 Payload" }
-            p { "审计员不可查看内容 Auditors do not see payloads." }
+            p.noprint { "审计员不可查看内容 Auditors do not see payloads." }
         } @else if let Some(body) = &detail.body_json {
-            h2 { "内容 Payload" }
-            pre id="payload" { (body) }
+            details.noprint {
+                summary { "原始数据 Raw data (JSON, see docs/notices.md)" }
+                pre id="payload" { (body) }
+            }
         }
         @if who.operator() {
             @if pending {
-                h2 { "操作 Actions" }
+                h2.noprint { "操作 Actions" }
                 form method="post" action={ "/console/notice/" (n.id) "/retry" } style="display:inline" {
                     (who.csrf_field())
                     button id="retry" type="submit" { "立即重发 Retry now" }
@@ -188,9 +253,6 @@ fn notice_body(who: &Authed, detail: &NoticeDetail, note: Option<Note>) -> Marku
             }
             @if matches!(n.status, NoticeStatus::Outbound(OutboundStatus::Rejected | OutboundStatus::Cancelled)) {
                 p { a id="send-again" href={ "/console/write?again=" (n.id) } { "再次发送 Send again as a new notice" } }
-            }
-            @if !outbound {
-                p { a id="reply" href={ "/console/write?reply_to=" (n.id) } { "复函 Reply to this notice" } }
             }
         }
     }

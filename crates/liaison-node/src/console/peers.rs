@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use maud::Markup;
 
-use super::layout::{kind_label, link, time};
+use super::layout::{error_text, kind_label, link, time};
 use super::{authed, to_login};
 use crate::NodeState;
 use crate::ops::PeersView;
@@ -41,7 +41,7 @@ fn peers_body(view: &PeersView) -> Markup {
         @if let Some(serial) = view.directory_serial {
             p { "名录 Directory: serial " (serial) ", signed by the city" }
         }
-        table {
+        table.list {
             thead {
                 tr {
                     th { "县区 County" }
@@ -64,10 +64,10 @@ fn peers_body(view: &PeersView) -> Markup {
                 @for p in peers {
                     @let kinds: Vec<String> = p.allowed_kinds.iter().map(|k| kind_label(*k)).collect();
                     tr {
-                        td { (p.county.map(|c| c.to_string()).unwrap_or_default()) " " (p.name) }
-                        td { (p.endpoint) }
-                        td { (p.backlog) }
-                        td {
+                        td data-label="县区 County" { (p.county.map(|c| c.to_string()).unwrap_or_default()) " " (p.name) }
+                        td data-label="地址 Endpoint" { (p.endpoint) }
+                        td data-label="待发 Backlog" { (p.backlog) }
+                        td data-label="最早未送达 Oldest undelivered" {
                             @match p.oldest_pending {
                                 Some((id, issued_at_ms)) => {
                                     (link(&id.to_string())) " (" (time(issued_at_ms)) ")"
@@ -75,16 +75,20 @@ fn peers_body(view: &PeersView) -> Markup {
                                 None => "-",
                             }
                         }
-                        td { (optional_time(p.last_success_at_ms, "-")) }
-                        td { (p.last_error.as_deref().unwrap_or_default()) }
-                        td { (p.alarms.join("\n")) }
-                        td { (p.contact_person) }
-                        td { (p.phone) }
-                        td { (p.agreement_effective) }
-                        td { (kinds.join(", ")) }
-                        td { (optional_time(p.certificate_expires_at_ms, "未知 not seen yet")) }
-                        td { (optional_time(p.key_expires_at_ms, "无期限 no end date")) }
-                        td.clock {
+                        td data-label="最近成功 Last success" { (optional_time(p.last_success_at_ms, "-")) }
+                        td data-label="最近错误 Last error" {
+                            @if let Some(e) = &p.last_error {
+                                (error_text(e))
+                            }
+                        }
+                        td data-label="警报 Alarms" { (p.alarms.join("\n")) }
+                        td data-label="联系人 Contact" { (p.contact_person) }
+                        td data-label="电话 Phone" { (p.phone) }
+                        td data-label="协议生效 Agreement effective" { (p.agreement_effective) }
+                        td data-label="允许种类 Allowed kinds" { (kinds.join(", ")) }
+                        td data-label="证书到期 Certificate expires" { (optional_time(p.certificate_expires_at_ms, "未知 not seen yet")) }
+                        td data-label="密钥到期 Key expires" { (optional_time(p.key_expires_at_ms, "无期限 no end date")) }
+                        td.clock data-label="时钟 Clock" {
                             @match p.clock_offset_ms {
                                 Some(offset) => {
                                     "时钟不一致 clocks disagree: "

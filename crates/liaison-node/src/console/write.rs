@@ -18,7 +18,6 @@ use super::forms::read::{Envelope, Peer, Problem, form_values, read_form, resolv
 use super::forms::saved::{KeptForms, forget_cookie, is_id, kept_cookie, random_id, same_origin};
 use super::forms::{Compose, Original, allow_form_script, client_key, render, spec};
 use super::layout::{error_note, page, respond, url};
-use super::sessions::cookie_id;
 use super::{
     Authed, Fields, Params, authed, authed_post, forbidden, param, refused_post, to_login,
 };
@@ -501,7 +500,9 @@ fn keep_for_sign_in(
     headers: &HeaderMap,
     form: HashMap<String, String>,
 ) -> Response {
-    let signed_in = cookie_id(headers)
+    let signed_in = state
+        .console
+        .cookie_id(headers)
         .and_then(|id| state.console.get(&id))
         .is_some_and(|s| s.account.is_some());
     // A signed-in session with a wrong token is a forged form: refused, not kept.

@@ -5,7 +5,9 @@ use liaison_core::deadline::{days_left, deadline_state};
 use liaison_store::{DueEntry, Side};
 
 use super::notices::Direction;
-use super::{NoticeView, Ops, Result};
+use super::{NoticeView, Ops, OpsError, Result};
+use crate::tracker::Reminded;
+use liaison_core::NoticeId;
 
 /// Which replies to list.
 #[derive(Debug, Clone, Copy, Default)]
@@ -50,6 +52,30 @@ pub(crate) struct DueList {
 }
 
 impl Ops {
+    /// Reminds the recipient of sent notice `id` that its reply is awaited (催办): sends it a
+    /// signed reminder notice if the agreement allows, and records the time on the notice either
+    /// way. Operators only; only for a delivered notice whose reply is due and not yet made.
+    pub(crate) async fn remind(&self, id: &NoticeId) -> Result<Reminded> {
+        self.operator_only("send reminders")?;
+        let record = self.state.store.outbound(id)?.ok_or_else(|| {
+            OpsError::NotFound(format!(
+                "催办只用于本县区发出的通报 no sent notice {id}: reminders are for notices this county sent"
+            ))
+        })?;
+        if record.answered_at_ms.is_some() {
+            return Err(OpsError::NotNow(format!(
+                "对方已复函，无需催办 notice {id} is answered already: no reminder needed"
+            )));
+        }
+        let Some(due_at_ms) = record.reply_due_at_ms() else {
+            return Err(OpsError::NotNow(format!(
+                "该通报尚未送达或无需复函，无从催办 notice {id} is not delivered or needs no reply: there is no reply to remind of"
+            )));
+        };
+        let reminded = crate::tracker::remind(&self.state, &record, due_at_ms).await?;
+        Ok(reminded)
+    }
+
     /// Replies due, soonest first, and the counts of all that are due.
     pub(crate) fn due(&self, query: DueQuery) -> Result<DueList> {
         let store = &self.state.store;

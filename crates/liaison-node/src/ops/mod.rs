@@ -6,6 +6,7 @@ mod due;
 mod notices;
 mod peers;
 mod records;
+mod summary;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ pub(crate) use liaison_store::{IdRange, ListFilter, Side};
 pub(crate) use notices::{Direction, NoticeDetail, NoticeView, PageQuery};
 pub(crate) use peers::{PeerView, PeersView};
 pub(crate) use records::ReportQuery;
+pub(crate) use summary::{Summary, field_label, field_rank, value_label};
 
 /// Listings return at most this many notices unless asked for fewer.
 pub const DEFAULT_LIST_LIMIT: usize = 100;

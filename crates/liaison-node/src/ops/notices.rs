@@ -47,6 +47,8 @@ pub(crate) struct NoticeView {
     /// Why the deadline is unknown.
     pub(crate) deadline_error: Option<String>,
     pub(crate) answered_at_ms: Option<i64>,
+    /// When this node last reminded the recipient of a sent notice to reply (催办).
+    pub(crate) reminded_at_ms: Option<i64>,
 }
 
 /// A notice with its signed bytes checked, and its body unless withheld from the caller.
@@ -125,6 +127,7 @@ impl Ops {
                 )
             }),
             answered_at_ms: r.answered_at_ms,
+            reminded_at_ms: r.reminded_at_ms,
             delivery: Some(r.delivery.clone()),
         })
     }
@@ -151,6 +154,7 @@ impl Ops {
             }),
             deadline_error: r.deadline_error.clone(),
             answered_at_ms: r.answered_at_ms,
+            reminded_at_ms: None,
         })
     }
 
