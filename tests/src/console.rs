@@ -29,3 +29,9 @@ pub async fn federation() -> Federation {
 pub fn base(fed: &Federation) -> String {
     format!("http://{}", fed.node(BAOTA).admin_addr())
 }
+
+/// The name of the console's session cookie on `county`'s node: it carries the admin port, so that
+/// two nodes on one machine keep their sessions apart.
+pub fn session_cookie_name(fed: &Federation, county: &str) -> String {
+    format!("liaison_console_{}", fed.node(county).admin_addr().port())
+}

@@ -8,7 +8,7 @@
 
 use liaison_proto::v1 as pb;
 use liaison_tests::browser::{Browser, http};
-use liaison_tests::console::{OPERATOR, base, federation};
+use liaison_tests::console::{OPERATOR, base, federation, session_cookie_name};
 use liaison_tests::{ANSAI, BAOTA, Federation, Operator, YANCHANG, drafts};
 
 /// A valid identity number (born 1992-03-15) and another one (born 1988-11-20).
@@ -531,10 +531,8 @@ async fn a_second_press_or_a_resubmitted_form_sends_one_notice() {
     browser.click("#send").await;
     let page = browser.wait_for_text("Signed and put in the outbox").await;
     let second = shown_notice_id(&page);
-    let cookie = format!(
-        "liaison_console={}",
-        browser.cookie("liaison_console").await
-    );
+    let name = session_cookie_name(&fed, BAOTA);
+    let cookie = format!("{name}={}", browser.cookie(&name).await);
     let admin = fed.node(BAOTA).admin_addr();
     let again = http(
         admin,
@@ -614,10 +612,8 @@ async fn a_second_reply_to_an_answered_notice_is_sent_only_once_confirmed() {
     let page = browser.wait_for_text("Signed and put in the outbox").await;
     let first = shown_notice_id(&page);
     // The first reply's form posted again is not taken for a second reply: it leads to the first.
-    let cookie = format!(
-        "liaison_console={}",
-        browser.cookie("liaison_console").await
-    );
+    let name = session_cookie_name(&fed, BAOTA);
+    let cookie = format!("{name}={}", browser.cookie(&name).await);
     let again = http(
         fed.node(BAOTA).admin_addr(),
         "POST",
@@ -698,10 +694,8 @@ async fn cancel_is_confirmed_first_and_a_cancelled_notice_is_sent_again_from_its
         .and_then(|rest| rest.split('"').next())
         .unwrap()
         .to_owned();
-    let cookie = format!(
-        "liaison_console={}",
-        browser.cookie("liaison_console").await
-    );
+    let name = session_cookie_name(&fed, BAOTA);
+    let cookie = format!("{name}={}", browser.cookie(&name).await);
     let unconfirmed = http(
         fed.node(BAOTA).admin_addr(),
         "POST",
@@ -784,7 +778,9 @@ async fn a_form_posted_after_the_session_ended_comes_back_only_after_signing_in(
     )
     .await;
     // The session ends while the clerk types.
-    browser.delete_cookie("liaison_console").await;
+    browser
+        .delete_cookie(&session_cookie_name(&fed, BAOTA))
+        .await;
     browser.click("#check").await;
     let page = browser.wait_for_text("id=\"sign-in-again\"").await;
     assert!(page.contains("登录已过期"), "{page}");

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use liaison_proto::v1 as pb;
 use liaison_tests::browser::{Browser, http};
+use liaison_tests::console::session_cookie_name;
 use liaison_tests::federation::with_console_accounts;
 use liaison_tests::{ANSAI, BAOTA, Federation, THREE_COUNTIES, YANCHANG, drafts};
 use serde_json::json;
@@ -45,10 +46,6 @@ async fn federation() -> Federation {
 
 fn base(fed: &Federation, county: &str) -> String {
     format!("http://{}", fed.node(county).admin_addr())
-}
-
-fn cookie_name(fed: &Federation, county: &str) -> String {
-    format!("liaison_console_{}", fed.node(county).admin_addr().port())
 }
 
 /// Signs in through the sign-in page and returns the page that follows.
@@ -386,8 +383,8 @@ async fn the_quarterly_bulletin_shows_this_quarters_figures_and_its_csv_has_the_
         .replace("&amp;", "&");
     let cookie = format!(
         "{}={}",
-        cookie_name(&fed, BAOTA),
-        browser.cookie(&cookie_name(&fed, BAOTA)).await
+        session_cookie_name(&fed, BAOTA),
+        browser.cookie(&session_cookie_name(&fed, BAOTA)).await
     );
     let response = http(
         fed.node(BAOTA).admin_addr(),
@@ -791,7 +788,10 @@ async fn two_nodes_on_one_machine_keep_their_own_console_sessions() {
     let (baota, ansai) = (base(&fed, BAOTA), base(&fed, ANSAI));
     sign_in(&browser, &baota, "wang", "operator-pass-1").await;
     sign_in(&browser, &ansai, "wang", "operator-pass-1").await;
-    assert_ne!(cookie_name(&fed, BAOTA), cookie_name(&fed, ANSAI));
+    assert_ne!(
+        session_cookie_name(&fed, BAOTA),
+        session_cookie_name(&fed, ANSAI)
+    );
     for (base, site) in [(&baota, "宝塔区 610602"), (&ansai, "安塞区 610603")] {
         browser.goto(&format!("{base}/console/outbox")).await;
         let url = browser.url().await;

@@ -23,9 +23,15 @@ pub fn cst_date(unix_ms: i64) -> Option<Date> {
 
 /// `2026-11-28 22:24:05 CST`, or the raw number if it is out of range.
 pub fn format_cst(unix_ms: i64) -> String {
+    format_cst_as(unix_ms, "CST")
+}
+
+/// China Standard Time followed by `zone`, the name readers know it by (`CST`, `北京时间`), or
+/// the raw number if it is out of range.
+pub fn format_cst_as(unix_ms: i64, zone: &str) -> String {
     match cst_datetime(unix_ms) {
         Some(t) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} CST",
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} {zone}",
             t.year(),
             u8::from(t.month()),
             t.day(),

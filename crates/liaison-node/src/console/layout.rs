@@ -8,7 +8,6 @@ use std::fmt::Write as _;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use liaison_core::clock::cst_datetime;
 use liaison_core::{DeadlineStatus, NoticeKind, NoticeStatus};
 
 use crate::config::Config;
@@ -58,18 +57,7 @@ pub(super) fn time(ms: i64) -> String {
     if ms == 0 {
         return "-".into();
     }
-    match cst_datetime(ms) {
-        Some(t) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} 北京时间",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        None => format!("{ms} ms"),
-    }
+    liaison_core::clock::format_cst_as(ms, "北京时间")
 }
 
 /// A deadline as the law states it: 24:00 of its last day, not 00:00 of the next.

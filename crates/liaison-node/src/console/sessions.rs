@@ -387,7 +387,7 @@ impl Sessions {
 }
 
 /// The value of cookie `name` in a request.
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

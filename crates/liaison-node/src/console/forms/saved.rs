@@ -99,16 +99,7 @@ pub(crate) fn forget_cookie(headers: &HeaderMap) -> HeaderValue {
 
 /// The id of the kept form named by the request's cookie.
 pub(crate) fn kept_id(headers: &HeaderMap) -> Option<String> {
-    let name = cookie_name(headers);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.to_owned())
-        .filter(|v| is_id(v))
+    crate::console::sessions::cookie_value(headers, &cookie_name(headers)).filter(|v| is_id(v))
 }
 
 /// Whether a POST came from a page of this console: its `Origin` is the console's own, so a
