@@ -61,6 +61,44 @@ fn receipt_error(field: &'static str, problem: impl Into<String>) -> ReceiptErro
     }
 }
 
+/// The answer to an envelope refused before its sender could be identified (its header cannot
+/// be read): a rejecting `Receipt` with an empty signature and no key id, which costs no
+/// signature. It decides nothing: the sender may deliver the envelope again.
+pub fn unsigned_rejection(
+    envelope_sha256: [u8; 32],
+    recipient: CountyCode,
+    received_at_ms: i64,
+    rejection: &Rejection,
+) -> pb::SignedReceipt {
+    let wire = pb::Receipt {
+        version: PROTOCOL_VERSION,
+        envelope_sha256: envelope_sha256.to_vec(),
+        recipient: recipient.to_string(),
+        received_at_ms,
+        accepted: false,
+        reject_code: rejection.code.to_wire() as i32,
+        reject_reason: rejection.reason.clone(),
+        ..pb::Receipt::default()
+    };
+    pb::SignedReceipt {
+        receipt: wire.encode_to_vec(),
+        signature: Vec::new(),
+    }
+}
+
+/// The rejection an unsigned answer (see [`unsigned_rejection`]) states, if `wire` is one.
+pub fn read_unsigned_rejection(wire: &pb::SignedReceipt) -> Option<Rejection> {
+    if !wire.signature.is_empty() {
+        return None;
+    }
+    let r = pb::Receipt::decode(wire.receipt.as_slice()).ok()?;
+    if r.accepted {
+        return None;
+    }
+    let code = RejectCode::from_wire(r.reject_code)?;
+    Some(Rejection::new(code, r.reject_reason))
+}
+
 impl SignedReceipt {
     /// Signs a receipt; the key id in `receipt` is replaced by the signing key's.
     pub fn sign(key: &NodeKey, mut receipt: Receipt) -> Self {

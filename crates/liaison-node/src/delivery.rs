@@ -96,6 +96,12 @@ pub(crate) async fn run_peer(
     };
     let mut failures: u32 = 0;
     let mut wait_until: Option<tokio::time::Instant> = None;
+    // What the peer takes in one call, as far as this node knows: its own settings until the
+    // peer refuses a call as too large.
+    let mut batch_limit = BatchLimit {
+        envelopes: settings.batch_size,
+        bytes: MAX_BATCH_BYTES,
+    };
     loop {
         // Checked first: a change already seen (while draining a call) does not wake `changed()`.
         if *shutdown.borrow() {
@@ -136,7 +142,7 @@ pub(crate) async fn run_peer(
         signal
             .retry_now
             .store(false, std::sync::atomic::Ordering::SeqCst);
-        let pending = match state.store.pending_for(peer, settings.batch_size) {
+        let pending = match state.store.pending_for(peer, batch_limit.envelopes) {
             Ok(p) => p,
             Err(e) => {
                 warn!(peer = %peer, error = %e, "cannot read the outbox");
@@ -163,7 +169,7 @@ pub(crate) async fn run_peer(
                 continue;
             };
             bytes += env.len();
-            if !batch.is_empty() && bytes > MAX_BATCH_BYTES {
+            if !batch.is_empty() && bytes > batch_limit.bytes {
                 break;
             }
             envelopes.push(notice.to_envelope());
@@ -233,6 +239,19 @@ pub(crate) async fn run_peer(
                 }
             }
             Ok(Err(status)) => {
+                // A call the peer refused as too large decided nothing: split it, and deliver
+                // again at once, without counting a failure.
+                if let Some(smaller) = batch_limit.after_refusal(&status, batch.len(), bytes) {
+                    info!(
+                        peer = %peer,
+                        envelopes = smaller.envelopes,
+                        bytes = smaller.bytes,
+                        refused = %describe(&status),
+                        "the peer takes smaller batches; delivering in smaller ones"
+                    );
+                    batch_limit = smaller;
+                    continue;
+                }
                 let why = describe(&status);
                 batch.iter().map(|_| Attempt::Failed(why.clone())).collect()
             }
@@ -315,6 +334,41 @@ pub(crate) async fn run_peer(
     }
 }
 
+/// How many envelopes, and how many of their bytes, a batch to one peer may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BatchLimit {
+    envelopes: usize,
+    bytes: usize,
+}
+
+impl BatchLimit {
+    /// The smaller limit to use after the peer refused a batch of `envelopes` holding `bytes`
+    /// with `status`; `None` when the status is no such refusal or the batch cannot be split.
+    fn after_refusal(self, status: &tonic::Status, envelopes: usize, bytes: usize) -> Option<Self> {
+        match status.code() {
+            // Too many envelopes in one call; the peer says how many it takes.
+            tonic::Code::ResourceExhausted if envelopes > 1 => {
+                let peer_limit = status
+                    .metadata()
+                    .get(crate::exchange::MAX_BATCH_ENVELOPES_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .filter(|&n| n >= 1 && n < envelopes);
+                Some(Self {
+                    envelopes: peer_limit.unwrap_or(envelopes / 2).max(1),
+                    ..self
+                })
+            }
+            // The request was above the peer's message size limit.
+            tonic::Code::OutOfRange if envelopes > 1 => Some(Self {
+                envelopes: (envelopes / 2).max(1),
+                bytes: (bytes / 2).max(1),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// The status and its causes, e.g. "peer unavailable: tcp connect error: Connection refused".
 fn describe(status: &tonic::Status) -> String {
     let mut why = format!("{}: {}", code_name(status.code()), status.message());
@@ -341,6 +395,14 @@ fn code_name(code: tonic::Code) -> &'static str {
 
 /// A receipt counts only if the peer signed it with a key of its own, for this very envelope.
 fn check_receipt(peer: &Peer, notice: &SignedNotice, wire: pb::SignedReceipt) -> Attempt {
+    if let Some(rejection) = liaison_core::receipt::read_unsigned_rejection(&wire) {
+        return Attempt::Failed(format!(
+            "the peer could not read the notice's header and refused it without signing \
+             ({}: {}); this node's software produced bytes the protocol does not allow",
+            rejection.code.name(),
+            rejection.reason
+        ));
+    }
     let receipt = match SignedReceipt::open(wire) {
         Ok(r) => r,
         Err(e) => return Attempt::Failed(format!("peer returned an unreadable receipt: {e}")),

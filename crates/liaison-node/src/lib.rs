@@ -21,7 +21,9 @@ pub mod federation;
 mod metrics;
 mod ops;
 mod peer_health;
+mod peer_listener;
 pub mod pki;
+mod refusal_log;
 mod report;
 mod tracker;
 mod witness;
@@ -83,6 +85,8 @@ pub enum NodeError {
     /// The signed directory cannot be used: the file and what is wrong.
     #[error("{0}")]
     Directory(String),
+    #[error("cannot set up TLS for the exchange service: {0}")]
+    ExchangeTls(pki::PkiError),
     #[error("{service} service failed: {source}")]
     Serve {
         service: &'static str,
@@ -447,11 +451,9 @@ impl Node {
         state.spawn(directory::run_refresh(state.clone(), stop_rx.clone()));
         state.start_delivery_workers();
         let exchange_service =
-            pb::exchange_server::ExchangeServer::new(exchange::ExchangeService {
-                state: state.clone(),
-            })
-            .max_decoding_message_size(delivery::MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(delivery::MAX_MESSAGE_BYTES);
+            pb::exchange_server::ExchangeServer::new(exchange::ExchangeService::new(state.clone()))
+                .max_decoding_message_size(state.config.exchange.max_request_bytes)
+                .max_encoding_message_size(delivery::MAX_MESSAGE_BYTES);
         let admin_routes = admin_routes(&state, self.admin_token, self.auditor_token)?;
         let (health, health_service) = tonic_health::server::health_reporter();
         health
@@ -469,17 +471,19 @@ impl Node {
         );
         let mut stop_exchange = stop_rx.clone();
         let mut stop_admin = stop_rx.clone();
+        let limits = state.config.exchange;
+        let exchange_tls = state
+            .tls
+            .rustls_server_config()
+            .map_err(NodeError::ExchangeTls)?;
         let exchange_server = Server::builder()
             .initial_stream_window_size(delivery::STREAM_WINDOW)
             .initial_connection_window_size(delivery::CONNECTION_WINDOW)
-            .tls_config(state.tls.server_config())
-            .map_err(|source| NodeError::Serve {
-                service: "exchange",
-                source,
-            })?
+            .max_concurrent_streams(limits.max_streams_per_connection)
+            .concurrency_limit_per_connection(limits.max_streams_per_connection as usize)
             .add_service(exchange_service)
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(exchange).with_nodelay(Some(true)),
+                peer_listener::incoming(exchange, exchange_tls, state.clone(), stop_rx.clone()),
                 async move {
                     let _ = stop_exchange.changed().await;
                 },
