@@ -273,7 +273,8 @@ pub fn inbox_table(notices: &[pb::NoticeInfo]) -> String {
     )
 }
 
-pub fn outbox(notices: &[pb::NoticeInfo], out: Output) {
+pub fn outbox(list: &pb::ListResponse, out: Output) {
+    let notices = &list.notices;
     if out.json {
         json_out(&notices.iter().map(view).collect::<Vec<_>>());
     } else if notices.is_empty() {
@@ -281,15 +282,37 @@ pub fn outbox(notices: &[pb::NoticeInfo], out: Output) {
     } else {
         print!("{}", outbox_table(notices));
     }
+    cut_listing(list, out, "--status or --peer");
 }
 
-pub fn inbox(notices: &[pb::NoticeInfo], out: Output) {
+pub fn inbox(list: &pb::ListResponse, out: Output) {
+    let notices = &list.notices;
     if out.json {
         json_out(&notices.iter().map(view).collect::<Vec<_>>());
     } else if notices.is_empty() {
         println!("The inbox (收件箱) is empty.");
     } else {
         print!("{}", inbox_table(notices));
+    }
+    cut_listing(list, out, "--peer");
+}
+
+/// Says that a listing was cut at its limit: after the table, or on standard error beside JSON
+/// output, which stays one array.
+fn cut_listing(list: &pb::ListResponse, out: Output, narrow: &str) {
+    if !list.more {
+        return;
+    }
+    let note = format!(
+        "Showing the newest {} only; more notices match. Narrow the listing with {narrow}, or \
+         raise --limit (at most {}).",
+        list.notices.len(),
+        liaison_node::MAX_LIST_LIMIT
+    );
+    if out.json {
+        eprintln!("{note}");
+    } else {
+        println!("{note}");
     }
 }
 

@@ -405,6 +405,12 @@ impl Node {
         })
     }
 
+    /// Closes a node that was started but is not to run (a stop was requested while it
+    /// started): its store's last write is made and the store closed.
+    pub async fn close(self) -> Result<(), NodeError> {
+        self.state.store.close().await.map_err(NodeError::Close)
+    }
+
     /// The node's county.
     pub fn county(&self) -> CountyCode {
         self.state.config.county
