@@ -259,6 +259,33 @@ mod tests {
     }
 
     #[test]
+    fn an_unsigned_rejection_states_its_code_and_is_no_signed_receipt() {
+        let rejection = Rejection::new(RejectCode::Malformed, "header: not a NoticeHeader");
+        let recipient = CountyCode::parse("610603").unwrap();
+        let wire = unsigned_rejection([7; 32], recipient, 1_780_000_000_000, &rejection);
+        assert!(wire.signature.is_empty());
+        assert_eq!(read_unsigned_rejection(&wire), Some(rejection));
+        let r = pb::Receipt::decode(wire.receipt.as_slice()).unwrap();
+        assert_eq!(
+            (
+                r.version,
+                r.recipient.as_str(),
+                r.envelope_sha256,
+                r.accepted
+            ),
+            (1, "610603", vec![7; 32], false)
+        );
+        assert!(r.notice_id.is_empty() && r.sender.is_empty() && r.key_id.is_empty());
+        assert!(
+            SignedReceipt::open(wire).is_err(),
+            "it never passes for a signed receipt"
+        );
+        let key = NodeKey::new(SigningKey::from_bytes(&[3; 32]));
+        let signed = SignedReceipt::sign(&key, receipt(Outcome::Accepted));
+        assert_eq!(read_unsigned_rejection(&signed.to_wire()), None);
+    }
+
+    #[test]
     fn accepted_and_rejected_receipts_round_trip_and_verify() {
         let key = NodeKey::new(SigningKey::from_bytes(&[4; 32]));
         for outcome in [

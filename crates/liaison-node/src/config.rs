@@ -918,6 +918,71 @@ ca = "ca.crt"
     }
 
     #[test]
+    fn exchange_limits_have_defaults_and_are_read_from_limits() {
+        let config = Config::parse(&minimal(""), Path::new(".")).unwrap();
+        assert_eq!(config.exchange, ExchangeLimits::default());
+        assert_eq!(config.exchange.max_batch_envelopes, 256);
+        assert_eq!(config.exchange.max_request_bytes, 8 * 1024 * 1024);
+        let text = minimal(
+            "[limits]\nmax_batch_envelopes = 3\nmax_request_bytes = 400000\nmax_connections = 9\n\
+             max_connections_per_peer = 2\nmax_streams_per_connection = 4\n\
+             handshake_timeout_secs = 1\nidle_timeout_secs = 7\n",
+        );
+        let config = Config::parse(&text, Path::new(".")).unwrap();
+        assert_eq!(
+            config.exchange,
+            ExchangeLimits {
+                max_batch_envelopes: 3,
+                max_request_bytes: 400_000,
+                max_connections: 9,
+                max_connections_per_peer: 2,
+                max_streams_per_connection: 4,
+                handshake_timeout: Duration::from_secs(1),
+                idle_timeout: Duration::from_secs(7),
+            }
+        );
+    }
+
+    #[test]
+    fn a_larger_envelope_limit_raises_the_default_request_limit() {
+        let text = minimal("[limits]\nmax_envelope_bytes = 16777216\n");
+        let config = Config::parse(&text, Path::new(".")).unwrap();
+        assert_eq!(
+            config.exchange.max_request_bytes,
+            16 * 1024 * 1024 + REQUEST_OVERHEAD_BYTES,
+            "an envelope of the largest size still fits in a request"
+        );
+    }
+
+    #[test]
+    fn exchange_limits_out_of_range_are_each_named() {
+        let text = minimal(
+            "[limits]\nmax_batch_envelopes = 0\nmax_request_bytes = 300000\nmax_connections = 4\n\
+             max_connections_per_peer = 5\nmax_streams_per_connection = 0\n\
+             handshake_timeout_secs = 0\nidle_timeout_secs = 0\n",
+        );
+        let problems = Config::parse(&text, Path::new(".")).unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "limits.max_batch_envelopes",
+                "limits.max_request_bytes",
+                "limits.max_connections_per_peer",
+                "limits.max_streams_per_connection",
+                "limits.handshake_timeout_secs",
+                "limits.idle_timeout_secs",
+            ],
+            "{problems:?}"
+        );
+        let request = &problems[1].message;
+        assert!(
+            request.contains("327680") && request.contains("max_envelope_bytes"),
+            "says the least allowed and why: {request}"
+        );
+    }
+
+    #[test]
     fn limits_are_read_in_seconds() {
         let text = minimal("[limits]\nmax_clock_skew_secs = 60\nretired_key_grace_secs = 172800\n");
         let config = Config::parse(&text, Path::new(".")).unwrap();

@@ -475,3 +475,72 @@ fn record_attempt(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const START: BatchLimit = BatchLimit {
+        envelopes: 64,
+        bytes: MAX_BATCH_BYTES,
+    };
+
+    fn too_many(limit: Option<&str>) -> tonic::Status {
+        let mut status = tonic::Status::resource_exhausted("envelopes: too many");
+        if let Some(limit) = limit {
+            status.metadata_mut().insert(
+                crate::exchange::MAX_BATCH_ENVELOPES_HEADER,
+                limit.parse().unwrap(),
+            );
+        }
+        status
+    }
+
+    #[test]
+    fn a_batch_refused_for_its_envelope_count_shrinks_to_the_peers_limit_or_to_half() {
+        let next = |status, envelopes| START.after_refusal(&status, envelopes, 1000);
+        assert_eq!(next(too_many(Some("3")), 10).map(|l| l.envelopes), Some(3));
+        assert_eq!(
+            next(too_many(None), 10).map(|l| l.envelopes),
+            Some(5),
+            "halved when the peer does not say"
+        );
+        assert_eq!(
+            next(too_many(Some("not a number")), 10).map(|l| l.envelopes),
+            Some(5)
+        );
+        assert_eq!(
+            next(too_many(Some("40")), 10).map(|l| l.envelopes),
+            Some(5),
+            "a limit that would not shrink the batch is not believed"
+        );
+        assert_eq!(
+            next(too_many(Some("3")), 1),
+            None,
+            "one envelope cannot be split"
+        );
+    }
+
+    #[test]
+    fn a_batch_refused_for_its_size_halves_count_and_bytes() {
+        let status = tonic::Status::out_of_range("Error, decoded message length too large");
+        assert_eq!(
+            START.after_refusal(&status, 10, 9000),
+            Some(BatchLimit {
+                envelopes: 5,
+                bytes: 4500
+            })
+        );
+        assert_eq!(START.after_refusal(&status, 1, 9000), None);
+    }
+
+    #[test]
+    fn other_failures_do_not_change_the_batch() {
+        for status in [
+            tonic::Status::unavailable("storage"),
+            tonic::Status::internal("oops"),
+        ] {
+            assert_eq!(START.after_refusal(&status, 10, 9000), None);
+        }
+    }
+}
