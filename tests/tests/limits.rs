@@ -1,10 +1,10 @@
 //! The exchange service's limits keep honest peers served: a batch above the recipient's envelope
 //! limit is refused with `RESOURCE_EXHAUSTED` and the sender splits it until everything arrives; a
-//! request above the size limit is refused with `OUT_OF_RANGE`; envelopes whose header cannot be
-//! read get unsigned answers; one county's flood does not keep another's notice out; a TCP
-//! connection that never starts TLS is closed; and a TLS client that does not offer ALPN `h2`
-//! is refused at the handshake.
-
+//! request above the size limit is refused with `OUT_OF_RANGE`; a flood from one county, of
+//! unreadable envelopes (unsigned answers) or of badly signed ones, does not keep another county's
+//! notice out; a TCP connection that never starts TLS, and a TLS connection that stays silent, are
+//! closed; a client certificate gets only so many connections; and a TLS client that does not
+//! offer ALPN `h2` is refused at the handshake.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -145,23 +145,25 @@ async fn a_request_above_the_size_limit_is_refused_as_out_of_range() {
     fed.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flood_of_empty_envelopes_gets_unsigned_answers_and_another_countys_notice_still_arrives()
-{
-    let fed = Federation::start(&THREE_COUNTIES).await;
+/// Floods 安塞区 from 延长县 with full batches of `envelope` over four connections, checking each
+/// answer with `check`, and has 宝塔区's operator send a notice to 安塞区 meanwhile: it must arrive
+/// while the flood goes on.
+async fn honest_notice_arrives_during_a_flood(
+    fed: &Federation,
+    envelope: pb::Envelope,
+    check: fn(&pb::SignedReceipt),
+) {
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicU64::new(0));
     let mut flooders = Vec::new();
-    // 延长县 floods 安塞区 with full batches of empty envelopes over several connections.
     for _ in 0..4 {
         let mut raw = fed.peer(YANCHANG, ANSAI).await;
-        let (stop, answered) = (stop.clone(), answered.clone());
+        let (stop, answered, envelope) = (stop.clone(), answered.clone(), envelope.clone());
         flooders.push(tokio::spawn(async move {
             while !stop.load(Ordering::SeqCst) {
-                let envelopes = vec![pb::Envelope::default(); 256];
                 let receipts = raw
                     .deliver(pb::DeliverRequest {
-                        envelopes,
+                        envelopes: vec![envelope.clone(); 256],
                         proofs: Vec::new(),
                     })
                     .await
@@ -169,15 +171,7 @@ async fn a_flood_of_empty_envelopes_gets_unsigned_answers_and_another_countys_no
                     .into_inner()
                     .receipts;
                 assert_eq!(receipts.len(), 256, "one answer per envelope");
-                for answer in &receipts {
-                    assert!(
-                        answer.signature.is_empty(),
-                        "no signature for an empty envelope"
-                    );
-                    let rejection = liaison_core::receipt::read_unsigned_rejection(answer)
-                        .expect("an unsigned rejection");
-                    assert_eq!(rejection.code, liaison_core::RejectCode::Malformed);
-                }
+                receipts.iter().for_each(check);
                 answered.fetch_add(256, Ordering::SeqCst);
             }
         }));
@@ -186,12 +180,11 @@ async fn a_flood_of_empty_envelopes_gets_unsigned_answers_and_another_countys_no
         let answered = answered.clone();
         async move {
             let n = answered.load(Ordering::SeqCst);
-            (n >= 1024).then_some(()).ok_or(format!("{n} answered"))
+            (n >= 512).then_some(()).ok_or(format!("{n} answered"))
         }
     })
     .await;
 
-    // Meanwhile 宝塔区's operator sends a notice to 安塞区, which arrives.
     let sent = fed
         .operator(BAOTA)
         .await
@@ -211,10 +204,47 @@ async fn a_flood_of_empty_envelopes_gets_unsigned_answers_and_another_countys_no
     for flooder in flooders {
         within("a flooder to stop", flooder).await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_empty_envelopes_gets_unsigned_answers_and_another_countys_notice_still_arrives()
+{
+    let fed = Federation::start(&THREE_COUNTIES).await;
+    honest_notice_arrives_during_a_flood(&fed, pb::Envelope::default(), |answer| {
+        assert!(
+            answer.signature.is_empty(),
+            "no signature for an empty envelope"
+        );
+        let rejection =
+            liaison_core::receipt::read_unsigned_rejection(answer).expect("an unsigned rejection");
+        assert_eq!(rejection.code, liaison_core::RejectCode::Malformed);
+    })
+    .await;
     assert!(
-        refusals(&fed, ANSAI, "unsigned_rejection").await >= 1024,
+        refusals(&fed, ANSAI, "unsigned_rejection").await >= 512,
         "the unsigned answers are counted"
     );
+    fed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_badly_signed_notices_is_refused_and_another_countys_notice_still_arrives() {
+    let fed = Federation::start(&THREE_COUNTIES).await;
+    // Readable, so each costs a verification and a signed BAD_SIGNATURE.
+    let mut envelope =
+        liaison_tests::peer::NoticeBuilder::new("case_notice", code(YANCHANG), code(ANSAI))
+            .sign(&fed.signing_key(YANCHANG))
+            .to_envelope();
+    envelope.signature[5] ^= 0x01;
+    honest_notice_arrives_during_a_flood(&fed, envelope, |answer| {
+        assert_eq!(answer.signature.len(), 64, "signed: the sender is named");
+        let receipt = liaison_core::SignedReceipt::open(answer.clone()).unwrap();
+        let liaison_core::Outcome::Rejected(rejection) = receipt.receipt.outcome else {
+            panic!("accepted a badly signed notice")
+        };
+        assert_eq!(rejection.code, liaison_core::RejectCode::BadSignature);
+    })
+    .await;
     fed.shutdown().await;
 }
 
@@ -247,7 +277,16 @@ async fn handshake(
     fed: &Federation,
     alpn: &[&[u8]],
 ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
-    let home = fed.node(BAOTA).home();
+    handshake_as(fed, BAOTA, alpn).await
+}
+
+/// A TLS handshake with 安塞区's exchange service as `county`, offering `alpn`.
+async fn handshake_as(
+    fed: &Federation,
+    county: &str,
+    alpn: &[&[u8]],
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let home = fed.node(county).home();
     let mut roots = rustls::RootCertStore::empty();
     let ca = std::fs::read(fed.dir().join("ca.crt")).unwrap();
     for cert in CertificateDer::pem_slice_iter(&ca) {
@@ -284,5 +323,85 @@ async fn a_tls_client_that_does_not_offer_alpn_h2_is_refused_at_the_handshake() 
     let http1 = handshake(&fed, &[b"http/1.1"]).await;
     assert!(http1.is_err(), "http/1.1 only: refused");
     assert!(refusals(&fed, ANSAI, "no_alpn_h2").await >= 2);
+    fed.shutdown().await;
+}
+
+/// Reads from `stream` until the node closes it, which must happen within the test deadline.
+async fn closed_by_the_node(
+    what: &str,
+    stream: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+) {
+    within(what, async {
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_silent_after_its_handshake_is_closed_and_the_sender_reconnects() {
+    let fed = Federation::builder(&THREE_COUNTIES)
+        .edit_config(ANSAI, |c| with_limits(c, "idle_timeout_secs = 1"))
+        .start()
+        .await;
+    let mut silent = handshake(&fed, &[b"h2"]).await.expect("h2 is served");
+    closed_by_the_node("the node to close the silent connection", &mut silent).await;
+    assert!(refusals(&fed, ANSAI, "idle").await >= 1);
+
+    // 宝塔区's own connection goes idle between two notices; the second still arrives.
+    let mut baota = fed.operator(BAOTA).await;
+    let first = baota.send(&drafts::draft("case_notice", Some(ANSAI))).await;
+    baota
+        .wait_for_status(&first.notice_id, pb::NoticeStatus::Delivered)
+        .await;
+    let before = refusals(&fed, ANSAI, "idle").await;
+    liaison_tests::eventually("宝塔区's connection to be closed as idle", || {
+        let fed = &fed;
+        async move {
+            let n = refusals(fed, ANSAI, "idle").await;
+            (n > before).then_some(()).ok_or(format!("{n} closed"))
+        }
+    })
+    .await;
+    let second = baota.send(&drafts::draft("case_notice", Some(ANSAI))).await;
+    baota
+        .wait_for_status(&second.notice_id, pb::NoticeStatus::Delivered)
+        .await;
+    fed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_above_its_connection_limit_is_closed_while_others_connect() {
+    let fed = Federation::builder(&THREE_COUNTIES)
+        .edit_config(ANSAI, |c| with_limits(c, "max_connections_per_peer = 1"))
+        .start()
+        .await;
+    let mut first = handshake(&fed, &[b"h2"])
+        .await
+        .expect("the first is served");
+    let mut buf = [0u8; 64];
+    // The server's HTTP/2 SETTINGS come on a served connection.
+    let n = within("the first connection's SETTINGS", first.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(n > 0, "the first connection is served");
+    // With TLS 1.3 the client finishes its handshake before the node has seen its certificate;
+    // the node closes the connection right after.
+    if let Ok(mut second) = handshake(&fed, &[b"h2"]).await {
+        closed_by_the_node("the node to close the second connection", &mut second).await;
+    }
+    assert!(refusals(&fed, ANSAI, "connections_per_peer").await >= 1);
+    let mut other = handshake_as(&fed, YANCHANG, &[b"h2"])
+        .await
+        .expect("another county has its own connections");
+    let n = within("the other county's SETTINGS", other.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(n > 0, "another county is served");
+    drop(first);
     fed.shutdown().await;
 }

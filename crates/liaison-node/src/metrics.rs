@@ -66,6 +66,8 @@ pub(crate) enum Refusal {
     HandshakeTimeout,
     /// The client did not offer ALPN `h2`.
     NoAlpnH2,
+    /// A connection was silent for `limits.idle_timeout_secs` and was closed.
+    Idle,
     /// A `Deliver` call carried more than `limits.max_batch_envelopes` envelopes.
     BatchEnvelopes,
     /// An envelope whose header cannot be read got an unsigned rejection.
@@ -80,17 +82,19 @@ impl Refusal {
             Self::Handshake => "handshake",
             Self::HandshakeTimeout => "handshake_timeout",
             Self::NoAlpnH2 => "no_alpn_h2",
+            Self::Idle => "idle",
             Self::BatchEnvelopes => "batch_envelopes",
             Self::UnsignedRejection => "unsigned_rejection",
         }
     }
 
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::Connections,
         Self::ConnectionsPerPeer,
         Self::Handshake,
         Self::HandshakeTimeout,
         Self::NoAlpnH2,
+        Self::Idle,
         Self::BatchEnvelopes,
         Self::UnsignedRejection,
     ];
@@ -680,6 +684,7 @@ liaison_exchange_refusals_total{reason="connections_per_peer"} 0
 liaison_exchange_refusals_total{reason="handshake"} 0
 liaison_exchange_refusals_total{reason="handshake_timeout"} 0
 liaison_exchange_refusals_total{reason="no_alpn_h2"} 2
+liaison_exchange_refusals_total{reason="idle"} 0
 liaison_exchange_refusals_total{reason="batch_envelopes"} 0
 liaison_exchange_refusals_total{reason="unsigned_rejection"} 0
 # HELP liaison_notices_accepted_total Notices accepted into the inbox (answered with a signed receipt) by sending county.

@@ -31,6 +31,8 @@ pub(crate) struct PeerConnection {
     io: TlsStream<TcpStream>,
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
+    closed_idle: bool,
+    state: Arc<NodeState>,
     _slot: OwnedSemaphorePermit,
     _peer: PeerSlot,
 }
@@ -40,9 +42,17 @@ impl PeerConnection {
         self.idle.as_mut().reset(Instant::now() + self.idle_timeout);
     }
 
-    /// Whether the connection has been silent too long; registers the wake-up otherwise.
+    /// Whether the connection has been silent too long (counted once); registers the wake-up
+    /// otherwise.
     fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
-        self.idle.as_mut().poll(cx).is_ready()
+        if self.idle.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        if !self.closed_idle {
+            self.closed_idle = true;
+            self.state.metrics.refused(Refusal::Idle);
+        }
+        true
     }
 }
 
@@ -197,6 +207,8 @@ pub(crate) fn incoming(
                             io,
                             idle: Box::pin(tokio::time::sleep(limits.idle_timeout)),
                             idle_timeout: limits.idle_timeout,
+                            closed_idle: false,
+                            state: state.clone(),
                             _slot: slot,
                             _peer: peer,
                         };
