@@ -3,8 +3,9 @@
 //! request above the size limit is refused with `OUT_OF_RANGE`; a flood from one county, of
 //! unreadable envelopes (unsigned answers) or of badly signed ones, does not keep another county's
 //! notice out; a TCP connection that never starts TLS, and a TLS connection that stays silent, are
-//! closed; a client certificate gets only so many connections; and a TLS client that does not
+//! closed; a client certificate gets only so many connections and calls; and a TLS client that does not
 //! offer ALPN `h2` is refused at the handshake.
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -403,5 +404,51 @@ async fn a_client_certificate_above_its_connection_limit_is_closed_while_others_
         .unwrap();
     assert!(n > 0, "another county is served");
     drop(first);
+    fed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_beyond_those_a_client_may_have_waiting_are_refused_as_unavailable() {
+    let fed = Federation::builder(&THREE_COUNTIES)
+        .edit_config(ANSAI, |c| with_limits(c, "max_streams_per_connection = 32"))
+        .start()
+        .await;
+    let raw = fed.peer(YANCHANG, ANSAI).await;
+    let mut envelope =
+        liaison_tests::peer::NoticeBuilder::new("case_notice", code(YANCHANG), code(ANSAI))
+            .sign(&fed.signing_key(YANCHANG))
+            .to_envelope();
+    envelope.signature[5] ^= 0x01;
+    // Sixteen calls at once on one connection: two are processed, four wait, the rest are
+    // refused, and each call is either answered in full or refused whole.
+    let calls: Vec<_> = (0..16)
+        .map(|_| {
+            let (mut raw, envelope) = (raw.clone(), envelope.clone());
+            tokio::spawn(async move {
+                raw.deliver(pb::DeliverRequest {
+                    envelopes: vec![envelope; 256],
+                    proofs: Vec::new(),
+                })
+                .await
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    for call in calls {
+        match within("a call to end", call).await.unwrap() {
+            Ok(answer) => assert_eq!(answer.into_inner().receipts.len(), 256),
+            Err(status) => {
+                assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+                assert!(status.message().contains("waiting"), "{status:?}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused >= 1, "some calls were refused");
+    assert!(
+        refused <= 10,
+        "at least the six that fit were served: {refused} refused"
+    );
+    assert_eq!(refusals(&fed, ANSAI, "calls_waiting").await, refused);
     fed.shutdown().await;
 }

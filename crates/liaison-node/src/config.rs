@@ -44,10 +44,10 @@ pub const REQUEST_OVERHEAD_BYTES: usize = 64 * 1024;
 pub const MAX_REQUEST_LIMIT: usize = 64 * 1024 * 1024;
 /// Open exchange connections, handshakes included, of all clients together.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
-/// Open exchange connections of one client certificate.
-pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 8;
-/// Calls one exchange connection may have in progress.
-pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: u32 = 32;
+/// Open exchange connections of one client certificate: a node needs one per peer.
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 4;
+/// Calls one exchange connection may have in progress: a node has a few batches in flight.
+pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: u32 = 8;
 /// Time a client has from connecting to completing the TLS handshake.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time an exchange connection may pass without a byte in either direction.

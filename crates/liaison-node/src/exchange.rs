@@ -2,6 +2,7 @@
 //! every envelope with a signed receipt, only once the batch is durable.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use liaison_core::Delivery;
@@ -31,6 +32,10 @@ pub(crate) const MAX_BATCH_ENVELOPES_HEADER: &str = "liaison-max-batch-envelopes
 /// so that one client's flood shares the node with the others instead of taking it.
 pub(crate) const CALLS_AT_ONCE_PER_PEER: usize = 2;
 
+/// `Deliver` calls of one client certificate that may wait for their turn; one more is refused
+/// with `UNAVAILABLE` at once, so that waiting calls do not pile up in memory.
+pub(crate) const CALLS_WAITING_PER_PEER: usize = 4;
+
 /// Envelopes checked between two chances for other clients' calls to run.
 const ENVELOPES_PER_TURN: usize = 16;
 
@@ -45,30 +50,56 @@ pub(crate) struct ExchangeService {
 /// The client of a call: the SHA-256 of its TLS end-entity certificate.
 type ClientId = [u8; 32];
 
-/// Per client certificate, how many of its `Deliver` calls may be processed now.
+/// Per client certificate, its `Deliver` calls being processed and waiting.
 #[derive(Debug, Default)]
-struct PeerTurns(Mutex<HashMap<ClientId, Arc<Semaphore>>>);
+struct PeerTurns(Mutex<HashMap<ClientId, Arc<ClientCalls>>>);
 
-/// A client's turn to have a call processed; gives it back when dropped.
+#[derive(Debug)]
+struct ClientCalls {
+    processing: Arc<Semaphore>,
+    /// Calls that hold a turn or wait for one.
+    calls: AtomicUsize,
+}
+
+/// A client's call, processed or waiting for its turn; counted until dropped.
 struct Turn {
     turns: Arc<PeerTurns>,
     client: ClientId,
+    calls: Arc<ClientCalls>,
     permit: Option<OwnedSemaphorePermit>,
 }
 
 impl PeerTurns {
-    async fn wait(self: &Arc<Self>, client: ClientId) -> Turn {
-        let calls = crate::lock(&self.0)
-            .entry(client)
-            .or_insert_with(|| Arc::new(Semaphore::new(CALLS_AT_ONCE_PER_PEER)))
-            .clone();
-        // The semaphore is never closed.
-        let permit = calls.acquire_owned().await.ok();
-        Turn {
+    /// The call's turn, once one of the client's calls being processed ends; `None` when the
+    /// client already has as many calls waiting as it may.
+    async fn wait(self: &Arc<Self>, client: ClientId) -> Option<Turn> {
+        let calls = {
+            let mut turns = crate::lock(&self.0);
+            let calls = turns
+                .entry(client)
+                .or_insert_with(|| {
+                    Arc::new(ClientCalls {
+                        processing: Arc::new(Semaphore::new(CALLS_AT_ONCE_PER_PEER)),
+                        calls: AtomicUsize::new(0),
+                    })
+                })
+                .clone();
+            if calls.calls.load(Ordering::SeqCst) >= CALLS_AT_ONCE_PER_PEER + CALLS_WAITING_PER_PEER
+            {
+                return None;
+            }
+            calls.calls.fetch_add(1, Ordering::SeqCst);
+            calls
+        };
+        let mut turn = Turn {
             turns: self.clone(),
             client,
-            permit,
-        }
+            calls: calls.clone(),
+            permit: None,
+        };
+        // The semaphore is never closed.
+        turn.permit = calls.processing.clone().acquire_owned().await.ok();
+        Some(turn)
     }
 }
 
@@ -76,11 +107,8 @@ impl Drop for Turn {
     fn drop(&mut self) {
         drop(self.permit.take());
         let mut turns = crate::lock(&self.turns.0);
-        // Only the map holds it: no call of this client is processed or waiting.
-        if turns
-            .get(&self.client)
-            .is_some_and(|calls| Arc::strong_count(calls) == 1)
-        {
+        // Counted down under the map's lock, so a call that counts itself in is never removed.
+        if self.calls.calls.fetch_sub(1, Ordering::SeqCst) == 1 {
             turns.remove(&self.client);
         }
     }
@@ -449,7 +477,14 @@ impl pb::exchange_server::Exchange for ExchangeService {
                 .insert(MAX_BATCH_ENVELOPES_HEADER, limit.into());
             return Err(status);
         }
-        let _turn = self.turns.wait(client).await;
+        let Some(_turn) = self.turns.wait(client).await else {
+            self.state.metrics.refused(Refusal::CallsWaiting);
+            return Err(Status::unavailable(format!(
+                "this client certificate already has {} delivery calls in progress or waiting; \
+                 nothing was decided, deliver again later",
+                CALLS_AT_ONCE_PER_PEER + CALLS_WAITING_PER_PEER
+            )));
+        };
         // The time is taken once the call has its turn: it is when the node decides.
         let now_ms = self.state.clock.now_ms();
         let mut proofs = existence_proofs(request.proofs);

@@ -70,6 +70,9 @@ pub(crate) enum Refusal {
     Idle,
     /// A `Deliver` call carried more than `limits.max_batch_envelopes` envelopes.
     BatchEnvelopes,
+    /// A `Deliver` call came while its client already had as many calls in progress and waiting
+    /// as it may.
+    CallsWaiting,
     /// An envelope whose header cannot be read got an unsigned rejection.
     UnsignedRejection,
 }
@@ -84,11 +87,12 @@ impl Refusal {
             Self::NoAlpnH2 => "no_alpn_h2",
             Self::Idle => "idle",
             Self::BatchEnvelopes => "batch_envelopes",
+            Self::CallsWaiting => "calls_waiting",
             Self::UnsignedRejection => "unsigned_rejection",
         }
     }
 
-    const ALL: [Self; 8] = [
+    const ALL: [Self; 9] = [
         Self::Connections,
         Self::ConnectionsPerPeer,
         Self::Handshake,
@@ -96,6 +100,7 @@ impl Refusal {
         Self::NoAlpnH2,
         Self::Idle,
         Self::BatchEnvelopes,
+        Self::CallsWaiting,
         Self::UnsignedRejection,
     ];
 }
@@ -686,6 +691,7 @@ liaison_exchange_refusals_total{reason="handshake_timeout"} 0
 liaison_exchange_refusals_total{reason="no_alpn_h2"} 2
 liaison_exchange_refusals_total{reason="idle"} 0
 liaison_exchange_refusals_total{reason="batch_envelopes"} 0
+liaison_exchange_refusals_total{reason="calls_waiting"} 0
 liaison_exchange_refusals_total{reason="unsigned_rejection"} 0
 # HELP liaison_notices_accepted_total Notices accepted into the inbox (answered with a signed receipt) by sending county.
 # TYPE liaison_notices_accepted_total counter
