@@ -121,6 +121,44 @@ async fn a_batch_above_the_envelope_limit_is_refused_and_the_sender_splits_it_un
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_above_the_request_size_limit_is_refused_and_the_sender_halves_it_until_all_arrive()
+{
+    // Envelopes up to 32 KiB, requests up to the least that allows: 32768 + 65536 bytes.
+    let mut fed = Federation::builder(&THREE_COUNTIES)
+        .edit_config(ANSAI, |c| {
+            with_limits(c, "max_envelope_bytes = 32768\nmax_request_bytes = 98304")
+        })
+        .start()
+        .await;
+    // Six letters of about 24 KB each: together above the request limit, each well within.
+    fed.stop(ANSAI).await;
+    let mut baota = fed.operator(BAOTA).await;
+    let letter = drafts::with_member(
+        &drafts::draft("contact_letter", Some(ANSAI)),
+        "/body/text",
+        "核".repeat(8000).into(),
+    );
+    let mut sent = Vec::new();
+    for _ in 0..6 {
+        sent.push(baota.send(&letter).await.notice_id);
+    }
+    fed.restart(ANSAI).await;
+    for id in &sent {
+        baota.retry_if_pending(id).await;
+    }
+    for id in &sent {
+        baota.wait_for_status(id, pb::NoticeStatus::Delivered).await;
+    }
+    let inbox = fed.operator(ANSAI).await.inbox().await;
+    assert!(
+        sent.iter()
+            .all(|id| inbox.iter().any(|n| &n.notice_id == id)),
+        "all six arrived"
+    );
+    fed.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_above_the_size_limit_is_refused_as_out_of_range() {
     // The smallest request limit the default envelope limit allows: 262144 + 65536.
     let fed = Federation::builder(&THREE_COUNTIES)

@@ -1,5 +1,7 @@
 //! The peer-facing `Exchange` service: checks each envelope, stores what it accepts, and answers
-//! every envelope with a signed receipt, only once the batch is durable.
+//! every envelope with a signed receipt (unsigned when its header cannot be read), only once the
+//! batch is durable. Each client certificate's calls take turns, so one client's flood shares the
+//! node with the others.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
