@@ -1225,6 +1225,11 @@ mod example {
         assert_eq!(config.county.as_str(), "610602");
         assert!(config.signed_directory.is_some());
         assert_eq!(config.directory.peers().count(), 0);
+        assert_eq!(
+            config.exchange,
+            super::ExchangeLimits::default(),
+            "the example shows the defaults"
+        );
     }
 
     #[test]
