@@ -481,6 +481,15 @@ impl pb::exchange_server::Exchange for ExchangeService {
         }
         let Some(_turn) = self.turns.wait(client).await else {
             self.state.metrics.refused(Refusal::CallsWaiting);
+            if let Some(unlogged) = self
+                .refusal_log
+                .should_log(client, tokio::time::Instant::now())
+            {
+                warn!(
+                    unlogged_before = unlogged,
+                    "refused a delivery call: the client has too many calls in progress or waiting"
+                );
+            }
             return Err(Status::unavailable(format!(
                 "this client certificate already has {} delivery calls in progress or waiting; \
                  nothing was decided, deliver again later",
