@@ -135,6 +135,29 @@ impl ExchangeService {
         }
     }
 
+    /// The client's turn to have a call processed (see [`PeerTurns`]), or `UNAVAILABLE` when it
+    /// already has as many calls in progress and waiting as it may.
+    async fn turn(&self, client: ClientId) -> Result<Turn, Status> {
+        if let Some(turn) = self.turns.wait(client).await {
+            return Ok(turn);
+        }
+        self.state.metrics.refused(Refusal::CallsWaiting);
+        if let Some(unlogged) = self
+            .refusal_log
+            .should_log(client, tokio::time::Instant::now())
+        {
+            warn!(
+                unlogged_before = unlogged,
+                "refused a call: the client has too many calls in progress or waiting"
+            );
+        }
+        Err(Status::unavailable(format!(
+            "this client certificate already has {} calls in progress or waiting; \
+             nothing was decided, call again later",
+            CALLS_AT_ONCE_PER_PEER + CALLS_WAITING_PER_PEER
+        )))
+    }
+
     /// The receipt for a notice just stored, carrying this node's signed checkpoint of its log
     /// with the notice in it.
     fn issue_receipt(state: &NodeState, item: &InboundItem, head: LogHead) -> IssuedReceipt {
@@ -402,6 +425,16 @@ impl ExchangeService {
     }
 }
 
+/// The client of a call, by its TLS end-entity certificate.
+fn client_id(
+    certs: Option<&[tonic::transport::CertificateDer<'static>]>,
+) -> Result<ClientId, Status> {
+    certs
+        .and_then(|certs| certs.first())
+        .map(|cert| Sha256::digest(cert.as_ref()).into())
+        .ok_or_else(|| Status::unauthenticated("no TLS client certificate: call over mutual TLS"))
+}
+
 /// The existence proofs of a request by envelope index; proofs whose hashes are not 32 bytes
 /// are dropped (they prove nothing), and of two proofs for one envelope the first counts.
 fn existence_proofs(proofs: Vec<pb::ExistenceProof>) -> HashMap<usize, ExistenceProof> {
@@ -445,15 +478,7 @@ impl pb::exchange_server::Exchange for ExchangeService {
                 .as_ref()
                 .is_some_and(|certs| pki::peer_is_county(certs, county))
         };
-        let Some(client) = certs
-            .as_ref()
-            .and_then(|certs| certs.first())
-            .map(|cert| -> ClientId { Sha256::digest(cert.as_ref()).into() })
-        else {
-            return Err(Status::unauthenticated(
-                "no TLS client certificate: deliver over mutual TLS",
-            ));
-        };
+        let client = client_id(certs.as_ref().map(|c| c.as_slice()))?;
         let request = request.into_inner();
         let limit = self.state.config.exchange.max_batch_envelopes;
         if request.envelopes.len() > limit {
@@ -479,23 +504,7 @@ impl pb::exchange_server::Exchange for ExchangeService {
                 .insert(MAX_BATCH_ENVELOPES_HEADER, limit.into());
             return Err(status);
         }
-        let Some(_turn) = self.turns.wait(client).await else {
-            self.state.metrics.refused(Refusal::CallsWaiting);
-            if let Some(unlogged) = self
-                .refusal_log
-                .should_log(client, tokio::time::Instant::now())
-            {
-                warn!(
-                    unlogged_before = unlogged,
-                    "refused a delivery call: the client has too many calls in progress or waiting"
-                );
-            }
-            return Err(Status::unavailable(format!(
-                "this client certificate already has {} delivery calls in progress or waiting; \
-                 nothing was decided, deliver again later",
-                CALLS_AT_ONCE_PER_PEER + CALLS_WAITING_PER_PEER
-            )));
-        };
+        let _turn = self.turn(client).await?;
         // The time is taken once the call has its turn: it is when the node decides.
         let now_ms = self.state.clock.now_ms();
         let mut proofs = existence_proofs(request.proofs);
@@ -591,6 +600,9 @@ impl pb::exchange_server::Exchange for ExchangeService {
         request: Request<pb::CosignRequest>,
     ) -> Result<Response<pb::CosignResponse>, Status> {
         let certs = request.peer_certs();
+        let _turn = self
+            .turn(client_id(certs.as_ref().map(|c| c.as_slice()))?)
+            .await?;
         let tls_is = |county| {
             certs
                 .as_ref()
@@ -632,6 +644,11 @@ impl pb::exchange_server::Exchange for ExchangeService {
         &self,
         request: Request<pb::ConsistencyRequest>,
     ) -> Result<Response<pb::ConsistencyResponse>, Status> {
+        let _turn = self
+            .turn(client_id(
+                request.peer_certs().as_ref().map(|c| c.as_slice()),
+            )?)
+            .await?;
         let req = request.into_inner();
         let head = self
             .state
