@@ -69,6 +69,31 @@ async fn a_listing_cut_at_its_limit_says_so_in_the_response_and_in_the_cli() {
     assert!(stderr.contains("more notices match"), "{stderr}");
     let (_, stdout, _) = binary::run(None, &["inbox", "--config", &config]).await;
     assert!(!stdout.contains("more notices match"), "{stdout}");
+
+    // Three case notices to answer: the due board cut at two says so too.
+    let due = |limit| pb::DueRequest {
+        side: pb::Side::Owed as i32,
+        overdue_only: false,
+        limit,
+    };
+    let cut = ansai.due(due(2)).await.unwrap().into_inner();
+    assert_eq!((cut.items.len(), cut.more, cut.limit), (2, true, 2));
+    let whole = ansai.due(due(3)).await.unwrap().into_inner();
+    assert_eq!((whole.items.len(), whole.more), (3, false));
+    let (status, stdout, stderr) =
+        binary::run(None, &["due", "--config", &config, "--limit", "2"]).await;
+    assert_eq!(status, 0, "{stderr}");
+    assert!(
+        stdout.contains("Showing the 2 soonest only; more replies are due"),
+        "{stdout}"
+    );
+    let (_, stdout, _) = binary::run(
+        None,
+        &["due", "--config", &config, "--limit", "2", "--json"],
+    )
+    .await;
+    let board: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(board["more"], true, "{board}");
     fed.shutdown().await;
 }
 
@@ -76,7 +101,12 @@ async fn a_listing_cut_at_its_limit_says_so_in_the_response_and_in_the_cli() {
 async fn a_reader_that_stops_reading_ends_the_command_quietly() {
     let fed = with_inbox(3).await;
     let config = fed.node(ANSAI).config_path().to_owned();
-    for args in [&["inbox", "--json"][..], &["inbox"], &["outbox", "--json"]] {
+    for args in [
+        &["inbox", "--json"][..],
+        &["inbox"],
+        &["outbox", "--json"],
+        &["due", "--json"],
+    ] {
         let result = tokio::task::spawn_blocking({
             let config = config.clone();
             move || {

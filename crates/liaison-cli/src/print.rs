@@ -581,6 +581,7 @@ pub fn due(
         let counts = due.counts.unwrap_or_default();
         json_out(&json!({
             "items": items,
+            "more": due.more,
             "counts": {
                 "owed": counts_json(counts.owed_open, counts.owed_due_soon, counts.owed_overdue),
                 "awaited": counts_json(counts.awaited_open, counts.awaited_due_soon, counts.awaited_overdue),
@@ -640,6 +641,13 @@ pub fn due(
                 ],
                 &rows
             )
+        );
+    }
+    if due.more {
+        println!(
+            "Showing the {} soonest only; more replies are due. Raise --limit (at most {}).",
+            due.items.len(),
+            liaison_node::MAX_LIST_LIMIT
         );
     }
     if let Some(c) = due.counts.as_ref().filter(|_| show_counts) {

@@ -315,17 +315,26 @@ impl pb::admin_server::Admin for AdminService {
                 )));
             }
         };
+        let limit = ops::list_limit(req.limit as usize);
+        // One more than shown tells whether the listing is cut.
         let due = ops
             .due(ops::DueQuery {
                 side,
                 overdue_only: req.overdue_only,
-                limit: ops::list_limit(req.limit as usize),
+                limit: limit + 1,
             })
             .map_err(to_status)?;
         Ok(Response::new(pb::DueResponse {
-            items: due.items.iter().map(due_item).collect(),
+            items: due.items.iter().take(limit).map(due_item).collect(),
             counts: Some(due_counts(&due.counts)),
-            deadline_errors: due.deadline_errors.iter().map(notice_info).collect(),
+            deadline_errors: due
+                .deadline_errors
+                .iter()
+                .take(limit)
+                .map(notice_info)
+                .collect(),
+            more: due.items.len() > limit,
+            limit: limit as u32,
         }))
     }
 
