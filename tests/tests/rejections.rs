@@ -1,5 +1,5 @@
 //! A node refuses every envelope that fails a check, with the check's own code, in a receipt it
-//! signs, and stores nothing of it. Most envelopes are made by hand and delivered over a raw mutual
+//! signs (unsigned only when the header cannot be read), and stores nothing of it. Most envelopes are made by hand and delivered over a raw mutual
 //! TLS connection as 宝塔区 to 安塞区; one test has 安塞区 refuse a notice sent through 宝塔区's
 //! admin interface, and checks what 宝塔区's operator sees.
 
@@ -221,7 +221,7 @@ async fn notice_issued_before_the_agreement_took_effect_in_china_time_is_refused
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn garbage_header_is_refused_as_malformed() {
+async fn garbage_header_is_refused_as_malformed_without_a_signature() {
     let mut bench = Bench::start().await;
     let notice = bench.notice().sign(&bench.baota_key);
     let header = b"\xff\xff\xff\xff not a NoticeHeader".to_vec();
@@ -235,10 +235,31 @@ async fn garbage_header_is_refused_as_malformed() {
         signature,
         payload_salt: notice.payload_salt.to_vec(),
     };
-    let receipt = peer::deliver_one(&mut bench.raw.clone(), envelope.clone()).await;
-    assert_eq!(receipt.receipt.notice_id, None, "no id can be read");
-    assert_eq!(receipt.receipt.sender, None, "no sender can be read");
-    bench.refused(envelope, RejectCode::Malformed).await;
+    let before = bench.inbox().await;
+    let answer = bench
+        .raw
+        .deliver(pb::DeliverRequest {
+            envelopes: vec![envelope],
+            proofs: Vec::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .receipts;
+    assert_eq!(answer.len(), 1, "one answer per envelope");
+    assert!(
+        answer[0].signature.is_empty(),
+        "no sender can be read, so nothing is signed"
+    );
+    let rejection =
+        liaison_core::receipt::read_unsigned_rejection(&answer[0]).expect("an unsigned rejection");
+    assert_eq!(rejection.code, RejectCode::Malformed, "{rejection}");
+    assert!(rejection.reason.contains("header"), "{rejection}");
+    let receipt = pb::Receipt::decode(answer[0].receipt.as_slice()).unwrap();
+    assert_eq!(receipt.notice_id, "", "no id can be read");
+    assert_eq!(receipt.sender, "", "no sender can be read");
+    assert_eq!(receipt.recipient, ANSAI);
+    assert_eq!(bench.inbox().await, before, "nothing stored");
     bench.fed.shutdown().await;
 }
 
@@ -381,13 +402,31 @@ async fn reply_to_a_notice_sent_to_another_county_is_refused_as_unknown_referenc
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn header_of_another_protocol_version_is_refused_as_unsupported_version() {
+async fn header_of_another_protocol_version_is_refused_as_unsupported_version_without_a_signature()
+{
     let mut bench = Bench::start().await;
     let notice = bench.notice().sign(&bench.baota_key);
     let envelope = peer::resigned(&notice, &bench.baota_key, |header| header.version = 2);
-    bench
-        .refused(envelope, RejectCode::UnsupportedVersion)
-        .await;
+    let before = bench.inbox().await;
+    let answer = bench
+        .raw
+        .deliver(pb::DeliverRequest {
+            envelopes: vec![envelope],
+            proofs: Vec::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .receipts;
+    // A header of another version cannot be read, so it names no sender to sign for.
+    let rejection =
+        liaison_core::receipt::read_unsigned_rejection(&answer[0]).expect("an unsigned rejection");
+    assert_eq!(
+        rejection.code,
+        RejectCode::UnsupportedVersion,
+        "{rejection}"
+    );
+    assert_eq!(bench.inbox().await, before, "nothing stored");
     bench.fed.shutdown().await;
 }
 

@@ -329,7 +329,7 @@ pub async fn outbox(
         .await
         .map_err(refused)?
         .into_inner();
-    print::outbox(&list.notices, out);
+    print::outbox(&list, out);
     Ok(())
 }
 
@@ -350,7 +350,7 @@ pub async fn inbox(
         .await
         .map_err(refused)?
         .into_inner();
-    print::inbox(&list.notices, out);
+    print::inbox(&list, out);
     Ok(())
 }
 

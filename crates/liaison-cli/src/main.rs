@@ -1,5 +1,16 @@
 //! `liaison`: runs a county node (`serve`), and is its operator's command line.
 
+// Every `print!` and `println!` of this crate goes through these, not std's, which panic when
+// standard output is a pipe whose reader has gone (`liaison due --json | head -1`). Defined
+// before the modules so that they see them.
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::write_stdout(format_args!($($arg)*)) };
+}
+macro_rules! println {
+    () => { $crate::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 mod admin;
 mod audit;
 mod city;
@@ -109,7 +120,7 @@ enum Command {
         /// Only notices to this county code.
         #[arg(long)]
         peer: Option<String>,
-        /// At most this many.
+        /// At most this many (at most 10000); the listing says when more match.
         #[arg(long, default_value_t = 100)]
         limit: u32,
         #[command(flatten)]
@@ -122,7 +133,7 @@ enum Command {
         /// Only notices from this county code.
         #[arg(long)]
         peer: Option<String>,
-        /// At most this many.
+        /// At most this many (at most 10000); the listing says when more match.
         #[arg(long, default_value_t = 100)]
         limit: u32,
         #[command(flatten)]
@@ -381,6 +392,22 @@ enum CityCommand {
     },
 }
 
+/// Writes to standard output. When nobody reads it any more (the reader of a pipe exited, as
+/// `head` does), the command has nothing left to do: it exits at once with code 0, quietly, as
+/// ripgrep does. Any other write error ends the command with [`EXIT_FAILURE`].
+pub fn write_stdout(text: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(text) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            std::process::exit(i32::from(EXIT_FAILURE));
+        }
+    }
+}
+
 /// A failure with the exit code it deserves.
 pub struct Failure {
     pub code: u8,
@@ -579,11 +606,26 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 async fn serve(node: &NodeArgs) -> Result<(), Failure> {
     use liaison_node::{Node, clock::SystemClock, config::Config};
+    // From here a stop signal is honoured at any moment: one that comes while the node starts
+    // lets the start finish (a store is never left half-opened), then stops it.
+    let stop = listen_for_stop()
+        .map_err(|e| Failure::new(EXIT_FAILURE, format!("cannot listen for stop signals: {e}")))?;
+    tracing::info!(config = %node.config.display(), "starting");
     let config =
         Config::load(&node.config).map_err(|e| Failure::new(EXIT_BAD_CONFIG, e.to_string()))?;
     let (exchange_addr, admin_addr) = (config.exchange_addr, config.admin_addr);
     let node = Node::start(config, std::sync::Arc::new(SystemClock))
         .map_err(|e| Failure::new(EXIT_BAD_CONFIG, e.to_string()))?;
+    let stopped_while_starting = |node: Node| async move {
+        node.close()
+            .await
+            .map_err(|e| Failure::new(EXIT_FAILURE, e.to_string()))?;
+        tracing::info!("stopped during start-up; liaison serve exits (code 0)");
+        Ok(())
+    };
+    if stop.borrow().is_some() {
+        return stopped_while_starting(node).await;
+    }
     let bind = |addr| async move {
         tokio::net::TcpListener::bind(addr)
             .await
@@ -591,9 +633,15 @@ async fn serve(node: &NodeArgs) -> Result<(), Failure> {
     };
     let exchange = bind(exchange_addr).await?;
     let admin = bind(admin_addr).await?;
-    node.run(exchange, admin, shutdown_signal())
-        .await
-        .map_err(|e| Failure::new(EXIT_FAILURE, e.to_string()))?;
+    if stop.borrow().is_some() {
+        return stopped_while_starting(node).await;
+    }
+    let mut requested = stop.clone();
+    node.run(exchange, admin, async move {
+        let _ = requested.wait_for(Option::is_some).await;
+    })
+    .await
+    .map_err(|e| Failure::new(EXIT_FAILURE, e.to_string()))?;
     tracing::info!("liaison serve exits (code 0)");
     Ok(())
 }
@@ -666,30 +714,39 @@ async fn answers(addr: std::net::SocketAddr) -> bool {
     )
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Listens for SIGTERM and SIGINT from now on; the value becomes the signal's name when one
+/// comes.
+fn listen_for_stop() -> std::io::Result<tokio::sync::watch::Receiver<Option<&'static str>>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut term, mut int) = (
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        );
+        async move {
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
             }
-            Err(_) => std::future::pending::<()>().await,
         }
     };
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    let signal = tokio::select! {
-        _ = ctrl_c => "SIGINT",
-        _ = term => "SIGTERM",
+    let signals = async {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
     };
-    tracing::info!(
-        signal,
-        grace_secs = liaison_node::SHUTDOWN_GRACE.as_secs(),
-        "stop requested"
-    );
+    let (requested, stop) = tokio::sync::watch::channel(None);
+    tokio::spawn(async move {
+        let signal = signals.await;
+        tracing::info!(
+            signal,
+            grace_secs = liaison_node::SHUTDOWN_GRACE.as_secs(),
+            "stop requested"
+        );
+        let _ = requested.send(Some(signal));
+    });
+    Ok(stop)
 }
 
 fn main() -> ExitCode {

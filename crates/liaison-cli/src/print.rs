@@ -273,7 +273,8 @@ pub fn inbox_table(notices: &[pb::NoticeInfo]) -> String {
     )
 }
 
-pub fn outbox(notices: &[pb::NoticeInfo], out: Output) {
+pub fn outbox(list: &pb::ListResponse, out: Output) {
+    let notices = &list.notices;
     if out.json {
         json_out(&notices.iter().map(view).collect::<Vec<_>>());
     } else if notices.is_empty() {
@@ -281,15 +282,37 @@ pub fn outbox(notices: &[pb::NoticeInfo], out: Output) {
     } else {
         print!("{}", outbox_table(notices));
     }
+    cut_listing(list, out, "--status or --peer");
 }
 
-pub fn inbox(notices: &[pb::NoticeInfo], out: Output) {
+pub fn inbox(list: &pb::ListResponse, out: Output) {
+    let notices = &list.notices;
     if out.json {
         json_out(&notices.iter().map(view).collect::<Vec<_>>());
     } else if notices.is_empty() {
         println!("The inbox (收件箱) is empty.");
     } else {
         print!("{}", inbox_table(notices));
+    }
+    cut_listing(list, out, "--peer");
+}
+
+/// Says that a listing was cut at its limit: after the table, or on standard error beside JSON
+/// output, which stays one array.
+fn cut_listing(list: &pb::ListResponse, out: Output, narrow: &str) {
+    if !list.more {
+        return;
+    }
+    let note = format!(
+        "Showing the newest {} only; more notices match. Narrow the listing with {narrow}, or \
+         raise --limit (at most {}).",
+        list.notices.len(),
+        liaison_node::MAX_LIST_LIMIT
+    );
+    if out.json {
+        eprintln!("{note}");
+    } else {
+        println!("{note}");
     }
 }
 
@@ -558,6 +581,7 @@ pub fn due(
         let counts = due.counts.unwrap_or_default();
         json_out(&json!({
             "items": items,
+            "more": due.more,
             "counts": {
                 "owed": counts_json(counts.owed_open, counts.owed_due_soon, counts.owed_overdue),
                 "awaited": counts_json(counts.awaited_open, counts.awaited_due_soon, counts.awaited_overdue),
@@ -617,6 +641,13 @@ pub fn due(
                 ],
                 &rows
             )
+        );
+    }
+    if due.more {
+        println!(
+            "Showing the {} soonest only; more replies are due. Raise --limit (at most {}).",
+            due.items.len(),
+            liaison_node::MAX_LIST_LIMIT
         );
     }
     if let Some(c) = due.counts.as_ref().filter(|_| show_counts) {

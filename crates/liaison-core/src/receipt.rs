@@ -61,6 +61,44 @@ fn receipt_error(field: &'static str, problem: impl Into<String>) -> ReceiptErro
     }
 }
 
+/// The answer to an envelope refused before its sender could be identified (its header cannot
+/// be read): a rejecting `Receipt` with an empty signature and no key id, which costs no
+/// signature. It decides nothing: the sender may deliver the envelope again.
+pub fn unsigned_rejection(
+    envelope_sha256: [u8; 32],
+    recipient: CountyCode,
+    received_at_ms: i64,
+    rejection: &Rejection,
+) -> pb::SignedReceipt {
+    let wire = pb::Receipt {
+        version: PROTOCOL_VERSION,
+        envelope_sha256: envelope_sha256.to_vec(),
+        recipient: recipient.to_string(),
+        received_at_ms,
+        accepted: false,
+        reject_code: rejection.code.to_wire() as i32,
+        reject_reason: rejection.reason.clone(),
+        ..pb::Receipt::default()
+    };
+    pb::SignedReceipt {
+        receipt: wire.encode_to_vec(),
+        signature: Vec::new(),
+    }
+}
+
+/// The rejection an unsigned answer (see [`unsigned_rejection`]) states, if `wire` is one.
+pub fn read_unsigned_rejection(wire: &pb::SignedReceipt) -> Option<Rejection> {
+    if !wire.signature.is_empty() {
+        return None;
+    }
+    let r = pb::Receipt::decode(wire.receipt.as_slice()).ok()?;
+    if r.accepted {
+        return None;
+    }
+    let code = RejectCode::from_wire(r.reject_code)?;
+    Some(Rejection::new(code, r.reject_reason))
+}
+
 impl SignedReceipt {
     /// Signs a receipt; the key id in `receipt` is replaced by the signing key's.
     pub fn sign(key: &NodeKey, mut receipt: Receipt) -> Self {
@@ -218,6 +256,33 @@ mod tests {
             checkpoint: None,
             existed_by_ms: None,
         }
+    }
+
+    #[test]
+    fn an_unsigned_rejection_states_its_code_and_is_no_signed_receipt() {
+        let rejection = Rejection::new(RejectCode::Malformed, "header: not a NoticeHeader");
+        let recipient = CountyCode::parse("610603").unwrap();
+        let wire = unsigned_rejection([7; 32], recipient, 1_780_000_000_000, &rejection);
+        assert!(wire.signature.is_empty());
+        assert_eq!(read_unsigned_rejection(&wire), Some(rejection));
+        let r = pb::Receipt::decode(wire.receipt.as_slice()).unwrap();
+        assert_eq!(
+            (
+                r.version,
+                r.recipient.as_str(),
+                r.envelope_sha256,
+                r.accepted
+            ),
+            (1, "610603", vec![7; 32], false)
+        );
+        assert!(r.notice_id.is_empty() && r.sender.is_empty() && r.key_id.is_empty());
+        assert!(
+            SignedReceipt::open(wire).is_err(),
+            "it never passes for a signed receipt"
+        );
+        let key = NodeKey::new(SigningKey::from_bytes(&[3; 32]));
+        let signed = SignedReceipt::sign(&key, receipt(Outcome::Accepted));
+        assert_eq!(read_unsigned_rejection(&signed.to_wire()), None);
     }
 
     #[test]

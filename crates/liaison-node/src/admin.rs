@@ -122,9 +122,14 @@ pub(crate) fn notice_info(n: &NoticeView) -> pb::NoticeInfo {
     }
 }
 
-fn notices(views: Vec<NoticeView>) -> pb::ListResponse {
+/// A listing of at most `limit` notices from `views`, which holds one more when more match.
+fn notices(mut views: Vec<NoticeView>, limit: usize) -> pb::ListResponse {
+    let more = views.len() > limit;
+    views.truncate(limit);
     pb::ListResponse {
         notices: views.iter().map(notice_info).collect(),
+        more,
+        limit: limit as u32,
     }
 }
 
@@ -234,9 +239,13 @@ impl pb::admin_server::Admin for AdminService {
         request: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListResponse>, Status> {
         let ops = self.ops(&request)?;
-        let filter = Self::list_filter(request.get_ref())?;
+        let mut filter = Self::list_filter(request.get_ref())?;
+        let limit = filter.limit;
+        // One more than shown tells whether the listing is cut.
+        filter.limit += 1;
         Ok(Response::new(notices(
             ops.list_outbox(&filter).map_err(to_status)?,
+            limit,
         )))
     }
 
@@ -251,9 +260,11 @@ impl pb::admin_server::Admin for AdminService {
                 "status: inbox notices have no delivery status; filter by peer instead",
             ));
         }
+        // One more than shown tells whether the listing is cut.
         Ok(Response::new(notices(
-            ops.list_inbox(filter.peer, filter.limit)
+            ops.list_inbox(filter.peer, filter.limit + 1)
                 .map_err(to_status)?,
+            filter.limit,
         )))
     }
 
@@ -304,17 +315,26 @@ impl pb::admin_server::Admin for AdminService {
                 )));
             }
         };
+        let limit = ops::list_limit(req.limit as usize);
+        // One more than shown tells whether the listing is cut.
         let due = ops
             .due(ops::DueQuery {
                 side,
                 overdue_only: req.overdue_only,
-                limit: ops::list_limit(req.limit as usize),
+                limit: limit + 1,
             })
             .map_err(to_status)?;
         Ok(Response::new(pb::DueResponse {
-            items: due.items.iter().map(due_item).collect(),
+            items: due.items.iter().take(limit).map(due_item).collect(),
             counts: Some(due_counts(&due.counts)),
-            deadline_errors: due.deadline_errors.iter().map(notice_info).collect(),
+            deadline_errors: due
+                .deadline_errors
+                .iter()
+                .take(limit)
+                .map(notice_info)
+                .collect(),
+            more: due.items.len() > limit,
+            limit: limit as u32,
         }))
     }
 

@@ -34,6 +34,24 @@ pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(500);
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How long one delivery call may take before it counts as failed.
 pub const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Envelopes one `Deliver` call may carry: four times the default batch a sender builds.
+pub const DEFAULT_MAX_BATCH_ENVELOPES: usize = 256;
+/// Bytes one exchange request may hold: twice the 4 MiB batch a sender builds.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+/// Room a request needs beside its largest envelope (existence proofs, framing).
+pub const REQUEST_OVERHEAD_BYTES: usize = 64 * 1024;
+/// The largest request limit an administrator may set.
+pub const MAX_REQUEST_LIMIT: usize = 64 * 1024 * 1024;
+/// Open exchange connections, handshakes included, of all clients together.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Open exchange connections of one client certificate: a node needs one per peer.
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 4;
+/// Calls one exchange connection may have in progress: a node has a few batches in flight.
+pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: u32 = 8;
+/// Time a client has from connecting to completing the TLS handshake.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time an exchange connection may pass without a byte in either direction.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A checked node configuration.
 #[derive(Debug, Clone)]
@@ -49,6 +67,8 @@ pub struct Config {
     pub exchange_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub limits: Limits,
+    /// What the exchange service takes from its clients.
+    pub exchange: ExchangeLimits,
     pub delivery: DeliverySettings,
     pub deadlines: DeadlineSettings,
     /// The peers listed by hand (`[[peers]]`); empty when a signed directory is configured.
@@ -108,6 +128,40 @@ impl Default for DeadlineSettings {
             due_soon_ms: DEFAULT_DUE_SOON_MS,
             check_interval: DEFAULT_TRACKER_INTERVAL,
             send_reminders: false,
+        }
+    }
+}
+
+/// What the exchange service takes from its clients (`[limits]`), so that one client cannot
+/// exhaust the node for the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExchangeLimits {
+    /// Envelopes one `Deliver` call may carry; more is refused with `RESOURCE_EXHAUSTED`.
+    pub max_batch_envelopes: usize,
+    /// Bytes of one encoded request; more is refused with `OUT_OF_RANGE`.
+    pub max_request_bytes: usize,
+    /// Open connections of all clients together, handshakes included.
+    pub max_connections: usize,
+    /// Open connections of one client certificate.
+    pub max_connections_per_peer: usize,
+    /// Calls one connection may have in progress (HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub max_streams_per_connection: u32,
+    /// Time from connecting to the end of the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Time a connection may pass without a byte in either direction.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ExchangeLimits {
+    fn default() -> Self {
+        Self {
+            max_batch_envelopes: DEFAULT_MAX_BATCH_ENVELOPES,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
+            max_streams_per_connection: DEFAULT_MAX_STREAMS_PER_CONNECTION,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 }
@@ -247,6 +301,13 @@ struct RawLimits {
     max_envelope_bytes: Option<usize>,
     max_clock_skew_secs: Option<u64>,
     retired_key_grace_secs: Option<u64>,
+    max_batch_envelopes: Option<usize>,
+    max_request_bytes: Option<usize>,
+    max_connections: Option<usize>,
+    max_connections_per_peer: Option<usize>,
+    max_streams_per_connection: Option<u32>,
+    handshake_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -428,6 +489,7 @@ impl Config {
                 format!("must be between 1024 and {MAX_ENVELOPE_LIMIT}"),
             );
         }
+        let exchange = check_exchange_limits(&mut c, &raw.limits, limits.max_envelope_bytes);
         let d = DeliverySettings::default();
         let delivery = DeliverySettings {
             batch_size: raw.delivery.batch_size.unwrap_or(d.batch_size),
@@ -518,6 +580,7 @@ impl Config {
                     exchange_addr,
                     admin_addr,
                     limits,
+                    exchange,
                     delivery,
                     deadlines,
                     directory: Directory::new(peers),
@@ -538,6 +601,68 @@ impl Config {
     pub fn auditor_token_path(&self) -> PathBuf {
         self.data_dir.join("auditor.token")
     }
+}
+
+fn check_exchange_limits(
+    c: &mut Checker,
+    raw: &RawLimits,
+    max_envelope_bytes: usize,
+) -> ExchangeLimits {
+    let d = ExchangeLimits::default();
+    let least_request = max_envelope_bytes.saturating_add(REQUEST_OVERHEAD_BYTES);
+    let limits = ExchangeLimits {
+        max_batch_envelopes: raw.max_batch_envelopes.unwrap_or(d.max_batch_envelopes),
+        // A larger envelope limit raises the default request limit with it.
+        max_request_bytes: raw
+            .max_request_bytes
+            .unwrap_or(d.max_request_bytes.max(least_request)),
+        max_connections: raw.max_connections.unwrap_or(d.max_connections),
+        max_connections_per_peer: raw
+            .max_connections_per_peer
+            .unwrap_or(d.max_connections_per_peer),
+        max_streams_per_connection: raw
+            .max_streams_per_connection
+            .unwrap_or(d.max_streams_per_connection),
+        handshake_timeout: raw
+            .handshake_timeout_secs
+            .map_or(d.handshake_timeout, Duration::from_secs),
+        idle_timeout: raw
+            .idle_timeout_secs
+            .map_or(d.idle_timeout, Duration::from_secs),
+    };
+    if !(1..=10_000).contains(&limits.max_batch_envelopes) {
+        c.problem("limits.max_batch_envelopes", "must be between 1 and 10000");
+    }
+    if !(least_request..=MAX_REQUEST_LIMIT).contains(&limits.max_request_bytes) {
+        c.problem(
+            "limits.max_request_bytes",
+            format!(
+                "must be between {least_request} (limits.max_envelope_bytes + {REQUEST_OVERHEAD_BYTES}, \
+                 so that any envelope fits in a request alone) and {MAX_REQUEST_LIMIT}"
+            ),
+        );
+    }
+    if limits.max_connections == 0 {
+        c.problem("limits.max_connections", "must be at least 1");
+    }
+    if limits.max_connections_per_peer == 0
+        || limits.max_connections_per_peer > limits.max_connections
+    {
+        c.problem(
+            "limits.max_connections_per_peer",
+            "must be at least 1 and not above limits.max_connections",
+        );
+    }
+    if limits.max_streams_per_connection == 0 {
+        c.problem("limits.max_streams_per_connection", "must be at least 1");
+    }
+    if limits.handshake_timeout.is_zero() {
+        c.problem("limits.handshake_timeout_secs", "must be at least 1");
+    }
+    if limits.idle_timeout.is_zero() {
+        c.problem("limits.idle_timeout_secs", "must be at least 1");
+    }
+    limits
 }
 
 fn check_console(c: &mut Checker, raw: &RawConsole) -> ConsoleSettings {
@@ -756,6 +881,71 @@ ca = "ca.crt"
         assert_eq!(config.data_dir, Path::new("/etc/liaison/data"));
         assert_eq!(config.admin_addr, DEFAULT_ADMIN_ADDR.parse().unwrap());
         assert_eq!(config.limits, Limits::default());
+    }
+
+    #[test]
+    fn exchange_limits_have_defaults_and_are_read_from_limits() {
+        let config = Config::parse(&minimal(""), Path::new(".")).unwrap();
+        assert_eq!(config.exchange, ExchangeLimits::default());
+        assert_eq!(config.exchange.max_batch_envelopes, 256);
+        assert_eq!(config.exchange.max_request_bytes, 8 * 1024 * 1024);
+        let text = minimal(
+            "[limits]\nmax_batch_envelopes = 3\nmax_request_bytes = 400000\nmax_connections = 9\n\
+             max_connections_per_peer = 2\nmax_streams_per_connection = 4\n\
+             handshake_timeout_secs = 1\nidle_timeout_secs = 7\n",
+        );
+        let config = Config::parse(&text, Path::new(".")).unwrap();
+        assert_eq!(
+            config.exchange,
+            ExchangeLimits {
+                max_batch_envelopes: 3,
+                max_request_bytes: 400_000,
+                max_connections: 9,
+                max_connections_per_peer: 2,
+                max_streams_per_connection: 4,
+                handshake_timeout: Duration::from_secs(1),
+                idle_timeout: Duration::from_secs(7),
+            }
+        );
+    }
+
+    #[test]
+    fn a_larger_envelope_limit_raises_the_default_request_limit() {
+        let text = minimal("[limits]\nmax_envelope_bytes = 16777216\n");
+        let config = Config::parse(&text, Path::new(".")).unwrap();
+        assert_eq!(
+            config.exchange.max_request_bytes,
+            16 * 1024 * 1024 + REQUEST_OVERHEAD_BYTES,
+            "an envelope of the largest size still fits in a request"
+        );
+    }
+
+    #[test]
+    fn exchange_limits_out_of_range_are_each_named() {
+        let text = minimal(
+            "[limits]\nmax_batch_envelopes = 0\nmax_request_bytes = 300000\nmax_connections = 4\n\
+             max_connections_per_peer = 5\nmax_streams_per_connection = 0\n\
+             handshake_timeout_secs = 0\nidle_timeout_secs = 0\n",
+        );
+        let problems = Config::parse(&text, Path::new(".")).unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "limits.max_batch_envelopes",
+                "limits.max_request_bytes",
+                "limits.max_connections_per_peer",
+                "limits.max_streams_per_connection",
+                "limits.handshake_timeout_secs",
+                "limits.idle_timeout_secs",
+            ],
+            "{problems:?}"
+        );
+        let request = &problems[1].message;
+        assert!(
+            request.contains("327680") && request.contains("max_envelope_bytes"),
+            "says the least allowed and why: {request}"
+        );
     }
 
     #[test]
@@ -1002,6 +1192,11 @@ mod example {
         assert_eq!(config.county.as_str(), "610602");
         assert!(config.signed_directory.is_some());
         assert_eq!(config.directory.peers().count(), 0);
+        assert_eq!(
+            config.exchange,
+            super::ExchangeLimits::default(),
+            "the example shows the defaults"
+        );
     }
 
     #[test]

@@ -95,6 +95,12 @@ pub(crate) async fn run_peer(
     };
     let mut failures: u32 = 0;
     let mut wait_until: Option<tokio::time::Instant> = None;
+    // What the peer takes in one call, as far as this node knows: its own settings until the
+    // peer refuses a call as too large.
+    let mut batch_limit = BatchLimit {
+        envelopes: settings.batch_size,
+        bytes: MAX_BATCH_BYTES,
+    };
     loop {
         // Checked first: a change already seen (while draining a call) does not wake `changed()`.
         if *shutdown.borrow() {
@@ -135,7 +141,7 @@ pub(crate) async fn run_peer(
         signal
             .retry_now
             .store(false, std::sync::atomic::Ordering::SeqCst);
-        let pending = match state.store.pending_for(peer, settings.batch_size) {
+        let pending = match state.store.pending_for(peer, batch_limit.envelopes) {
             Ok(p) => p,
             Err(e) => {
                 warn!(peer = %peer, error = %e, "cannot read the outbox");
@@ -162,7 +168,7 @@ pub(crate) async fn run_peer(
                 continue;
             };
             bytes += env.len();
-            if !batch.is_empty() && bytes > MAX_BATCH_BYTES {
+            if !batch.is_empty() && bytes > batch_limit.bytes {
                 break;
             }
             envelopes.push(notice.to_envelope());
@@ -232,6 +238,19 @@ pub(crate) async fn run_peer(
                 }
             }
             Ok(Err(status)) => {
+                // A call the peer refused as too large decided nothing: split it, and deliver
+                // again at once, without counting a failure.
+                if let Some(smaller) = batch_limit.after_refusal(&status, batch.len(), bytes) {
+                    info!(
+                        peer = %peer,
+                        envelopes = smaller.envelopes,
+                        bytes = smaller.bytes,
+                        refused = %describe(&status),
+                        "the peer takes smaller batches; delivering in smaller ones"
+                    );
+                    batch_limit = smaller;
+                    continue;
+                }
                 let why = describe(&status);
                 batch.iter().map(|_| Attempt::Failed(why.clone())).collect()
             }
@@ -314,6 +333,41 @@ pub(crate) async fn run_peer(
     }
 }
 
+/// How many envelopes, and how many of their bytes, a batch to one peer may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BatchLimit {
+    envelopes: usize,
+    bytes: usize,
+}
+
+impl BatchLimit {
+    /// The smaller limit to use after the peer refused a batch of `envelopes` holding `bytes`
+    /// with `status`; `None` when the status is no such refusal or the batch cannot be split.
+    fn after_refusal(self, status: &tonic::Status, envelopes: usize, bytes: usize) -> Option<Self> {
+        match status.code() {
+            // Too many envelopes in one call; the peer says how many it takes.
+            tonic::Code::ResourceExhausted if envelopes > 1 => {
+                let peer_limit = status
+                    .metadata()
+                    .get(crate::exchange::MAX_BATCH_ENVELOPES_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .filter(|&n| n >= 1 && n < envelopes);
+                Some(Self {
+                    envelopes: peer_limit.unwrap_or(envelopes / 2).max(1),
+                    ..self
+                })
+            }
+            // The request was above the peer's message size limit.
+            tonic::Code::OutOfRange if envelopes > 1 => Some(Self {
+                envelopes: (envelopes / 2).max(1),
+                bytes: (bytes / 2).max(1),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// The status and its causes, e.g. "peer unavailable: tcp connect error: Connection refused".
 fn describe(status: &tonic::Status) -> String {
     let mut why = format!("{}: {}", code_name(status.code()), status.message());
@@ -340,6 +394,14 @@ fn code_name(code: tonic::Code) -> &'static str {
 
 /// A receipt counts only if the peer signed it with a key of its own, for this very envelope.
 fn check_receipt(peer: &Peer, notice: &SignedNotice, wire: pb::SignedReceipt) -> Attempt {
+    if let Some(rejection) = liaison_core::receipt::read_unsigned_rejection(&wire) {
+        return Attempt::Failed(format!(
+            "the peer could not read the notice's header and refused it without signing \
+             ({}: {}); this node's software produced bytes the protocol does not allow",
+            rejection.code.name(),
+            rejection.reason
+        ));
+    }
     let receipt = match SignedReceipt::open(wire) {
         Ok(r) => r,
         Err(e) => return Attempt::Failed(format!("peer returned an unreadable receipt: {e}")),
@@ -412,6 +474,75 @@ fn record_attempt(
                     Ok(())
                 }),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const START: BatchLimit = BatchLimit {
+        envelopes: 64,
+        bytes: MAX_BATCH_BYTES,
+    };
+
+    fn too_many(limit: Option<&str>) -> tonic::Status {
+        let mut status = tonic::Status::resource_exhausted("envelopes: too many");
+        if let Some(limit) = limit {
+            status.metadata_mut().insert(
+                crate::exchange::MAX_BATCH_ENVELOPES_HEADER,
+                limit.parse().unwrap(),
+            );
+        }
+        status
+    }
+
+    #[test]
+    fn a_batch_refused_for_its_envelope_count_shrinks_to_the_peers_limit_or_to_half() {
+        let next = |status, envelopes| START.after_refusal(&status, envelopes, 1000);
+        assert_eq!(next(too_many(Some("3")), 10).map(|l| l.envelopes), Some(3));
+        assert_eq!(
+            next(too_many(None), 10).map(|l| l.envelopes),
+            Some(5),
+            "halved when the peer does not say"
+        );
+        assert_eq!(
+            next(too_many(Some("not a number")), 10).map(|l| l.envelopes),
+            Some(5)
+        );
+        assert_eq!(
+            next(too_many(Some("40")), 10).map(|l| l.envelopes),
+            Some(5),
+            "a limit that would not shrink the batch is not believed"
+        );
+        assert_eq!(
+            next(too_many(Some("3")), 1),
+            None,
+            "one envelope cannot be split"
+        );
+    }
+
+    #[test]
+    fn a_batch_refused_for_its_size_halves_count_and_bytes() {
+        let status = tonic::Status::out_of_range("Error, decoded message length too large");
+        assert_eq!(
+            START.after_refusal(&status, 10, 9000),
+            Some(BatchLimit {
+                envelopes: 5,
+                bytes: 4500
+            })
+        );
+        assert_eq!(START.after_refusal(&status, 1, 9000), None);
+    }
+
+    #[test]
+    fn other_failures_do_not_change_the_batch() {
+        for status in [
+            tonic::Status::unavailable("storage"),
+            tonic::Status::internal("oops"),
+        ] {
+            assert_eq!(START.after_refusal(&status, 10, 9000), None);
         }
     }
 }

@@ -1,33 +1,123 @@
 //! The peer-facing `Exchange` service: checks each envelope, stores what it accepts, and answers
-//! every envelope with a signed receipt, only once the batch is durable.
+//! every envelope with a signed receipt (unsigned when its header cannot be read), only once the
+//! batch is durable. Each client certificate's calls take turns, so one client's flood shares the
+//! node with the others.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use liaison_core::Delivery;
 use liaison_core::cosign::{self, ExistenceProof};
 use liaison_core::merkle::Hash;
 use liaison_core::notice::{Header, envelope_sha256};
-use liaison_core::receipt::{Outcome, Receipt};
+use liaison_core::receipt::{self, Outcome, Receipt};
 use liaison_core::trust::{self, Original, PeerKey, Recipient};
 use liaison_core::{RejectCode, Rejection, SignedReceipt};
 use liaison_proto::v1 as pb;
 use liaison_store::{InboundItem, InboundOutcome, InboundRecord, IssuedReceipt, LogHead};
+use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Response, Status};
 use tracing::{Span, error, field, info, info_span, warn};
 
-use crate::metrics::Direction;
+use crate::metrics::{Direction, Refusal};
+use crate::refusal_log::{REFUSAL_LOG_INTERVAL, RefusalLog};
 use crate::{NodeState, pki};
+
+/// The response metadata key that carries `limits.max_batch_envelopes` when a call is refused
+/// for carrying more envelopes than that.
+pub(crate) const MAX_BATCH_ENVELOPES_HEADER: &str = "liaison-max-batch-envelopes";
+
+/// `Deliver` calls of one client certificate processed at once; its further calls wait their turn,
+/// so that one client's flood shares the node with the others instead of taking it.
+pub(crate) const CALLS_AT_ONCE_PER_PEER: usize = 2;
+
+/// `Deliver` calls of one client certificate that may wait for their turn; one more is refused
+/// with `UNAVAILABLE` at once, so that waiting calls do not pile up in memory.
+pub(crate) const CALLS_WAITING_PER_PEER: usize = 4;
+
+/// Envelopes checked between two chances for other clients' calls to run.
+const ENVELOPES_PER_TURN: usize = 16;
 
 /// Serves `Exchange` for one node.
 #[derive(Debug, Clone)]
 pub(crate) struct ExchangeService {
     pub(crate) state: Arc<NodeState>,
+    turns: Arc<PeerTurns>,
+    refusal_log: Arc<RefusalLog>,
+}
+
+/// The client of a call: the SHA-256 of its TLS end-entity certificate.
+type ClientId = [u8; 32];
+
+/// Per client certificate, its `Deliver` calls being processed and waiting.
+#[derive(Debug, Default)]
+struct PeerTurns(Mutex<HashMap<ClientId, Arc<ClientCalls>>>);
+
+#[derive(Debug)]
+struct ClientCalls {
+    processing: Arc<Semaphore>,
+    /// Calls that hold a turn or wait for one.
+    calls: AtomicUsize,
+}
+
+/// A client's call, processed or waiting for its turn; counted until dropped.
+struct Turn {
+    turns: Arc<PeerTurns>,
+    client: ClientId,
+    calls: Arc<ClientCalls>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl PeerTurns {
+    /// The call's turn, once one of the client's calls being processed ends; `None` when the
+    /// client already has as many calls waiting as it may.
+    async fn wait(self: &Arc<Self>, client: ClientId) -> Option<Turn> {
+        let calls = {
+            let mut turns = crate::lock(&self.0);
+            let calls = turns
+                .entry(client)
+                .or_insert_with(|| {
+                    Arc::new(ClientCalls {
+                        processing: Arc::new(Semaphore::new(CALLS_AT_ONCE_PER_PEER)),
+                        calls: AtomicUsize::new(0),
+                    })
+                })
+                .clone();
+            if calls.calls.load(Ordering::SeqCst) >= CALLS_AT_ONCE_PER_PEER + CALLS_WAITING_PER_PEER
+            {
+                return None;
+            }
+            calls.calls.fetch_add(1, Ordering::SeqCst);
+            calls
+        };
+        let mut turn = Turn {
+            turns: self.clone(),
+            client,
+            calls: calls.clone(),
+            permit: None,
+        };
+        // The semaphore is never closed.
+        turn.permit = calls.processing.clone().acquire_owned().await.ok();
+        Some(turn)
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        let mut turns = crate::lock(&self.turns.0);
+        // Counted down under the map's lock, so a call that counts itself in is never removed.
+        if self.calls.calls.fetch_sub(1, Ordering::SeqCst) == 1 {
+            turns.remove(&self.client);
+        }
+    }
 }
 
 /// What happens to one envelope of a batch.
 enum Decision {
-    Refused(Box<SignedReceipt>),
+    Refused(Box<pb::SignedReceipt>),
     /// Accepted before: the receipt issued then, whatever has changed since.
     AlreadyStored(pb::SignedReceipt),
     Accept {
@@ -36,6 +126,37 @@ enum Decision {
 }
 
 impl ExchangeService {
+    pub(crate) fn new(state: Arc<NodeState>) -> Self {
+        Self {
+            state,
+            turns: Arc::default(),
+            refusal_log: Arc::new(RefusalLog::new(REFUSAL_LOG_INTERVAL)),
+        }
+    }
+
+    /// The client's turn to have a call processed (see [`PeerTurns`]), or `UNAVAILABLE` when it
+    /// already has as many calls in progress and waiting as it may.
+    async fn turn(&self, client: ClientId) -> Result<Turn, Status> {
+        if let Some(turn) = self.turns.wait(client).await {
+            return Ok(turn);
+        }
+        self.state.metrics.refused(Refusal::CallsWaiting);
+        if let Some(unlogged) = self
+            .refusal_log
+            .should_log(client, tokio::time::Instant::now())
+        {
+            warn!(
+                unlogged_before = unlogged,
+                "refused a call: the client has too many calls in progress or waiting"
+            );
+        }
+        Err(Status::unavailable(format!(
+            "this client certificate already has {} calls in progress or waiting; \
+             nothing was decided, call again later",
+            CALLS_AT_ONCE_PER_PEER + CALLS_WAITING_PER_PEER
+        )))
+    }
+
     /// The receipt for a notice just stored, carrying this node's signed checkpoint of its log
     /// with the notice in it.
     fn issue_receipt(state: &NodeState, item: &InboundItem, head: LogHead) -> IssuedReceipt {
@@ -68,33 +189,54 @@ impl ExchangeService {
         }
     }
 
-    /// A signed rejection of the envelope with these header and signature bytes.
+    /// The rejection of the envelope with these header and signature bytes: signed when its
+    /// header can be read, so that it names its notice and sender; otherwise an unsigned answer,
+    /// which costs no signature (see [`receipt::unsigned_rejection`]).
     fn rejection(
         &self,
+        client: ClientId,
         header_bytes: &[u8],
         signature: &[u8],
         rejection: Rejection,
         now_ms: i64,
-    ) -> SignedReceipt {
-        // Name the notice in the receipt when its header can at least be read.
+    ) -> pb::SignedReceipt {
         let header = Header::decode(header_bytes).ok();
-        self.state
-            .metrics
-            .rejection(Direction::Sent, rejection.code);
-        // The notice's span (see `notice_span`) names it.
-        warn!(
-            sender = header.as_ref().map(|h| h.sender.to_string()),
-            code = rejection.code.name(),
-            reason = %rejection.reason,
-            "refused a notice"
-        );
+        if header.is_some() {
+            self.state
+                .metrics
+                .rejection(Direction::Sent, rejection.code);
+        } else {
+            self.state.metrics.refused(Refusal::UnsignedRejection);
+        }
+        if let Some(unlogged) = self
+            .refusal_log
+            .should_log(client, tokio::time::Instant::now())
+        {
+            // The notice's span (see `notice_span`) names it.
+            warn!(
+                sender = header.as_ref().map(|h| h.sender.to_string()),
+                code = rejection.code.name(),
+                reason = %rejection.reason,
+                unlogged_before = unlogged,
+                interval_secs = REFUSAL_LOG_INTERVAL.as_secs(),
+                "refused a notice (one line per client and interval; unlogged_before counts the refusals since the last line)"
+            );
+        }
+        let Some(header) = header else {
+            return receipt::unsigned_rejection(
+                envelope_sha256(header_bytes, signature),
+                self.state.config.county,
+                now_ms,
+                &rejection,
+            );
+        };
         SignedReceipt::sign(
             &self.state.key,
             Receipt {
-                notice_id: header.as_ref().map(|h| h.id),
+                notice_id: Some(header.id),
                 envelope_sha256: envelope_sha256(header_bytes, signature),
                 recipient: self.state.config.county,
-                sender: header.map(|h| h.sender),
+                sender: Some(header.sender),
                 received_at_ms: now_ms,
                 outcome: Outcome::Rejected(rejection),
                 reply_due_at_ms: None,
@@ -103,6 +245,7 @@ impl ExchangeService {
                 existed_by_ms: None,
             },
         )
+        .to_wire()
     }
 
     /// The receipt of an envelope accepted before, so that a redelivery gets the same answer even if
@@ -184,6 +327,7 @@ impl ExchangeService {
 
     fn decide(
         &self,
+        client: ClientId,
         envelope: pb::Envelope,
         proof: Option<ExistenceProof>,
         tls_is: &impl Fn(liaison_core::CountyCode) -> bool,
@@ -205,6 +349,7 @@ impl ExchangeService {
             Ok(admitted) => admitted,
             Err(rejection) => {
                 return Ok(Decision::Refused(Box::new(self.rejection(
+                    client,
                     &header_bytes,
                     &signature,
                     rejection,
@@ -230,6 +375,7 @@ impl ExchangeService {
                 });
             if let Err(rejection) = trust::check_reply(h.kind, h.sender, h.issued_at_ms, original) {
                 return Ok(Decision::Refused(Box::new(self.rejection(
+                    client,
                     &header_bytes,
                     &signature,
                     rejection,
@@ -279,6 +425,16 @@ impl ExchangeService {
     }
 }
 
+/// The client of a call, by its TLS end-entity certificate.
+fn client_id(
+    certs: Option<&[tonic::transport::CertificateDer<'static>]>,
+) -> Result<ClientId, Status> {
+    certs
+        .and_then(|certs| certs.first())
+        .map(|cert| Sha256::digest(cert.as_ref()).into())
+        .ok_or_else(|| Status::unauthenticated("no TLS client certificate: call over mutual TLS"))
+}
+
 /// The existence proofs of a request by envelope index; proofs whose hashes are not 32 bytes
 /// are dropped (they prove nothing), and of two proofs for one envelope the first counts.
 fn existence_proofs(proofs: Vec<pb::ExistenceProof>) -> HashMap<usize, ExistenceProof> {
@@ -323,16 +479,46 @@ impl pb::exchange_server::Exchange for ExchangeService {
                 .as_ref()
                 .is_some_and(|certs| pki::peer_is_county(certs, county))
         };
-        let now_ms = self.state.clock.now_ms();
+        let client = client_id(certs.as_ref().map(|c| c.as_slice()))?;
         let request = request.into_inner();
+        let limit = self.state.config.exchange.max_batch_envelopes;
+        if request.envelopes.len() > limit {
+            self.state.metrics.refused(Refusal::BatchEnvelopes);
+            if let Some(unlogged) = self
+                .refusal_log
+                .should_log(client, tokio::time::Instant::now())
+            {
+                warn!(
+                    envelopes = request.envelopes.len(),
+                    limit,
+                    unlogged_before = unlogged,
+                    "refused a delivery call with too many envelopes"
+                );
+            }
+            let mut status = Status::resource_exhausted(format!(
+                "envelopes: {} in one call, more than this node's limit of {limit} \
+                 (limits.max_batch_envelopes); nothing was decided, deliver them in smaller batches",
+                request.envelopes.len()
+            ));
+            status
+                .metadata_mut()
+                .insert(MAX_BATCH_ENVELOPES_HEADER, limit.into());
+            return Err(status);
+        }
+        let _turn = self.turn(client).await?;
+        // The time is taken once the call has its turn: it is when the node decides.
+        let now_ms = self.state.clock.now_ms();
         let mut proofs = existence_proofs(request.proofs);
         let mut items = Vec::new();
         let mut decisions = Vec::with_capacity(request.envelopes.len());
         for (index, envelope) in request.envelopes.into_iter().enumerate() {
+            if index > 0 && index % ENVELOPES_PER_TURN == 0 {
+                tokio::task::yield_now().await;
+            }
             let span = notice_span(&envelope);
             let proof = proofs.remove(&index);
-            let decision =
-                span.in_scope(|| self.decide(envelope, proof, &tls_is, now_ms, &mut items))?;
+            let decision = span
+                .in_scope(|| self.decide(client, envelope, proof, &tls_is, now_ms, &mut items))?;
             decisions.push((span, decision));
         }
         // A stored receipt found by the redelivery check was read from committed, so durable, data.
@@ -365,7 +551,7 @@ impl pb::exchange_server::Exchange for ExchangeService {
         for (span, decision) in decisions {
             let _entered = span.enter();
             let receipt = match decision {
-                Decision::Refused(receipt) => receipt.to_wire(),
+                Decision::Refused(receipt) => *receipt,
                 Decision::AlreadyStored(receipt) => receipt,
                 Decision::Accept { index } => match &outcomes[index] {
                     InboundOutcome::Stored { receipt } => {
@@ -395,8 +581,13 @@ impl pb::exchange_server::Exchange for ExchangeService {
                                 item.record.id
                             ),
                         );
-                        self.rejection(&notice.header_bytes, &notice.signature, rejection, now_ms)
-                            .to_wire()
+                        self.rejection(
+                            client,
+                            &notice.header_bytes,
+                            &notice.signature,
+                            rejection,
+                            now_ms,
+                        )
                     }
                 },
             };
@@ -410,6 +601,9 @@ impl pb::exchange_server::Exchange for ExchangeService {
         request: Request<pb::CosignRequest>,
     ) -> Result<Response<pb::CosignResponse>, Status> {
         let certs = request.peer_certs();
+        let _turn = self
+            .turn(client_id(certs.as_ref().map(|c| c.as_slice()))?)
+            .await?;
         let tls_is = |county| {
             certs
                 .as_ref()
@@ -451,6 +645,11 @@ impl pb::exchange_server::Exchange for ExchangeService {
         &self,
         request: Request<pb::ConsistencyRequest>,
     ) -> Result<Response<pb::ConsistencyResponse>, Status> {
+        let _turn = self
+            .turn(client_id(
+                request.peer_certs().as_ref().map(|c| c.as_slice()),
+            )?)
+            .await?;
         let req = request.into_inner();
         let head = self
             .state

@@ -21,7 +21,9 @@ pub mod federation;
 mod metrics;
 mod ops;
 mod peer_health;
+mod peer_listener;
 pub mod pki;
+mod refusal_log;
 mod report;
 mod tracker;
 mod witness;
@@ -82,6 +84,8 @@ pub enum NodeError {
     /// The signed directory cannot be used: the file and what is wrong.
     #[error("{0}")]
     Directory(String),
+    #[error("cannot set up TLS for the exchange service: {0}")]
+    ExchangeTls(pki::PkiError),
     #[error("{service} service failed: {source}")]
     Serve {
         service: &'static str,
@@ -410,6 +414,12 @@ impl Node {
         })
     }
 
+    /// Closes a node that was started but is not to run (a stop was requested while it
+    /// started): its store's last write is made and the store closed.
+    pub async fn close(self) -> Result<(), NodeError> {
+        self.state.store.close().await.map_err(NodeError::Close)
+    }
+
     /// The node's county.
     pub fn county(&self) -> CountyCode {
         self.state.config.county
@@ -456,11 +466,9 @@ impl Node {
         state.spawn(directory::run_refresh(state.clone(), stop_rx.clone()));
         state.start_delivery_workers();
         let exchange_service =
-            pb::exchange_server::ExchangeServer::new(exchange::ExchangeService {
-                state: state.clone(),
-            })
-            .max_decoding_message_size(delivery::MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(delivery::MAX_MESSAGE_BYTES);
+            pb::exchange_server::ExchangeServer::new(exchange::ExchangeService::new(state.clone()))
+                .max_decoding_message_size(state.config.exchange.max_request_bytes)
+                .max_encoding_message_size(delivery::MAX_MESSAGE_BYTES);
         let admin_addr = admin.local_addr().map_err(|source| NodeError::Io {
             path: "the admin listener's address".into(),
             source,
@@ -482,17 +490,19 @@ impl Node {
         );
         let mut stop_exchange = stop_rx.clone();
         let mut stop_admin = stop_rx.clone();
+        let limits = state.config.exchange;
+        let exchange_tls = state
+            .tls
+            .rustls_server_config()
+            .map_err(NodeError::ExchangeTls)?;
         let exchange_server = Server::builder()
             .initial_stream_window_size(delivery::STREAM_WINDOW)
             .initial_connection_window_size(delivery::CONNECTION_WINDOW)
-            .tls_config(state.tls.server_config())
-            .map_err(|source| NodeError::Serve {
-                service: "exchange",
-                source,
-            })?
+            .max_concurrent_streams(limits.max_streams_per_connection)
+            .concurrency_limit_per_connection(limits.max_streams_per_connection as usize)
             .add_service(exchange_service)
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(exchange).with_nodelay(Some(true)),
+                peer_listener::incoming(exchange, exchange_tls, state.clone(), stop_rx.clone()),
                 async move {
                     let _ = stop_exchange.changed().await;
                 },

@@ -53,6 +53,58 @@ impl Direction {
     }
 }
 
+/// Why the exchange service refused a connection, a call or an envelope without a signed receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Refusal {
+    /// `limits.max_connections` were open.
+    Connections,
+    /// The client's certificate had `limits.max_connections_per_peer` open.
+    ConnectionsPerPeer,
+    /// The TLS handshake failed (no or an untrusted client certificate, a protocol error).
+    Handshake,
+    /// The TLS handshake took longer than `limits.handshake_timeout_secs`.
+    HandshakeTimeout,
+    /// The client did not offer ALPN `h2`.
+    NoAlpnH2,
+    /// A connection was silent for `limits.idle_timeout_secs` and was closed.
+    Idle,
+    /// A `Deliver` call carried more than `limits.max_batch_envelopes` envelopes.
+    BatchEnvelopes,
+    /// A `Deliver` call came while its client already had as many calls in progress and waiting
+    /// as it may.
+    CallsWaiting,
+    /// An envelope whose header cannot be read got an unsigned rejection.
+    UnsignedRejection,
+}
+
+impl Refusal {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Connections => "connections",
+            Self::ConnectionsPerPeer => "connections_per_peer",
+            Self::Handshake => "handshake",
+            Self::HandshakeTimeout => "handshake_timeout",
+            Self::NoAlpnH2 => "no_alpn_h2",
+            Self::Idle => "idle",
+            Self::BatchEnvelopes => "batch_envelopes",
+            Self::CallsWaiting => "calls_waiting",
+            Self::UnsignedRejection => "unsigned_rejection",
+        }
+    }
+
+    const ALL: [Self; 9] = [
+        Self::Connections,
+        Self::ConnectionsPerPeer,
+        Self::Handshake,
+        Self::HandshakeTimeout,
+        Self::NoAlpnH2,
+        Self::Idle,
+        Self::BatchEnvelopes,
+        Self::CallsWaiting,
+        Self::UnsignedRejection,
+    ];
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
@@ -65,6 +117,8 @@ struct Counters {
     rejections: BTreeMap<(Direction, &'static str), u64>,
     /// sender → notices accepted into the inbox.
     accepted: BTreeMap<CountyCode, u64>,
+    /// Connections, calls and envelopes the exchange service refused without signing.
+    refusals: BTreeMap<Refusal, u64>,
     /// peer → seconds from a notice's issue to its receipt.
     latency: BTreeMap<CountyCode, Histogram>,
 }
@@ -81,6 +135,9 @@ impl Metrics {
     /// Counters at zero for every peer, so that each series exists from the start.
     pub(crate) fn new(peers: impl IntoIterator<Item = CountyCode>, certificate_pem: &str) -> Self {
         let mut counters = Counters::default();
+        for refusal in Refusal::ALL {
+            counters.refusals.insert(refusal, 0);
+        }
         for peer in peers {
             counters.attempts.insert((peer, true), 0);
             counters.attempts.insert((peer, false), 0);
@@ -122,6 +179,11 @@ impl Metrics {
 
     pub(crate) fn rejection(&self, direction: Direction, code: RejectCode) {
         self.with(|c| *c.rejections.entry((direction, code.name())).or_default() += 1);
+    }
+
+    /// The exchange service refused a connection, a call or an envelope without signing.
+    pub(crate) fn refused(&self, why: Refusal) {
+        self.with(|c| *c.refusals.entry(why).or_default() += 1);
     }
 
     /// A notice from `sender` stored in the inbox.
@@ -358,6 +420,11 @@ struct AttemptLabels {
 }
 
 #[derive(Debug, Clone, EncodeLabelSet)]
+struct RefusalLabels {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, EncodeLabelSet)]
 struct RejectionLabels {
     direction: &'static str,
     code: &'static str,
@@ -468,6 +535,15 @@ fn registry(
             .collect::<Series<_, _>>(),
     );
     r.register(
+        "liaison_exchange_refusals_total",
+        "Connections, calls and envelopes the exchange service refused without a signed receipt, by reason",
+        counters
+            .refusals
+            .iter()
+            .map(|(&why, &n)| (RefusalLabels { reason: why.name() }, Total(n)))
+            .collect::<Series<_, _>>(),
+    );
+    r.register(
         "liaison_notices_accepted_total",
         "Notices accepted into the inbox (answered with a signed receipt) by sending county",
         counters
@@ -544,6 +620,8 @@ mod tests {
         }
         metrics.rejection(Direction::Received, RejectCode::KindNotAgreed);
         metrics.accepted(ansai);
+        metrics.refused(Refusal::NoAlpnH2);
+        metrics.refused(Refusal::NoAlpnH2);
         let store = StoreCounts {
             storage_failing: true,
             commits: 7,
@@ -604,6 +682,17 @@ liaison_delivery_latency_seconds_bucket{le="+Inf",peer="610603"} 4
 # HELP liaison_rejections_total Signed rejections by code: sent (this node refused a peer's envelope) or received (a peer refused this node's notice).
 # TYPE liaison_rejections_total counter
 liaison_rejections_total{direction="received",code="KIND_NOT_AGREED"} 1
+# HELP liaison_exchange_refusals_total Connections, calls and envelopes the exchange service refused without a signed receipt, by reason.
+# TYPE liaison_exchange_refusals_total counter
+liaison_exchange_refusals_total{reason="connections"} 0
+liaison_exchange_refusals_total{reason="connections_per_peer"} 0
+liaison_exchange_refusals_total{reason="handshake"} 0
+liaison_exchange_refusals_total{reason="handshake_timeout"} 0
+liaison_exchange_refusals_total{reason="no_alpn_h2"} 2
+liaison_exchange_refusals_total{reason="idle"} 0
+liaison_exchange_refusals_total{reason="batch_envelopes"} 0
+liaison_exchange_refusals_total{reason="calls_waiting"} 0
+liaison_exchange_refusals_total{reason="unsigned_rejection"} 0
 # HELP liaison_notices_accepted_total Notices accepted into the inbox (answered with a signed receipt) by sending county.
 # TYPE liaison_notices_accepted_total counter
 liaison_notices_accepted_total{peer="610603"} 1

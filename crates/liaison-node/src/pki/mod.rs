@@ -60,7 +60,7 @@ pub use keys::{
     generate_signing_key, signing_key_from_pem, signing_key_to_pem, verifying_key_from_text,
     verifying_key_to_pem,
 };
-pub use tls::{TlsFiles, load_tls_files, load_tls_files_with_ca, peer_is_county};
+pub use tls::{ALPN_H2, TlsFiles, load_tls_files, load_tls_files_with_ca, peer_is_county};
 pub(crate) use tls::{certificate_not_after, pem_certificate_not_after};
 
 /// The DNS suffix under which every county's TLS name lives.

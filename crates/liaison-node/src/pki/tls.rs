@@ -28,6 +28,9 @@ pub fn peer_is_county(peer_certs: &[CertificateDer<'_>], code: CountyCode) -> bo
         .is_ok()
 }
 
+/// The only application protocol the exchange service speaks: HTTP/2.
+pub const ALPN_H2: &[u8] = b"h2";
+
 /// The PEM texts of a node's TLS certificate (chain), private key and CA, checked to be usable.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TlsFiles {
@@ -56,6 +59,36 @@ impl TlsFiles {
             .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
             .client_ca_root(Certificate::from_pem(&self.ca_pem))
             .client_auth_optional(false)
+    }
+
+    /// Server side for the exchange listener, which does its own handshakes: the same as
+    /// [`Self::server_config`], offering ALPN `h2` only.
+    pub fn rustls_server_config(&self) -> Result<std::sync::Arc<rustls::ServerConfig>, PkiError> {
+        let here = Path::new("the node's TLS files");
+        let unusable = |e: &dyn std::fmt::Display| PkiError::BadCertificate {
+            file: here.to_owned(),
+            detail: e.to_string(),
+        };
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add_parsable_certificates(parse_certificates(&self.ca_pem, here)?);
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            roots.into(),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| unusable(&e))?;
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| unusable(&e))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                parse_certificates(&self.cert_pem, here)?,
+                parse_private_key(&self.key_pem, here)?,
+            )
+            .map_err(|e| unusable(&e))?;
+        config.alpn_protocols = vec![ALPN_H2.to_vec()];
+        Ok(std::sync::Arc::new(config))
     }
 
     /// Client side towards `peer`: present our certificate and accept only a server certificate
