@@ -36,6 +36,9 @@ pub(crate) fn problems(conn: &Connection, recorded: Option<LogHead>) -> Vec<Stri
     if let Err(e) = check_log(conn, recorded, &mut problems) {
         problems.push(format!("the log cannot be read: {e}"));
     }
+    if let Err(e) = check_nodes(conn, &mut problems) {
+        problems.push(format!("the log's interior nodes cannot be read: {e}"));
+    }
     if let Err(e) = check_owners(conn, &mut problems) {
         problems.push(format!("the notices cannot be read: {e}"));
     }
@@ -145,6 +148,59 @@ fn check_log(
             "the first {} log entries differ from those the store held (their root does not \
              match the log head file): entries were changed or replaced",
             recorded.size
+        ));
+    }
+    Ok(())
+}
+
+/// Every complete subtree of the log has its stored root, and each is the hash of its two
+/// children: level by level, each checked against the one below (the leaves for level 1).
+fn check_nodes(conn: &Connection, problems: &mut Vec<String>) -> rusqlite::Result<()> {
+    let size: u64 = conn.query_row("SELECT count(*) FROM log_leaf", [], |r| r.get(0))?;
+    let stored: u64 = conn.query_row("SELECT count(*) FROM log_node", [], |r| r.get(0))?;
+    let mut expected_in_all = 0;
+    let mut level = 1u32;
+    while size >> level > 0 {
+        let expected = size >> level;
+        expected_in_all += expected;
+        let mut below = if level == 1 {
+            conn.prepare("SELECT idx, hash FROM log_leaf WHERE ?1 = 0 ORDER BY idx")?
+        } else {
+            conn.prepare("SELECT idx, hash FROM log_node WHERE level = ?1 ORDER BY idx")?
+        };
+        let mut children = below.query([if level == 1 { 0 } else { level - 1 }])?;
+        let mut select =
+            conn.prepare("SELECT idx, hash FROM log_node WHERE level = ?1 ORDER BY idx")?;
+        let mut nodes = select.query([level])?;
+        for index in 0..expected {
+            let child = |row: Option<&rusqlite::Row>| -> rusqlite::Result<Option<Hash>> {
+                row.map(|r| r.get::<_, Hash>(1)).transpose()
+            };
+            let left = child(children.next()?)?;
+            let right = child(children.next()?)?;
+            let node: Option<(u64, Hash)> = match nodes.next()? {
+                Some(r) => Some((r.get(0)?, r.get(1)?)),
+                None => None,
+            };
+            let fine = match (node, left, right) {
+                (Some((at, hash)), Some(l), Some(r)) => {
+                    at == index && hash == liaison_core::merkle::node_hash(&l, &r)
+                }
+                _ => false,
+            };
+            if !fine {
+                problems.push(format!(
+                    "the log's interior node {index} at level {level} is missing or does not \
+                     hash its two children: the log's proofs would be wrong"
+                ));
+                return Ok(());
+            }
+        }
+        level += 1;
+    }
+    if stored != expected_in_all {
+        problems.push(format!(
+            "the log holds {stored} interior nodes where its {size} entries make {expected_in_all}"
         ));
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! The append-only log: its leaves, its compact range and head, and the checkpoints this node
 //! signed.
 
-use liaison_core::merkle::{CompactRange, Hash, LeafHashes};
+use liaison_core::merkle::{CompactRange, Hash, LeafHashes, node_hash};
 use liaison_core::tlog::{Leaf, LeafKind};
 use liaison_core::{CountyCode, NoticeId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -118,10 +118,64 @@ pub(crate) fn append_leaf(conn: &Connection, new: NewLeaf<'_>) -> Result<LogHead
          ON CONFLICT (one) DO UPDATE SET compact = excluded.compact",
     )?
     .execute([range.to_bytes()])?;
+    put_completed_nodes(conn, index, hash)?;
     Ok(LogHead {
         size: range.size(),
         root: range.root(),
     })
+}
+
+/// The hash of the complete subtree at `level` (0: the leaves) and `index`, if stored.
+fn stored_node(conn: &Connection, level: u32, index: u64) -> rusqlite::Result<Option<Hash>> {
+    if level == 0 {
+        conn.prepare_cached("SELECT hash FROM log_leaf WHERE idx = ?1")?
+            .query_row([index], |r| r.get(0))
+            .optional()
+    } else {
+        conn.prepare_cached("SELECT hash FROM log_node WHERE level = ?1 AND idx = ?2")?
+            .query_row(params![level, index], |r| r.get(0))
+            .optional()
+    }
+}
+
+/// Stores the roots of the subtrees that leaf `index` (of hash `leaf`) completes: while the node
+/// is a right child, it and its left sibling make their parent.
+fn put_completed_nodes(conn: &Connection, index: u64, leaf: Hash) -> Result<()> {
+    let (mut level, mut at, mut hash) = (0u32, index, leaf);
+    while at % 2 == 1 {
+        let left = stored_node(conn, level, at - 1)?.ok_or_else(|| StoreError::Corrupt {
+            key: format!("log_node {level}/{}", at - 1),
+            problem: "a subtree the log holds has no stored root".into(),
+        })?;
+        hash = node_hash(&left, &hash);
+        level += 1;
+        at /= 2;
+        conn.prepare_cached("INSERT INTO log_node (level, idx, hash) VALUES (?1, ?2, ?3)")?
+            .execute(params![level, at, hash])?;
+    }
+    Ok(())
+}
+
+/// Fills `log_node` from the stored leaves (the migration that adds it).
+pub(crate) fn fill_nodes(conn: &Connection) -> rusqlite::Result<()> {
+    let mut select = conn.prepare("SELECT idx, hash FROM log_leaf ORDER BY idx")?;
+    let mut insert = conn.prepare("INSERT INTO log_node (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+    // The roots of the complete subtrees not yet paired, lowest level last.
+    let mut pending: Vec<(u32, Hash)> = Vec::new();
+    let mut rows = select.query([])?;
+    while let Some(row) = rows.next()? {
+        let index: u64 = row.get(0)?;
+        let mut hash: Hash = row.get(1)?;
+        let mut level = 0u32;
+        while pending.last().is_some_and(|(l, _)| *l == level) {
+            let (_, left) = pending.pop().expect("checked");
+            hash = node_hash(&left, &hash);
+            level += 1;
+            insert.execute(params![level, index >> level, hash])?;
+        }
+        pending.push((level, hash));
+    }
+    Ok(())
 }
 
 pub(crate) fn put_checkpoint(conn: &Connection, size: u64, note: &str) -> rusqlite::Result<()> {
@@ -140,11 +194,11 @@ pub struct StoredLeaves<'a> {
 
 impl LeafHashes for StoredLeaves<'_> {
     fn leaf(&self, index: u64) -> Option<Hash> {
-        self.conn
-            .prepare_cached("SELECT hash FROM log_leaf WHERE idx = ?1")
-            .ok()?
-            .query_row([index], |r| r.get::<_, [u8; 32]>(0))
-            .ok()
+        stored_node(&self.conn, 0, index).ok().flatten()
+    }
+
+    fn complete_subtree(&self, level: u32, index: u64) -> Option<Hash> {
+        stored_node(&self.conn, level, index).ok().flatten()
     }
 }
 

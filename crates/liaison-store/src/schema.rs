@@ -153,7 +153,21 @@ CREATE TABLE person_key (
     PRIMARY KEY (key, notice)
 ) WITHOUT ROWID;
 "#,
+    // 6: the roots of the log's complete subtrees above the leaves (level 1 and up), so that
+    // inclusion and consistency proofs read O(log n) rows instead of every leaf; filled from the
+    // leaves stored before by `log::fill_nodes` in the same transaction.
+    r#"
+CREATE TABLE log_node (
+    level INTEGER NOT NULL CHECK (level >= 1),
+    idx INTEGER NOT NULL CHECK (idx >= 0),
+    hash BLOB NOT NULL CHECK (length(hash) = 32),
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+"#,
 ];
+
+/// The migration after which the log's interior nodes are filled from its leaves.
+const LOG_NODES_MIGRATION: usize = 6;
 
 /// The first schema version whose leaves commit to their time and counterparty.
 const TIMED_LEAVES: u32 = 4;
@@ -188,6 +202,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
         tx.execute_batch(sql)?;
         if done + 1 == PERSON_INDEX_MIGRATION {
             crate::persons::index_all(&tx)?;
+        }
+        if done + 1 == LOG_NODES_MIGRATION {
+            crate::log::fill_nodes(&tx)?;
         }
         tx.pragma_update(None, "user_version", done as u32 + 1)?;
         tx.commit()?;

@@ -115,7 +115,7 @@ async fn the_migration_that_adds_the_index_fills_it_from_the_envelopes_stored_be
     drop(store);
     // Back to the schema before the index.
     let conn = rusqlite::Connection::open(dir.path().join(liaison_store::DB_FILE)).unwrap();
-    conn.execute_batch("DROP TABLE person_key; PRAGMA user_version = 4;")
+    conn.execute_batch("DROP TABLE person_key; DROP TABLE log_node; PRAGMA user_version = 4;")
         .unwrap();
     drop(conn);
     let store = Store::open(dir.path()).unwrap();

@@ -715,3 +715,67 @@ async fn leaves_are_logged_in_time_order_even_when_the_clock_goes_back() {
     );
     assert_eq!(store.leaves_logged_between(0, 1_002).unwrap(), None);
 }
+
+#[tokio::test]
+async fn proofs_from_the_stored_subtree_roots_equal_proofs_from_every_leaf() {
+    use liaison_core::merkle::{MemoryTree, consistency_proof, inclusion_proof, root};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        for n in 0..37u64 {
+            let record = outbound(100 + n, "610603");
+            store
+                .enqueue(&record, b"env", [n as u8; 32], None)
+                .await
+                .unwrap();
+        }
+    }
+    // Reopened: the store check verifies every stored node against the leaves.
+    let store = Store::open(dir.path()).unwrap();
+    let all = MemoryTree::new(store.leaf_hashes(37).unwrap());
+    let stored = store.leaves().unwrap();
+    for size in 1..=37u64 {
+        assert_eq!(root(&stored, size).unwrap(), root(&all, size).unwrap());
+        for index in 0..size {
+            assert_eq!(
+                inclusion_proof(&stored, index, size).unwrap(),
+                inclusion_proof(&all, index, size).unwrap(),
+                "leaf {index} of {size}"
+            );
+        }
+        for old in 1..=size {
+            assert_eq!(
+                consistency_proof(&stored, old, size).unwrap(),
+                consistency_proof(&all, old, size).unwrap(),
+                "{old} to {size}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_changed_interior_node_of_the_log_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        for n in 0..8u64 {
+            let record = outbound(200 + n, "610603");
+            store
+                .enqueue(&record, b"env", [n as u8; 32], None)
+                .await
+                .unwrap();
+        }
+        store.close().await.unwrap();
+    }
+    let conn = rusqlite::Connection::open(dir.path().join(liaison_store::DB_FILE)).unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE log_node SET hash = zeroblob(32) WHERE level = 2 AND idx = 1",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(conn);
+    let refused = Store::open(dir.path()).unwrap_err().to_string();
+    assert!(refused.contains("interior node 1 at level 2"), "{refused}");
+}
