@@ -201,15 +201,8 @@ enum Command {
     Report {
         #[command(flatten)]
         node: NodeArgs,
-        /// A quarter, e.g. 2026Q1.
-        #[arg(long, conflicts_with_all = ["from", "to"])]
-        quarter: Option<String>,
-        /// First day of the period (YYYY-MM-DD, China Standard Time).
-        #[arg(long, requires = "to")]
-        from: Option<String>,
-        /// Last day of the period, included.
-        #[arg(long, requires = "from")]
-        to: Option<String>,
+        #[command(flatten)]
+        period: period::PeriodArgs,
         /// Print CSV instead of a table.
         #[arg(long, conflicts_with = "json")]
         csv: bool,
@@ -317,15 +310,8 @@ enum AuditCommand {
     Export {
         #[command(flatten)]
         node: NodeArgs,
-        /// A quarter, e.g. 2026Q1.
-        #[arg(long, conflicts_with_all = ["from", "to"])]
-        quarter: Option<String>,
-        /// First day of the period (YYYY-MM-DD, China Standard Time).
-        #[arg(long, requires = "to")]
-        from: Option<String>,
-        /// Last day of the period, included.
-        #[arg(long, requires = "from")]
-        to: Option<String>,
+        #[command(flatten)]
+        period: period::PeriodArgs,
         /// Only notices exchanged with this county code, in full.
         #[arg(long)]
         peer: Option<String>,
@@ -361,15 +347,8 @@ enum CityCommand {
     /// named, each county's figures and rank. Exits 5 when a bundle does not verify or a
     /// discrepancy is found (see docs/audit-format.md, "The city report").
     Report {
-        /// A quarter, e.g. 2026Q1.
-        #[arg(long, conflicts_with_all = ["from", "to"])]
-        quarter: Option<String>,
-        /// First day of the period (YYYY-MM-DD, China Standard Time).
-        #[arg(long, requires = "to")]
-        from: Option<String>,
-        /// Last day of the period, included.
-        #[arg(long, requires = "from")]
-        to: Option<String>,
+        #[command(flatten)]
+        period: period::PeriodArgs,
         /// Print CSV instead of a table.
         #[arg(long, conflicts_with = "json")]
         csv: bool,
@@ -502,29 +481,25 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Report {
             node,
-            quarter,
-            from,
-            to,
+            period,
             csv,
             out,
         } => {
-            let (from_ms, to_ms) =
-                period::parse(quarter.as_deref(), from.as_deref(), to.as_deref())
-                    .map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
+            let (from_ms, to_ms) = period
+                .range()
+                .map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
             admin::report(&node, from_ms, to_ms, csv, out).await
         }
         Command::Audit(AuditCommand::Export {
             node,
-            quarter,
-            from,
-            to,
+            period,
             peer,
             redact_payloads,
             out,
         }) => {
-            let (from_ms, to_ms) =
-                period::parse(quarter.as_deref(), from.as_deref(), to.as_deref())
-                    .map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
+            let (from_ms, to_ms) = period
+                .range()
+                .map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
             admin::export_audit(&node, from_ms, to_ms, peer, redact_payloads, &out).await
         }
         Command::Audit(AuditCommand::Verify {
@@ -534,9 +509,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             out,
         }) => audit::verify(&bundle, directory.as_deref().zip(city_key.as_deref()), out),
         Command::City(CityCommand::Report {
-            quarter,
-            from,
-            to,
+            period,
             csv,
             html,
             out,
@@ -544,9 +517,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             city_key,
             bundles,
         }) => {
-            let (from_ms, to_ms) =
-                period::parse(quarter.as_deref(), from.as_deref(), to.as_deref())
-                    .map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
+            let (from_ms, to_ms) = period
+                .range()
+                .map_err(|e| Failure::new(EXIT_BAD_INPUT, e))?;
             let format = city::Format {
                 csv,
                 html: html.as_deref(),

@@ -10,6 +10,31 @@ fn date(text: &str, flag: &str) -> Result<Date, String> {
         .map_err(|_| format!("{flag}: {text:?} is not a date such as 2026-01-31"))
 }
 
+/// `--quarter`, or `--from` and `--to`, as the commands that take a period read them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PeriodArgs {
+    /// A quarter, e.g. 2026Q1.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    quarter: Option<String>,
+    /// First day of the period (YYYY-MM-DD, China Standard Time).
+    #[arg(long, requires = "to")]
+    from: Option<String>,
+    /// Last day of the period, included.
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+}
+
+impl PeriodArgs {
+    /// The period `[from_ms, to_ms)` these flags mean.
+    pub fn range(&self) -> Result<(i64, i64), String> {
+        parse(
+            self.quarter.as_deref(),
+            self.from.as_deref(),
+            self.to.as_deref(),
+        )
+    }
+}
+
 /// The period `[from_ms, to_ms)` meant by `--quarter` or by `--from`/`--to` (both days included).
 pub fn parse(
     quarter: Option<&str>,

@@ -140,6 +140,22 @@ impl SignedReceipt {
     pub fn content_hash(&self) -> Hash {
         content_hash(&self.receipt_bytes, &self.signature)
     }
+
+    /// This receipt as a leaf of `kind` logged at `logged_at_ms`: the counterparty is the sender
+    /// of the notice an issued receipt answers, the signer of a received one; `None` for an
+    /// issued receipt of a notice whose header could not be read.
+    pub fn leaf(&self, kind: LeafKind, logged_at_ms: i64) -> Option<Leaf> {
+        let counterparty = match kind {
+            LeafKind::IssuedReceipt | LeafKind::ReceivedNotice => self.receipt.sender?,
+            LeafKind::ReceivedReceipt | LeafKind::SentNotice => self.receipt.recipient,
+        };
+        Some(Leaf {
+            kind,
+            logged_at_ms,
+            counterparty,
+            content: self.content_hash(),
+        })
+    }
 }
 
 #[cfg(test)]

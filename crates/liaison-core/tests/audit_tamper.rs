@@ -204,10 +204,10 @@ impl Log {
             LeafKind::IssuedReceipt => r.received_at_ms,
             _ => r.received_at_ms.saturating_add(1_000),
         });
-        let counterparty = match kind {
-            LeafKind::IssuedReceipt => r.sender.expect("a receipt for a readable notice"),
-            _ => r.recipient,
-        };
+        let counterparty = receipt
+            .leaf(kind, logged_at_ms)
+            .expect("a receipt for a readable notice")
+            .counterparty;
         self.append(Leaf {
             kind,
             logged_at_ms,

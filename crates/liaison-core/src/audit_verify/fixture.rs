@@ -20,7 +20,7 @@ use crate::checkpoint::{Checkpoint, NoteSigner, origin_for, sign_checkpoint};
 use crate::clock::CST;
 use crate::merkle::{Hash, consistency_proof, inclusion_proof, root};
 use crate::notice::Outgoing;
-use crate::tlog::{Leaf as TlogLeaf, LeafKind};
+use crate::tlog::LeafKind;
 use crate::{
     CountyCode, DuePolicy, HolidayCalendar, NodeKey, NoticeId, Outcome, Receipt, SignedNotice,
     SignedReceipt,
@@ -168,18 +168,11 @@ impl Log {
             LeafKind::IssuedReceipt => r.received_at_ms,
             _ => r.received_at_ms + 1_000,
         });
-        let counterparty = match kind {
-            LeafKind::IssuedReceipt => r.sender.expect("a receipt for a readable notice"),
-            _ => r.recipient,
-        };
-        let leaf = TlogLeaf {
-            kind,
-            logged_at_ms,
-            counterparty,
-            content: receipt.content_hash(),
-        };
+        let leaf = receipt
+            .leaf(kind, logged_at_ms)
+            .expect("a receipt for a readable notice");
         self.hashes.push(leaf.hash());
-        self.logged.push((logged_at_ms, counterparty));
+        self.logged.push((logged_at_ms, leaf.counterparty));
         self.leaves.push((
             kind,
             receipt.receipt_bytes.clone(),
